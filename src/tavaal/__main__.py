@@ -1,0 +1,3 @@
+from tavaal.cli import main
+
+raise SystemExit(main())

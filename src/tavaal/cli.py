@@ -1,0 +1,216 @@
+"""The ``tavaal`` command: run, compare, presets, summary, report, toy."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from tavaal.config import PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
+from tavaal.errors import TavaalError
+
+# Config fields with their own, hand-written options (or none on the command line).
+_SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "analysis"}
+
+
+def _parse_type(type_name: str):
+    return {"int": int, "float": float, "str": str}.get(type_name, str)
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """One ``--field`` option per RunConfig field, default None so only given ones override."""
+    g = p.add_argument_group("config overrides (any RunConfig field; defaults come from the preset)")
+    for f in fields(RunConfig):
+        if f.name in _SPECIAL:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        g.add_argument(flag, dest=f.name, type=_parse_type(str(f.type)), default=None, metavar=str(f.type).upper())
+    g.add_argument("--lr-milestones", dest="lr_milestones", default=None, metavar="E1,E2",
+                   help="epochs at which the learning rate is multiplied by --lr-gamma")
+    for name, text in (("download", "download the dataset into --data-dir"),
+                       ("channels_last", "channels_last memory format"), ("compile", "torch.compile the task learner"),
+                       ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)")):
+        g.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=text)
+    p.add_argument("--config", default=None, help="YAML file of config fields")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
+    p.add_argument("--keep-models", action="store_true", help="save each cycle's weights under DIR/jobs/")
+    p.add_argument("--mlflow", action="store_true", help="log to a local MLflow store (pip install 'tavaal[mlflow]')")
+
+
+def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
+    """Preset, then the YAML file, then command-line values; a field set differently in both is an error."""
+    cli: dict[str, Any] = {}
+    for f in fields(RunConfig):
+        v = getattr(args, f.name, None)
+        if v is not None and f.name != "preset":
+            cli[f.name] = v
+    if isinstance(cli.get("lr_milestones"), str):
+        try:
+            cli["lr_milestones"] = tuple(int(x) for x in cli["lr_milestones"].split(",") if x.strip())
+        except ValueError:
+            raise TavaalError("--lr-milestones takes comma-separated epochs, e.g. 160 or 60,120") from None
+    yml = load_yaml_overrides(args.config) if args.config else {}
+    if "preset" in yml:
+        yml_preset = yml.pop("preset")
+        if args.preset is not None and args.preset != yml_preset:
+            raise TavaalError(f"conflicting presets: --preset {args.preset} but {args.config} says {yml_preset}")
+        preset = yml_preset
+    for k in set(yml) & set(cli):
+        a, b = yml[k], cli[k]
+        if (list(a) if isinstance(a, (list, tuple)) else a) != (list(b) if isinstance(b, tuple) else b):
+            raise TavaalError(f"conflicting values for {k}: {args.config} says {a!r}, the command line says {b!r}; "
+                              "give it in one place")
+    return make_config(preset, {**yml, **cli})
+
+
+def _preset_for_run(args: argparse.Namespace) -> str:
+    if args.preset:
+        return args.preset
+    if args.dataset in PRESETS:
+        return args.dataset
+    if args.dataset == "imagefolder":
+        return "cifar10"
+    return "digits"
+
+
+def print_table(records: list[dict[str, Any]]) -> None:
+    print(f"{'method':<11} {'trial':>5} {'cycle':>5} {'labeled':>8} {'accuracy':>9} {'train s':>8} {'select s':>9}")
+    for r in records:
+        print(f"{r['method']:<11} {r['trial']:>5} {r['cycle']:>5} {r['n_labeled']:>8} {100 * r['accuracy']:>8.2f}% "
+              f"{r['train_seconds']:>8.1f} {r['select_seconds']:>9.2f}")
+
+
+def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
+    from tavaal.experiment import run_experiment
+    from tavaal.strategies import STRATEGIES
+    from tavaal.errors import did_you_mean
+
+    for m in methods:
+        if m not in STRATEGIES:
+            raise did_you_mean("method", m, list(STRATEGIES))
+    cfg = resolve_config(args, preset)
+    tracker = None
+    if args.mlflow:
+        from tavaal.tracking import MLflowTracker
+        tracker = MLflowTracker(Path(args.out), cfg)
+    t0 = time.perf_counter()
+    records = run_experiment(cfg, methods, args.out, progress=not args.quiet, keep_models=args.keep_models,
+                             on_cycle=tracker.log_cycle if tracker else None)
+    wall = time.perf_counter() - t0
+    if tracker:
+        tracker.finish(Path(args.out))
+    print_table(records)
+    print(f"\n{len(records)} records in {Path(args.out) / 'results.jsonl'}; wall time {wall:.1f} s")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run(args, [args.method], _preset_for_run(args))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise TavaalError("--methods needs at least one method name")
+    if args.preset is None and args.config is None:
+        raise TavaalError("compare needs --preset NAME (see `tavaal presets`) or --config FILE")
+    return _run(args, methods, args.preset or "digits")
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    keys = ["dataset", "model", "initial", "budget", "cycles", "epochs", "batch_size", "lr", "latent_dim",
+            "vae_lr", "eta", "lam", "beta"]
+    print(f"{'preset':<15}" + "".join(f"{k:>11}" for k in keys))
+    for name in PRESETS:
+        cfg = make_config(name)
+        print(f"{name:<15}" + "".join(f"{str(getattr(cfg, k)):>11}" for k in keys))
+    print()
+    for name, note in PRESET_NOTES.items():
+        print(f"{name:<15} {note}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from tavaal.results import read_records
+    from tavaal.summary import summarize, to_csv, to_markdown
+
+    path = Path(args.dir)
+    path = path / "results.jsonl" if path.is_dir() else path
+    rows = summarize(read_records(path), baseline=args.baseline)
+    print(to_csv(rows) if args.format == "csv" else to_markdown(rows), end="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tavaal.report import write_report
+
+    index = write_report(Path(args.dir), Path(args.out) if args.out else None)
+    print(f"report written: {index}")
+    return 0
+
+
+def cmd_toy(args: argparse.Namespace) -> int:
+    from tavaal.report import run_toy
+
+    paths = run_toy(Path(args.out), seed=args.seed, progress=not args.quiet)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tavaal", description="Deep active learning with TA-VAAL and its baselines.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="active learning with one method")
+    r.add_argument("--method", default="tavaal")
+    r.add_argument("--preset", default=None, help="hyper-parameters by name (default: the dataset's own preset)")
+    r.add_argument("--out", default="runs/latest")
+    add_config_options(r)
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="several methods, same initial sets, resumable")
+    c.add_argument("--methods", required=True, help="comma-separated method names")
+    c.add_argument("--preset", default=None)
+    c.add_argument("--out", default="runs/compare")
+    add_config_options(c)
+    c.set_defaults(func=cmd_compare)
+
+    sub.add_parser("presets", help="list the paper's presets").set_defaults(func=cmd_presets)
+
+    s = sub.add_parser("summary", help="mean +/- std accuracy and gain over random")
+    s.add_argument("dir")
+    s.add_argument("--format", choices=["markdown", "csv"], default="markdown")
+    s.add_argument("--baseline", default="random")
+    s.set_defaults(func=cmd_summary)
+
+    rp = sub.add_parser("report", help="figures (PNG) and a markdown index from results")
+    rp.add_argument("dir")
+    rp.add_argument("--out", default=None, help="folder for the report (default DIR/report)")
+    rp.set_defaults(func=cmd_report)
+
+    t = sub.add_parser("toy", help="the two-moons figure (Figure 1) end to end")
+    t.add_argument("--out", default="runs/toy")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_toy)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TavaalError as e:
+        print(f"tavaal: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tavaal: interrupted; completed cycles are saved, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

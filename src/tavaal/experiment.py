@@ -1,0 +1,153 @@
+"""Experiments: independent (method, trial) jobs over one results folder, written atomically after
+every cycle and resumed from the last completed cycle.
+
+Folder layout::
+
+    DIR/config.yaml                     resolved config and its hash
+    DIR/jobs/<method>-trial<k>/state.json   pool, cycle index, seeds and the job's records
+    DIR/jobs/<method>-trial<k>/models/      per-cycle weights, only with --keep-models
+    DIR/results.jsonl                   every job's records, merged (rewritten after each cycle)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from tavaal.config import RunConfig
+from tavaal.data import load_dataset
+from tavaal.data.base import ArrayDataset
+from tavaal.errors import TavaalError
+from tavaal.loop import check_model, check_sizes, derive_seed, initial_labeled, run_cycle
+from tavaal.pool import Pool
+from tavaal.results import atomic_write_text, read_records, write_records
+from tavaal.strategies import get_strategy
+
+CycleCallback = Callable[[dict[str, Any]], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TavaalError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise TavaalError(f"--device must be cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+@dataclass
+class ResultsDir:
+    """One experiment's output folder."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / "results.jsonl"
+
+    def job_dir(self, method: str, trial: int) -> Path:
+        return self.root / "jobs" / f"{method}-trial{trial}"
+
+    def claim(self, cfg: RunConfig) -> None:
+        """Write the config, or check that the folder holds this same experiment."""
+        if self.config_path.is_file():
+            try:
+                saved = yaml.safe_load(self.config_path.read_text()) or {}
+            except yaml.YAMLError:
+                saved = {}
+            if saved.get("experiment_hash") != cfg.experiment_hash():
+                old = saved.get("config", {})
+                diff = [k for k, v in cfg.to_dict().items() if k in old and old[k] != v]
+                raise TavaalError(
+                    f"{self.root} holds results of a different experiment (differs in: "
+                    f"{', '.join(diff) or 'unknown fields'}); use another --out folder, or the same settings to resume")
+            return
+        if self.results_path.exists() or (self.root / "jobs").exists():
+            raise TavaalError(f"{self.root} holds results without a config.yaml; use another --out folder")
+        text = yaml.safe_dump({"experiment_hash": cfg.experiment_hash(), "config": cfg.to_dict()}, sort_keys=True)
+        atomic_write_text(self.config_path, text)
+
+    def job_records(self) -> list[dict[str, Any]]:
+        recs: list[dict[str, Any]] = []
+        for state in sorted((self.root / "jobs").glob("*/state.json")):
+            recs.extend(load_state(state)["records"])
+        return sorted(recs, key=lambda r: (r["method"], r["trial"], r["cycle"]))
+
+    def merge(self) -> None:
+        """Rewrite results.jsonl from every job's state, atomically."""
+        write_records(self.results_path, self.job_records())
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TavaalError(f"{path} is corrupt ({e}); delete that job folder to rerun the job") from None
+    if not isinstance(state, dict) or "pool" not in state or "records" not in state:
+        raise TavaalError(f"{path} is not a tavaal job state; delete that job folder to rerun the job")
+    return state
+
+
+def run_job(cfg: RunConfig, method: str, trial: int, ds: ArrayDataset, out: ResultsDir, device: torch.device,
+            progress: bool = False, keep_models: bool = False, on_cycle: CycleCallback | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) the cycles of one (method, trial) job; returns all its records."""
+    strategy = get_strategy(method, cfg)
+    jdir = out.job_dir(method, trial)
+    state_path = jdir / "state.json"
+    if state_path.is_file():
+        state = load_state(state_path)
+        pool, records = Pool.from_state_dict(state["pool"]), state["records"]
+    else:
+        pool, records = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, trial)), []
+    for cycle in range(len(records), cfg.cycles):
+        if cycle == 0:
+            initial = pool.labeled.tolist()
+        record, nets = run_cycle(cfg, strategy, ds, pool, trial, cycle, device, progress)
+        if cycle == 0:
+            record["initial"] = initial
+        records.append(record)
+        if keep_models:
+            (jdir / "models").mkdir(parents=True, exist_ok=True)
+            torch.save({k: v.state_dict() for k, v in nets.items() if hasattr(v, "state_dict")},
+                       jdir / "models" / f"cycle{cycle}.pt")
+        # Every cycle reseeds numpy and torch from (seed, trial, cycle), so the pool and the next
+        # cycle's seed are the whole RNG state that resume needs.
+        state = {"method": method, "trial": trial, "cycle": cycle, "pool": pool.state_dict(),
+                 "next_cycle_seed": derive_seed(cfg.seed, trial, cycle + 1), "config_hash": cfg.experiment_hash(),
+                 "records": records}
+        atomic_write_text(state_path, json.dumps(state))
+        out.merge()
+        if on_cycle is not None:
+            on_cycle(record)
+    return records
+
+
+def run_experiment(cfg: RunConfig, methods: list[str], out_dir: str | Path, progress: bool = False,
+                   keep_models: bool = False, on_cycle: CycleCallback | None = None,
+                   ds: ArrayDataset | None = None) -> list[dict[str, Any]]:
+    """Every (trial, method) job in turn; within a trial all methods share the initial set."""
+    for m in methods:
+        get_strategy(m, cfg)  # unknown names fail before any work
+    device = resolve_device(cfg.device)
+    if ds is None:
+        ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.train_dir, cfg.test_dir, cfg.image_size,
+                          cfg.imbalance_pattern, quiet=not progress)
+    check_model(cfg, ds)
+    check_sizes(cfg, ds.n_train)
+    out = ResultsDir(Path(out_dir))
+    out.claim(cfg)
+    ds = ds.to(device)
+    jobs = [(t, m) for t in range(cfg.trials) for m in methods]
+    for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
+        run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
+    out.merge()
+    recs = read_records(out.results_path)
+    return [r for r in recs if r["method"] in methods and r["trial"] < cfg.trials]

@@ -1,0 +1,103 @@
+"""One active-learning cycle, as data flows (DESIGN.md): fresh T (+R), train, evaluate, draw a
+random subset of 10 x budget, let the strategy pick ``budget`` indices, label them."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tavaal import __version__
+from tavaal.config import RunConfig
+from tavaal.data.base import ArrayDataset
+from tavaal.errors import TavaalError
+from tavaal.models import Ranker, build_task_learner
+from tavaal.pool import Pool
+from tavaal.strategies import SelectionContext, Strategy
+from tavaal.train import evaluate, infer, train_task_learner
+
+
+def derive_seed(*parts: int) -> int:
+    """A 31-bit seed from (seed, trial, cycle, ...); cycles are independent of one another."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def initial_labeled(n: int, size: int, seed: int, trial: int) -> np.ndarray:
+    """The trial's initial labeled set: identical for every method of the trial."""
+    rng = np.random.default_rng(derive_seed(seed, trial, 1_000_003))
+    return rng.choice(n, size=size, replace=False).astype(np.int64)
+
+
+def check_sizes(cfg: RunConfig, n_train: int) -> None:
+    """Refuse an initial set or budgets that the pool cannot supply."""
+    if cfg.initial > n_train:
+        raise TavaalError(f"--initial {cfg.initial} is larger than the pool of {n_train} training samples")
+    need = cfg.initial + cfg.budget * cfg.cycles
+    if need > n_train:
+        raise TavaalError(f"{cfg.cycles} cycles of --budget {cfg.budget} after --initial {cfg.initial} need "
+                          f"{need} samples but the pool holds {n_train}; lower --cycles or --budget")
+
+
+def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
+    """The model must accept the dataset's inputs."""
+    if cfg.model == "mlp" and ds.is_image:
+        raise TavaalError(f"--model mlp takes vectors but {ds.name} holds images; use smallcnn or resnet18")
+    if cfg.model != "mlp" and not ds.is_image:
+        raise TavaalError(f"--model {cfg.model} takes images but {ds.name} holds vectors; use --model mlp")
+
+
+def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, trial: int, cycle: int,
+              device: torch.device, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run one cycle in place on ``pool``; return its record and the trained networks."""
+    seed = derive_seed(cfg.seed, trial, cycle)
+    rng = np.random.default_rng(seed)
+    unlabeled = pool.unlabeled
+    n_sub = min(len(unlabeled), cfg.subset_factor * cfg.budget)
+    candidates = np.sort(rng.choice(unlabeled, size=n_sub, replace=False))
+    labeled = pool.labeled
+
+    torch.manual_seed(seed)
+    dropout = cfg.dropout if strategy.uses_dropout else 0.0
+    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout).to(device)
+    ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
+    if cfg.channels_last and ds.is_image:
+        model = model.to(memory_format=torch.channels_last)
+    ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
+
+    hook = strategy.training_hook(ctx)
+    log = train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss, hook, seed=seed,
+                             progress=progress, desc=f"{strategy.name} t{trial} c{cycle}")
+    t0 = time.perf_counter()
+    accuracy = evaluate(model, ds, cfg, device)
+    eval_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    selection = strategy.select(ctx, cfg.budget)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    select_seconds = time.perf_counter() - t0
+    pool.label(selection.indices)
+
+    y = ds.y_train.cpu().numpy()
+    record: dict[str, Any] = {
+        "dataset": ds.name, "preset": cfg.preset, "method": strategy.name, "trial": trial, "cycle": cycle,
+        "n_labeled": int(len(labeled)), "accuracy": accuracy,
+        "train_seconds": round(log.seconds, 4), "eval_seconds": round(eval_seconds, 4),
+        "select_seconds": round(select_seconds, 4),
+        "selected": [int(i) for i in selection.indices],
+        "selected_class_counts": np.bincount(y[selection.indices], minlength=ds.num_classes).tolist(),
+        "labeled_class_counts": np.bincount(y[labeled], minlength=ds.num_classes).tolist(),
+        "candidates": [int(i) for i in candidates],
+        "score_name": selection.score_name,
+        "scores": None if selection.scores is None else [float(s) for s in selection.scores],
+        "seed": seed, "config_hash": cfg.experiment_hash(), "version": __version__, "device": str(device),
+    }
+    if cfg.analysis:
+        out = infer(model, ds, candidates, cfg, device)
+        losses = F.cross_entropy(out["logits"], ds.y_train[torch.as_tensor(candidates, device=ds.y_train.device)]
+                                 .to(device), reduction="none")
+        record["candidate_losses"] = [float(v) for v in losses.cpu()]
+        record["candidate_classes"] = [int(v) for v in y[candidates]]
+    return record, {"model": model, "ranker": ranker, **ctx.cache}

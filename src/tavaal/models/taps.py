@@ -1,0 +1,55 @@
+"""Turn any ``nn.Module`` into a task learner by naming the layers to tap (forward hooks)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tavaal.errors import TavaalError
+from tavaal.models.base import TaskLearner, TaskOutput
+
+
+class TappedModel(TaskLearner):
+    """Wrap ``module`` (which maps x to logits) so it meets the task-learner contract.
+
+    ``feature_layers`` are dotted names (as in ``named_modules()``) whose outputs feed the Ranker;
+    ``embedding_layer`` is the layer whose (pooled, flattened) output feeds Core-set, by default
+    the last feature layer. ``example_input`` (one batch) is run once to learn the feature sizes.
+    """
+
+    def __init__(self, module: nn.Module, feature_layers: list[str], example_input: torch.Tensor,
+                 embedding_layer: str | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.module = module
+        self.feature_layers = list(feature_layers)
+        self.embedding_layer = embedding_layer or self.feature_layers[-1]
+        # A wrapped model cannot get a head dropout inserted; MC dropout uses its own Dropout layers.
+        self.dropout = nn.Dropout(dropout)
+        names = dict(module.named_modules())
+        missing = [n for n in {*self.feature_layers, self.embedding_layer} if n not in names]
+        if missing:
+            raise TavaalError(f"layers {missing} are not in the model; its layers are: "
+                              f"{', '.join(n for n in names if n)}")
+        self._store: dict[str, torch.Tensor] = {}
+        for n in {*self.feature_layers, self.embedding_layer}:
+            names[n].register_forward_hook(self._hook(n))
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            _, emb, feats = self.forward(example_input)
+        module.train(was_training)
+        self.feature_dims = [int(f.shape[1]) for f in feats]
+        self.embedding_dim = int(emb.shape[1])
+
+    def _hook(self, name: str):
+        def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+            self._store[name] = out
+        return hook
+
+    def forward(self, x: torch.Tensor) -> TaskOutput:
+        self._store.clear()
+        logits = self.module(x)
+        feats = [self._store[n] for n in self.feature_layers]
+        emb = self._store[self.embedding_layer]
+        if emb.dim() > 2:
+            emb = torch.flatten(nn.functional.adaptive_avg_pool2d(emb, 1), 1)
+        return logits, emb, feats

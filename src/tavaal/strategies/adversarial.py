@@ -1,0 +1,154 @@
+"""Shared machinery of VAAL, VAAL + Learning Loss and TA-VAAL: the (conditional) VAE and the
+discriminator, trained on the labeled set and the unlabeled subset (eq. 3-6), then selection by
+the smallest D (eq. 7).
+
+Two schedules:
+- ``paper`` (Algorithm 1): the VAE and D train inside the task learner's epoch loop; r ~ U(0, 1)
+  at the first epoch and the current Ranker's normalised output after.
+- ``official`` (the authors' code): T and R train first; then the VAE and D train for
+  ``vae_epochs`` epochs with T and R frozen, so r is computed once per sample per cycle.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
+from tavaal.models import Discriminator, build_vae
+from tavaal.strategies.base import SelectionContext, Strategy, seeded
+from tavaal.train import autocast, infer, to_input
+
+
+class AdversarialTrainer:
+    """The VAE and D of one cycle, with their Adam optimizers (learning rates zeta2, zeta3)."""
+
+    def __init__(self, ctx: SelectionContext, conditioned: bool):
+        cfg, dev = ctx.cfg, ctx.device
+        self.ctx, self.conditioned = ctx, conditioned
+        cond = 1 if conditioned else 0
+        seeded(ctx.seed + 1)
+        self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind).to(dev)
+        self.disc = Discriminator(cfg.latent_dim, cond, n_layers=cfg.disc_layers).to(dev)
+        if cfg.channels_last and ctx.dataset.is_image:
+            self.vae = self.vae.to(memory_format=torch.channels_last)
+        foreach = {"foreach": True} if dev.type == "cuda" else {}
+        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **foreach)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **foreach)
+        self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
+        self.labeled = torch.as_tensor(ctx.labeled, dtype=torch.long, device=dev)
+        self.unlabeled = torch.as_tensor(ctx.candidates, dtype=torch.long, device=dev)
+        self.iterations = 0
+
+    def _stream(self, n: int, total: int) -> torch.Tensor:
+        """``total`` positions in [0, n): concatenated random permutations (each sample once per pass)."""
+        reps = math.ceil(total / n)
+        return torch.cat([torch.randperm(n, generator=self.gen, device=self.gen.device) for _ in range(reps)])[:total]
+
+    def train_epoch(self, r_l: torch.Tensor | None, r_u: torch.Tensor | None,
+                    d_l: torch.Tensor | None, d_u: torch.Tensor | None) -> None:
+        """One pass of ceil((n_L + n_U) / batch) iterations over batch pairs (labeled, unlabeled).
+
+        ``r_*`` (sigmoid-normalised) condition the decoder; ``d_*`` are what D receives (the same
+        values in the paper, the raw Ranker output with ``--disc-r raw``).
+        """
+        cfg, ds = self.ctx.cfg, self.ctx.dataset
+        b = cfg.vae_batch
+        nl, nu = self.labeled.numel(), self.unlabeled.numel()
+        iters = math.ceil((nl + nu) / b)
+        pl, pu = self._stream(nl, iters * b), self._stream(nu, iters * b)
+        self.vae.train()
+        self.disc.train()
+        for it in range(iters):
+            il, iu = pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b]
+            x = torch.cat([ds.batch(self.labeled[il], True, self.gen), ds.batch(self.unlabeled[iu], True, self.gen)])
+            x = to_input(x, cfg)
+            r = torch.cat([r_l[il], r_u[iu]]) if self.conditioned else None
+            dr = torch.cat([d_l[il], d_u[iu]]) if self.conditioned else None
+            with autocast(cfg, self.ctx.device):
+                recon, target, _, mu, logvar = self.vae(x, r)
+                recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
+                trans = (vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta)
+                         + vae_loss(recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta))  # eq. (4)
+                logit = self.disc(mu, dr).float()
+                loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # eq. (4) + lambda eq. (5)
+            self.vae_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.vae_opt.step()
+            with torch.no_grad(), autocast(cfg, self.ctx.device):
+                mu = self.vae.encode(x)[0]
+            with autocast(cfg, self.ctx.device):
+                logit = self.disc(mu.detach(), dr).float()
+                d_loss = discriminator_loss(logit[:b], logit[b:])  # eq. (6)
+            self.disc_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.disc_opt.step()
+        self.iterations += iters
+
+    @torch.no_grad()
+    def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:
+        """D(r_U, mu(x_U)) for every candidate, as a probability of "labeled" (eq. 7's argument)."""
+        cfg, ds = self.ctx.cfg, self.ctx.dataset
+        self.vae.eval()
+        self.disc.eval()
+        out = []
+        for start in range(0, self.unlabeled.numel(), cfg.eval_batch_size):
+            bi = self.unlabeled[start:start + cfg.eval_batch_size]
+            x = to_input(ds.batch(bi, train=False), cfg)
+            with autocast(cfg, self.ctx.device):
+                mu = self.vae.encode(x)[0]
+                dr = d_u[start:start + cfg.eval_batch_size] if self.conditioned else None
+                out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
+        return torch.cat(out)
+
+
+class AdversarialStrategy(Strategy):
+    """Base of vaal, vaal-lloss and tavaal; ``conditioned`` adds the Ranker's r (TA-VAAL)."""
+
+    conditioned = False
+    score_name = "d_labeled_prob"
+
+    def _ranks(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw Ranker outputs for the labeled set and the candidates, in one batched pass."""
+        idx = np.concatenate([ctx.labeled, ctx.candidates])
+        raw = infer(ctx.model, ctx.dataset, idx, ctx.cfg, ctx.device, ranker=ctx.ranker)["rank"]
+        return raw[:len(ctx.labeled)], raw[len(ctx.labeled):]
+
+    def _conditions(self, raw_l: torch.Tensor, raw_u: torch.Tensor):
+        """(r_L, r_U, D's r_L, D's r_U): r = sigmoid(R(x)); D gets r, or R(x) with ``disc_r=raw``."""
+        r_l, r_u = torch.sigmoid(raw_l), torch.sigmoid(raw_u)
+        if self.cfg.disc_r == "raw":
+            return r_l, r_u, raw_l, raw_u
+        return r_l, r_u, r_l, r_u
+
+    def _uniform(self, ctx: SelectionContext, trainer: AdversarialTrainer):
+        """Algorithm 1, n = 1: r_L, r_U ~ U(0, 1)."""
+        r_l = torch.rand(len(ctx.labeled), generator=trainer.gen, device=trainer.gen.device)
+        r_u = torch.rand(len(ctx.candidates), generator=trainer.gen, device=trainer.gen.device)
+        return r_l, r_u, r_l, r_u
+
+    def training_hook(self, ctx: SelectionContext):
+        if self.cfg.schedule != "paper":
+            return None
+        trainer = AdversarialTrainer(ctx, self.conditioned)
+        ctx.cache["trainer"] = trainer
+
+        def hook(epoch: int, model, ranker) -> None:
+            cond = (None,) * 4
+            if self.conditioned:
+                cond = self._uniform(ctx, trainer) if epoch == 0 else self._conditions(*self._ranks(ctx))
+            trainer.train_epoch(*cond)
+        return hook
+
+    def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        trainer = ctx.cache.get("trainer")
+        cond = self._conditions(*self._ranks(ctx)) if self.conditioned else (None,) * 4
+        if trainer is None:  # official schedule: T and R are frozen, r was computed once above
+            trainer = AdversarialTrainer(ctx, self.conditioned)
+            ctx.cache["trainer"] = trainer
+            for _ in tqdm(range(self.cfg.vae_epochs), desc="vae", disable=not ctx.progress, leave=False):
+                trainer.train_epoch(*cond)
+        p = trainer.discriminate(cond[3]).cpu().numpy()
+        return p, -p  # eq. (7): the smallest D(r, z) first

@@ -1,0 +1,98 @@
+"""The strategy contract: ``select(context, budget) -> Selection`` and a registry by name.
+
+A strategy declares the training it needs (``ranker_loss``: None, "ranking" for eq. (1) or
+"margin" for Learning Loss; ``uses_dropout`` for MC dropout) and may hook into the training
+epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``SelectionContext``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from tavaal.config import RunConfig
+from tavaal.data.base import ArrayDataset
+from tavaal.errors import BudgetError, did_you_mean
+from tavaal.train import EpochHook
+
+
+@dataclass
+class SelectionContext:
+    """What a strategy may use in one cycle. ``candidates`` is the random subset of the pool."""
+
+    model: nn.Module
+    ranker: nn.Module | None
+    dataset: ArrayDataset
+    labeled: np.ndarray
+    candidates: np.ndarray
+    cfg: RunConfig
+    device: torch.device
+    seed: int = 0
+    progress: bool = False
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Selection:
+    """Chosen dataset indices, and per-candidate scores aligned with ``context.candidates``."""
+
+    indices: np.ndarray
+    scores: np.ndarray | None = None
+    score_name: str | None = None
+
+
+def check_budget(budget: int, n_candidates: int) -> None:
+    if budget <= 0:
+        raise BudgetError(f"budget must be positive, got {budget}")
+    if budget > n_candidates:
+        raise BudgetError(f"budget {budget} is larger than the {n_candidates} unlabeled candidates; "
+                          "lower --budget or label fewer samples per cycle")
+
+
+class Strategy:
+    """Base class: subclasses implement ``score`` (higher priority is chosen first) or ``select``."""
+
+    name: ClassVar[str] = ""
+    ranker_loss: ClassVar[str | None] = None
+    uses_dropout: ClassVar[bool] = False
+    score_name: ClassVar[str | None] = None
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+
+    def training_hook(self, ctx: SelectionContext) -> EpochHook | None:
+        """A callback run at the start of every training epoch, or None."""
+        return None
+
+    def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        """(scores to record, priority); the ``budget`` highest priorities are selected."""
+        raise NotImplementedError
+
+    def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        check_budget(budget, len(ctx.candidates))
+        scores, priority = self.score(ctx)
+        order = np.argsort(-np.asarray(priority, dtype=np.float64), kind="stable")[:budget]
+        return Selection(np.asarray(ctx.candidates)[order], np.asarray(scores, dtype=np.float64), self.score_name)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator adding a strategy to the registry under ``cls.name``."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str, cfg: RunConfig) -> Strategy:
+    if name not in STRATEGIES:
+        raise did_you_mean("method", name, list(STRATEGIES))
+    return STRATEGIES[name](cfg)
+
+
+def seeded(seed: int) -> None:
+    """Seed torch's global generators for the code that uses them (initialisation, dropout)."""
+    torch.manual_seed(seed)

@@ -1,0 +1,24 @@
+"""Maximum predictive entropy: the cheap uncertainty baseline."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tavaal.strategies.base import SelectionContext, Strategy, register
+from tavaal.train import infer
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of each row of class probabilities."""
+    return -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=1)
+
+
+@register
+class EntropySampling(Strategy):
+    name = "entropy"
+    score_name = "entropy"
+
+    def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device)["logits"]
+        h = entropy(torch.softmax(logits, dim=1)).cpu().numpy()
+        return h, h

@@ -1,0 +1,152 @@
+"""Task learner (+ Ranker) training, the task part of Algorithm 1, and batched inference."""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from tavaal.config import RunConfig
+from tavaal.data.base import ArrayDataset
+from tavaal.losses import margin_loss, ranking_loss, total_loss
+
+EpochHook = Callable[[int, nn.Module, nn.Module | None], None]
+
+
+@dataclass
+class TrainLog:
+    seconds: float
+    final_loss: float
+    ranker_last_epoch: int  # last epoch (0-based) in which the Ranker was updated; -1 if never
+
+
+def autocast(cfg: RunConfig, device: torch.device):
+    """bf16 autocast when asked for, a no-op otherwise."""
+    if cfg.amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_input(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+    if cfg.channels_last and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
+    """SGD with momentum (CIFAR, Caltech) or Adam (the toy problem), at learning rate zeta1."""
+    fused = {"foreach": True} if device.type == "cuda" else {}
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
+
+
+def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:
+    """(first epoch with the Ranker frozen, first epoch with its inputs detached), 0-based.
+
+    Paper (``freeze``): R is updated for n <= 0.8N (1-based), then frozen, and L_R no longer
+    reaches T. Official (``detach``): R keeps training but its inputs are detached from epoch 0.6N
+    (120 of 200).
+    """
+    if cfg.ranker_stop == "freeze":
+        return int(cfg.ranker_freeze_fraction * cfg.epochs), cfg.epochs
+    return cfg.epochs, int(cfg.ranker_detach_fraction * cfg.epochs)
+
+
+def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayDataset, labeled: np.ndarray,
+                       cfg: RunConfig, device: torch.device, ranker_loss: str | None = None,
+                       epoch_hook: EpochHook | None = None, seed: int = 0, progress: bool = False,
+                       desc: str = "train") -> TrainLog:
+    """Train T (and R with ``ranker_loss`` "ranking" (eq. 1) or "margin") on the labeled set.
+
+    ``epoch_hook(epoch, model, ranker)`` runs at the start of every epoch; TA-VAAL's paper schedule
+    uses it to train the VAE and discriminator inside the same epoch loop (Algorithm 1).
+    """
+    t0 = time.perf_counter()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    idx_all = torch.as_tensor(np.asarray(labeled), dtype=torch.long, device=device)
+    params = list(model.parameters()) + (list(ranker.parameters()) if ranker is not None else [])
+    opt = make_optimizer(params, cfg, device)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+    freeze_at, detach_at = ranker_schedule(cfg)
+    fwd = torch.compile(model) if cfg.compile else model
+    n, bs = idx_all.numel(), cfg.batch_size
+    last_ranker_epoch, epoch_loss = -1, torch.zeros((), device=device)
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        if epoch_hook is not None:
+            epoch_hook(epoch, model, ranker)
+        model.train()
+        use_ranker = ranker is not None and ranker_loss is not None and epoch < freeze_at
+        if ranker is not None:
+            ranker.train(use_ranker)
+        perm = idx_all[torch.randperm(n, generator=gen, device=device)]
+        epoch_loss = torch.zeros((), device=device)
+        for start in range(0, n, bs):
+            bi = perm[start:start + bs]
+            x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
+            with autocast(cfg, device):
+                logits, _, feats = fwd(x)
+            per_sample = F.cross_entropy(logits.float(), ds.y_train[bi], reduction="none")
+            loss = per_sample.mean()
+            if use_ranker:
+                if epoch >= detach_at:
+                    feats = [f.detach() for f in feats]
+                with autocast(cfg, device):
+                    pred = ranker(feats)
+                lr_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
+                loss = total_loss(loss, lr_fn(pred.float(), per_sample), cfg.eta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            epoch_loss += loss.detach() * bi.numel()
+        if use_ranker:
+            last_ranker_epoch = epoch
+        sched.step()
+        if progress:
+            bar.set_postfix(loss=f"{float(epoch_loss) / n:.3f}")
+    return TrainLog(time.perf_counter() - t0, float(epoch_loss) / max(n, 1), last_ranker_epoch)
+
+
+@torch.no_grad()
+def infer(model: nn.Module, ds: ArrayDataset, idx: np.ndarray | torch.Tensor, cfg: RunConfig, device: torch.device,
+          split: str = "train", ranker: nn.Module | None = None, train_mode_dropout: bool = False) -> dict[str, torch.Tensor]:
+    """Batched forward pass over rows ``idx``: logits, embeddings and (with a Ranker) its outputs.
+
+    The model is in eval mode; ``train_mode_dropout`` keeps only its Dropout layers active.
+    """
+    model.eval()
+    if train_mode_dropout:
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()
+    idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=device)
+    logits, embs, ranks = [], [], []
+    for start in range(0, idx.numel(), cfg.eval_batch_size):
+        bi = idx[start:start + cfg.eval_batch_size]
+        x = to_input(ds.batch(bi, train=False, split=split), cfg)
+        with autocast(cfg, device):
+            lo, emb, feats = model(x)
+            if ranker is not None:
+                ranks.append(ranker(feats).float())
+        logits.append(lo.float())
+        embs.append(emb.float())
+    model.eval()
+    out = {"logits": torch.cat(logits) if logits else torch.empty(0, device=device),
+           "embedding": torch.cat(embs) if embs else torch.empty(0, device=device)}
+    if ranker is not None:
+        out["rank"] = torch.cat(ranks) if ranks else torch.empty(0, device=device)
+    return out
+
+
+def evaluate(model: nn.Module, ds: ArrayDataset, cfg: RunConfig, device: torch.device) -> float:
+    """Top-1 accuracy on the test set."""
+    idx = np.arange(ds.x_test.shape[0])
+    logits = infer(model, ds, idx, cfg, device, split="test")["logits"]
+    return float((logits.argmax(1) == ds.y_test.to(device)).float().mean())
