@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from tavaal.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _err_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["run", "--preset", "nope"], "unknown preset 'nope'"),
+    (["run", "--dataset", "digits", "--method", "magic"], "valid methods are: coreset, entropy"),
+    (["run", "--dataset", "digits", "--initial", "99999"], "larger than the pool"),
+    (["run", "--dataset", "digits", "--budget", "500", "--cycles", "5"], "need 2550 samples"),
+    (["run", "--dataset", "digits", "--budget", "0"], "--budget must be a positive number"),
+    (["run", "--dataset", "digits", "--cycles", "-1"], "--cycles must be a positive number"),
+    (["run", "--dataset", "digits", "--schedule", "weird"], "--schedule must be one of paper, official"),
+    (["run", "--dataset", "cifar10", "--data-dir", "/nonexistent"], "pass --download"),
+    (["run", "--dataset", "cityscapes"], "not supported"),
+    (["run", "--dataset", "moons", "--model", "resnet18"], "takes images"),
+    (["compare", "--methods", "random"], "needs --preset"),
+    (["run", "--dataset", "imagefolder", "--train-dir", "/nope", "--test-dir", "/nope"], "does not exist"),
+])
+def test_bad_input_is_one_clear_line(capsys, tmp_path, argv, needle):
+    code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "o"), "--quiet")
+    assert code == 2
+    assert needle in _err_line(err)
+
+
+def test_unknown_dataset_lists_valid_names(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--dataset", "nope", "--preset", "digits", "--out", str(tmp_path))
+    assert code == 2 and "valid datasets are: caltech101, cifar10" in _err_line(err)
+
+
+def test_run_writes_records_and_refuses_a_different_run(capsys, tmp_path):
+    out = str(tmp_path / "o")
+    args = ["run", "--dataset", "moons", "--method", "random", "--cycles", "2", "--trials", "1", "--epochs", "2",
+            "--out", out, "--quiet"]
+    code, text, _ = run_cli(capsys, *args)
+    assert code == 0 and "accuracy" in text
+    recs = [json.loads(l) for l in open(f"{out}/results.jsonl")]
+    assert len(recs) == 2
+    keys = {"dataset", "method", "trial", "cycle", "n_labeled", "accuracy", "train_seconds", "select_seconds",
+            "selected"}
+    assert keys <= set(recs[0]) and "initial" in recs[0] and "initial" not in recs[1]
+    code, _, err = run_cli(capsys, *args[:-3], "--epochs", "3", "--out", out, "--quiet")
+    assert code == 2 and "different experiment" in _err_line(err)
+
+
+def test_config_file_and_conflicts(capsys, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epochs: 2\ncycles: 1\n")
+    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--method", "random", "--config", str(cfg),
+                           "--epochs", "3", "--out", str(tmp_path / "o"), "--quiet")
+    assert code == 2 and "conflicting values for epochs" in _err_line(err)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochz: 2\n")
+    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--config", str(bad), "--out", str(tmp_path / "p"))
+    assert code == 2 and "unknown config field 'epochz'" in _err_line(err)
+
+
+def test_presets_lists_the_papers_presets(capsys):
+    code, out, _ = run_cli(capsys, "presets")
+    for name in ("cifar10", "cifar100", "cifar10-imb10", "cifar10-imb100", "caltech101", "cityscapes", "svhn",
+                 "fashionmnist", "moons", "digits"):
+        assert name in out

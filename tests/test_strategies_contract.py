@@ -1,0 +1,54 @@
+"""The template test every registered strategy must pass, on moons and digits."""
+import numpy as np
+import pytest
+import torch
+
+from tavaal.errors import BudgetError
+from tavaal.loop import initial_labeled, run_cycle
+from tavaal.pool import Pool
+from tavaal.strategies import STRATEGIES, get_strategy
+
+from conftest import tiny_config
+
+EXPECTED = {"random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "vaal-lloss", "tavaal"}
+
+
+def test_every_method_of_the_paper_is_registered():
+    assert EXPECTED <= set(STRATEGIES)
+
+
+def _cycle(method, ds, preset, **kw):
+    cfg = tiny_config(preset, **kw)
+    pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, 0))
+    before = pool.labeled.copy()
+    rec, _ = run_cycle(cfg, get_strategy(method, cfg), ds, pool, 0, 0, torch.device("cpu"))
+    return cfg, before, rec
+
+
+@pytest.mark.parametrize("preset", ["moons", "digits"])
+@pytest.mark.parametrize("method", sorted(EXPECTED))
+def test_select_contract(method, preset, moons, digits):
+    ds = moons if preset == "moons" else digits
+    cfg, before, rec = _cycle(method, ds, preset)
+    sel = np.asarray(rec["selected"])
+    cand = np.asarray(rec["candidates"])
+    assert len(sel) == cfg.budget and len(np.unique(sel)) == cfg.budget
+    assert set(sel) <= set(cand) and not set(sel) & set(before)
+    assert len(cand) == cfg.subset_factor * cfg.budget
+    if rec["scores"] is not None:
+        assert len(rec["scores"]) == len(cand) and np.all(np.isfinite(rec["scores"]))
+    _, _, again = _cycle(method, ds, preset)
+    assert again["selected"] == rec["selected"] and again["accuracy"] == rec["accuracy"]
+
+
+@pytest.mark.parametrize("method", sorted(EXPECTED))
+def test_budget_larger_than_candidates_is_refused(method, moons):
+    cfg = tiny_config("moons")
+    from tavaal.strategies import SelectionContext
+    from tavaal.models import Ranker, build_task_learner
+
+    model = build_task_learner("mlp", (2,), 2, 0.3)
+    ctx = SelectionContext(model, Ranker(model.feature_dims), moons, np.arange(20), np.arange(20, 30), cfg,
+                           torch.device("cpu"))
+    with pytest.raises(BudgetError, match="larger than the 10 unlabeled candidates"):
+        get_strategy(method, cfg).select(ctx, 11)
