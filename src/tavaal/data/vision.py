@@ -73,8 +73,11 @@ def load_fashionmnist(root: Path, download: bool) -> ArrayDataset:
 def _folder_samples(root: Path) -> tuple[list[str], list[int], list[str]]:
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-    classes, to_idx = find_classes(str(root))
-    samples = make_dataset(str(root), to_idx, extensions=IMG_EXTENSIONS)
+    try:
+        classes, to_idx = find_classes(str(root))
+        samples = make_dataset(str(root), to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError:
+        samples = []
     if not samples:
         raise TavaalError(f"no images found under {root}; expected one sub-folder per class holding images")
     return [p for p, _ in samples], [c for _, c in samples], classes
