@@ -75,6 +75,7 @@ class RunConfig:
     amp: str = "none"  # "none" | "bf16"
     channels_last: bool = False
     compile: bool = False
+    cuda_graphs: bool = False  # capture full-batch training and VAE steps as CUDA graphs
     eval_batch_size: int = 1024
     # bookkeeping
     seed: int = 0
@@ -94,6 +95,10 @@ class RunConfig:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise TavaalError(f"--{name.replace('_', '-')} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if self.cuda_graphs and not self.device.startswith("cuda"):
+            raise TavaalError("--cuda-graphs needs --device cuda")
+        if self.cuda_graphs and self.compile:
+            raise TavaalError("--cuda-graphs and --compile cannot be combined; choose one")
         if not 0.0 <= self.dropout < 1.0:
             raise TavaalError(f"--dropout must be in [0, 1), got {self.dropout}")
 

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
+from tavaal.graphs import GraphedStep
 from tavaal.losses import margin_loss, ranking_loss, total_loss
 
 EpochHook = Callable[[int, nn.Module, nn.Module | None], None]
@@ -29,7 +30,8 @@ class TrainLog:
 def autocast(cfg: RunConfig, device: torch.device):
     """bf16 autocast when asked for, a no-op otherwise."""
     if cfg.amp == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        # CUDA graphs must not replay autocast's cast cache from capture time.
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=not cfg.cuda_graphs)
     return contextlib.nullcontext()
 
 
@@ -76,6 +78,26 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     freeze_at, detach_at = ranker_schedule(cfg)
     fwd = torch.compile(model) if cfg.compile else model
+    rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
+
+    def step(x: torch.Tensor, y: torch.Tensor, use_ranker: bool, detach: bool) -> torch.Tensor:
+        """One SGD step on L_T, or on eq. (2) L_T + eta * L_R while the Ranker trains."""
+        opt.zero_grad(set_to_none=True)
+        with autocast(cfg, device):
+            logits, _, feats = fwd(x)
+        per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+        loss = per_sample.mean()
+        if use_ranker:
+            if detach:
+                feats = [f.detach() for f in feats]
+            with autocast(cfg, device):
+                pred = ranker(feats)
+            loss = total_loss(loss, rank_fn(pred.float(), per_sample), cfg.eta)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    graphed = GraphedStep() if cfg.cuda_graphs else None
     n, bs = idx_all.numel(), cfg.batch_size
     last_ranker_epoch, epoch_loss = -1, torch.zeros((), device=device)
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
@@ -84,6 +106,7 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
             epoch_hook(epoch, model, ranker)
         model.train()
         use_ranker = ranker is not None and ranker_loss is not None and epoch < freeze_at
+        detach = epoch >= detach_at
         if ranker is not None:
             ranker.train(use_ranker)
         perm = idx_all[torch.randperm(n, generator=gen, device=device)]
@@ -91,21 +114,13 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
         for start in range(0, n, bs):
             bi = perm[start:start + bs]
             x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
-            with autocast(cfg, device):
-                logits, _, feats = fwd(x)
-            per_sample = F.cross_entropy(logits.float(), ds.y_train[bi], reduction="none")
-            loss = per_sample.mean()
-            if use_ranker:
-                if epoch >= detach_at:
-                    feats = [f.detach() for f in feats]
-                with autocast(cfg, device):
-                    pred = ranker(feats)
-                lr_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
-                loss = total_loss(loss, lr_fn(pred.float(), per_sample), cfg.eta)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            epoch_loss += loss.detach() * bi.numel()
+            y = ds.y_train[bi]
+            if graphed is not None and bi.numel() == bs:
+                key = (use_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
+                loss = graphed(key, lambda a, b: step(a, b, use_ranker, detach), x, y)
+            else:
+                loss = step(x, y, use_ranker, detach)
+            epoch_loss += loss * bi.numel()
         if use_ranker:
             last_ranker_epoch = epoch
         sched.step()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from tavaal.graphs import GraphedStep
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import Discriminator, build_vae
 from tavaal.strategies.base import SelectionContext, Strategy, seeded
@@ -35,6 +36,9 @@ class AdversarialTrainer:
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
         foreach = {"foreach": True} if dev.type == "cuda" else {}
+        if cfg.cuda_graphs:
+            foreach["capturable"] = True  # Adam's step count lives on the device inside a graph
+        self.graphed = GraphedStep() if cfg.cuda_graphs else None
         self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **foreach)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **foreach)
         self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
@@ -67,25 +71,34 @@ class AdversarialTrainer:
             x = to_input(x, cfg)
             r = torch.cat([r_l[il], r_u[iu]]) if self.conditioned else None
             dr = torch.cat([d_l[il], d_u[iu]]) if self.conditioned else None
-            with autocast(cfg, self.ctx.device):
-                recon, target, _, mu, logvar = self.vae(x, r)
-                recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
-                trans = (vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta)
-                         + vae_loss(recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta))  # eq. (4)
-                logit = self.disc(mu, dr).float()
-                loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # eq. (4) + lambda eq. (5)
-            self.vae_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.vae_opt.step()
-            with torch.no_grad(), autocast(cfg, self.ctx.device):
-                mu = self.vae.encode(x)[0]
-            with autocast(cfg, self.ctx.device):
-                logit = self.disc(mu.detach(), dr).float()
-                d_loss = discriminator_loss(logit[:b], logit[b:])  # eq. (6)
-            self.disc_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.disc_opt.step()
+            if self.graphed is not None:
+                self.graphed("vae", self._iteration, x, r, dr)
+            else:
+                self._iteration(x, r, dr)
         self.iterations += iters
+
+    def _iteration(self, x: torch.Tensor, r: torch.Tensor | None, dr: torch.Tensor | None) -> torch.Tensor:
+        """One VAE step (eq. 4 + lambda eq. 5) then one D step (eq. 6) on labeled + unlabeled halves."""
+        cfg, b = self.ctx.cfg, x.shape[0] // 2
+        with autocast(cfg, self.ctx.device):
+            recon, target, _, mu, logvar = self.vae(x, r)
+            recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
+            trans = (vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta)
+                     + vae_loss(recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta))  # eq. (4)
+            logit = self.disc(mu, dr).float()
+            loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # eq. (4) + lambda eq. (5)
+        self.vae_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.vae_opt.step()
+        with torch.no_grad(), autocast(cfg, self.ctx.device):
+            mu = self.vae.encode(x)[0]
+        with autocast(cfg, self.ctx.device):
+            logit = self.disc(mu.detach(), dr).float()
+            d_loss = discriminator_loss(logit[:b], logit[b:])  # eq. (6)
+        self.disc_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.disc_opt.step()
+        return loss.detach()
 
     @torch.no_grad()
     def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:

@@ -1,0 +1,245 @@
+"""One active-learning cycle, phase by phase, against the authors' measured figures.
+
+Prints, for the fast path (device-resident uint8 data, on-device augmentation, optional bf16 +
+channels_last) and the plain PyTorch path (DataLoader + PIL transforms + fp32 eager), measured
+in this one run:
+  - task learner + Ranker training throughput (images/s);
+  - ms per VAE + discriminator iteration (official schedule, r cached once);
+  - seconds of selection per method over the subset;
+  - the extrapolated time of a 10-cycle trial (200 epochs, EV = 100), and ratios to the
+    authors' code (reference/official-code-timings.md: 4,000 images/s, 51 ms, 2.3 h).
+
+Examples:
+  python benchmarks/bench_cycle.py --device cpu --preset digits
+  python benchmarks/bench_cycle.py --device cpu --preset cifar10 --data cifar10/ --subset 5000
+  python benchmarks/bench_cycle.py --device cuda --preset cifar10 --data cifar10/ --amp bf16 --channels-last
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tavaal.config import make_config
+from tavaal.data import load_dataset
+from tavaal.data.base import ArrayDataset
+from tavaal.losses import ranking_loss, total_loss
+from tavaal.models import Ranker, build_task_learner
+from tavaal.strategies import SelectionContext, get_strategy
+from tavaal.strategies.adversarial import AdversarialTrainer
+from tavaal.train import train_task_learner
+
+OFFICIAL = {"images_per_s": 4000.0, "vae_ms": 51.0, "trial_h": 2.3}
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def subset(ds: ArrayDataset, n: int) -> ArrayDataset:
+    if not n or n >= ds.n_train:
+        return ds
+    keep = torch.from_numpy(np.random.default_rng(0).choice(ds.n_train, n, replace=False))
+    return ArrayDataset(ds.name, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.classes, ds.mean,
+                        ds.std, ds.augment)
+
+
+def fast_throughput(cfg, ds, labeled, dev, epochs: int):
+    """Images/s of train_task_learner (T + Ranker, eq. 2), after one warm-up epoch."""
+    torch.manual_seed(0)
+    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
+    if cfg.channels_last and ds.is_image:
+        model = model.to(memory_format=torch.channels_last)
+    ranker = Ranker(model.feature_dims).to(dev)
+    warm = make_config(cfg.preset, {**cfg.to_dict(), "epochs": 1, "lr_milestones": ()})
+    train_task_learner(model, ranker, ds, labeled, warm, dev, "ranking")
+    sync(dev)
+    run = make_config(cfg.preset, {**cfg.to_dict(), "epochs": epochs, "lr_milestones": ()})
+    t0 = time.perf_counter()
+    train_task_learner(model, ranker, ds, labeled, run, dev, "ranking")
+    sync(dev)
+    return epochs * len(labeled) / (time.perf_counter() - t0), model, ranker
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """The authors' data path: one PIL image and torchvision transform per sample per epoch."""
+
+    def __init__(self, ds: ArrayDataset, idx: np.ndarray):
+        from torchvision import transforms as T
+        self.x, self.y, self.idx = ds.x_train.cpu().numpy(), ds.y_train.cpu().numpy(), idx
+        self.gray = ds.x_train.shape[1] == 1
+        aug = [T.RandomCrop(ds.x_train.shape[-1], padding=ds.augment.pad)] if ds.augment.pad else []
+        aug += [T.RandomHorizontalFlip()] if ds.augment.flip else []
+        self.t = T.Compose(aug + [T.ToTensor(), T.Normalize(ds.mean, ds.std)])
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        img = self.x[self.idx[i]]
+        img = Image.fromarray(img[0] if self.gray else img.transpose(1, 2, 0))
+        return self.t(img), int(self.y[self.idx[i]])
+
+
+def plain_throughput(cfg, ds, labeled, dev, epochs: int) -> float:
+    """The plain path: DataLoader (no workers, as the authors' code) + PIL transforms + fp32 eager."""
+    torch.manual_seed(0)
+    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
+    ranker = Ranker(model.feature_dims).to(dev)
+    opt = torch.optim.SGD(list(model.parameters()) + list(ranker.parameters()), lr=cfg.lr, momentum=0.9,
+                          weight_decay=cfg.weight_decay)
+    loader = torch.utils.data.DataLoader(PILDataset(ds, labeled), batch_size=cfg.batch_size, shuffle=True)
+
+    def epoch():
+        model.train()
+        for x, y in loader:
+            x, y = x.to(dev), y.to(dev)
+            logits, _, feats = model(x)
+            per = F.cross_entropy(logits, y, reduction="none")
+            loss = total_loss(per.mean(), ranking_loss(ranker(feats), per), cfg.eta)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    epoch()
+    sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        epoch()
+    sync(dev)
+    return epochs * len(labeled) / (time.perf_counter() - t0)
+
+
+def vae_ms(cfg, ds, model, ranker, labeled, cand, dev, iters: int) -> float:
+    """ms per VAE + D iteration at the preset's batch, official schedule (r computed once)."""
+    strat = get_strategy("tavaal", cfg)
+    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
+    cond = strat._conditions(*strat._ranks(ctx))
+    tr = AdversarialTrainer(ctx, True)
+    b = cfg.vae_batch
+    # time whole epochs over a slice big enough for ``iters`` iterations
+    n_u = max(b, iters * b - len(labeled))
+    tr.unlabeled = tr.unlabeled[:n_u]
+    cond = (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
+    tr.train_epoch(*cond)  # warm-up
+    sync(dev)
+    before = tr.iterations
+    t0 = time.perf_counter()
+    tr.train_epoch(*cond)
+    sync(dev)
+    return 1000 * (time.perf_counter() - t0) / (tr.iterations - before)
+
+
+def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> dict[str, float]:
+    out = {}
+    for m in methods:
+        strat = get_strategy(m, cfg)
+        ctx = SelectionContext(model, ranker if strat.ranker_loss else None, ds, labeled, cand, cfg, dev, seed=0)
+        if m in ("vaal", "tavaal", "vaal-lloss"):
+            # scoring only: a trainer with no training epochs (training is the VAE phase above)
+            from tavaal.strategies.adversarial import AdversarialTrainer as AT
+            ctx.cache["trainer"] = AT(ctx, strat.conditioned)
+        sync(dev)
+        t0 = time.perf_counter()
+        strat.select(ctx, min(cfg.budget, len(cand)))
+        sync(dev)
+        out[m] = time.perf_counter() - t0
+    return out
+
+
+def extrapolate(cfg, n_train: int, img_s: float, ms: float, sel_s: float) -> float:
+    """Seconds for a full trial: per cycle, epochs x labeled / throughput + VAE + selection."""
+    total = 0.0
+    for c in range(cfg.cycles):
+        n_l = min(cfg.initial + c * cfg.budget, n_train)
+        n_u = min(cfg.subset_factor * cfg.budget, n_train - n_l)
+        total += cfg.epochs * n_l / img_s
+        total += np.ceil((n_l + n_u) / cfg.vae_batch) * cfg.vae_epochs * ms / 1000
+        total += sel_s
+    return total
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="digits")
+    p.add_argument("--data", default="", help="image folder root with train/ and test/ (cifar10 preset)")
+    p.add_argument("--subset", type=int, default=0, help="use N training images (0: all)")
+    p.add_argument("--labeled", type=int, default=0, help="labeled set size (default: the preset's initial)")
+    p.add_argument("--epochs", type=int, default=3, help="timed training epochs per path")
+    p.add_argument("--vae-iters", type=int, default=40)
+    p.add_argument("--amp", default="none")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--cuda-graphs", action="store_true")
+    p.add_argument("--skip-plain", action="store_true")
+    p.add_argument("--methods", default="random,entropy,coreset,lloss2,mcdropout,tavaal")
+    p.add_argument("--json", default="", help="also write the figures to this JSON file")
+    a = p.parse_args()
+    dev = torch.device(a.device)
+    over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "compile": a.compile,
+            "cuda_graphs": a.cuda_graphs}
+    if a.data:
+        over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
+    cfg = make_config(a.preset, over)
+    figs: dict = {"device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
+                  "torch": torch.__version__, "preset": a.preset, "amp": a.amp, "channels_last": a.channels_last}
+    t0 = time.perf_counter()
+    ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
+    figs["load_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
+    figs["load_cached_s"] = time.perf_counter() - t0
+    ds = subset(ds, a.subset)
+    t0 = time.perf_counter()
+    ds = ds.to(dev)
+    sync(dev)
+    figs["to_device_s"] = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    n_l = a.labeled or cfg.initial
+    perm = rng.permutation(ds.n_train)
+    labeled, cand = perm[:n_l], np.sort(perm[n_l:n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+
+    ref = a.preset == "cifar10"  # the authors' figures are for CIFAR-10 only
+
+    def vs(text: str) -> str:
+        return f"  (official {text})" if ref else ""
+
+    print(f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  amp {a.amp}  "
+          f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  train set {ds.n_train}  labeled {n_l}  "
+          f"candidates {len(cand)}", flush=True)
+    print(f"load: first {figs['load_s']:.2f} s, cached {figs['load_cached_s']:.2f} s, to device "
+          f"{figs['to_device_s']:.2f} s", flush=True)
+    img_s, model, ranker = fast_throughput(cfg, ds, labeled, dev, a.epochs)
+    figs["train_images_per_s"] = img_s
+    print(f"training T+R: {img_s:,.0f} images/s"
+          + vs(f"{OFFICIAL['images_per_s']:,.0f}: x{img_s / OFFICIAL['images_per_s']:.2f}"), flush=True)
+    if not a.skip_plain:
+        figs["plain_train_images_per_s"] = plain_throughput(cfg, ds, labeled, dev, a.epochs)
+        figs["train_speedup_vs_plain"] = img_s / figs["plain_train_images_per_s"]
+        print(f"  plain path (DataLoader + PIL + fp32 eager), same run: {figs['plain_train_images_per_s']:,.0f} "
+              f"images/s -> new path x{figs['train_speedup_vs_plain']:.2f}", flush=True)
+    figs["vae_ms_per_iter"] = vae_ms(cfg, ds, model, ranker, labeled, cand, dev, a.vae_iters)
+    print(f"VAE + D iteration (batch {cfg.vae_batch}): {figs['vae_ms_per_iter']:.2f} ms"
+          + vs(f"{OFFICIAL['vae_ms']:.0f} ms: x{OFFICIAL['vae_ms'] / figs['vae_ms_per_iter']:.2f}"), flush=True)
+    figs["selection_s"] = selection_seconds(cfg, ds, model, ranker, labeled, cand, dev,
+                                            [m for m in a.methods.split(",") if m])
+    for m, s in figs["selection_s"].items():
+        print(f"selection {m:<10} {s:8.3f} s  ({1e3 * s / max(1, len(cand)):.3f} ms per candidate)", flush=True)
+    trial = extrapolate(cfg, ds.n_train, img_s, figs["vae_ms_per_iter"], figs["selection_s"].get("tavaal", 0.0))
+    figs["trial_extrapolated_min"] = trial / 60
+    print(f"{cfg.cycles}-cycle trial, extrapolated ({cfg.epochs} epochs, EV={cfg.vae_epochs}): "
+          f"{figs['trial_extrapolated_min']:.1f} min"
+          + vs(f"{OFFICIAL['trial_h']} h: x{OFFICIAL['trial_h'] * 60 / figs['trial_extrapolated_min']:.2f}"))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(figs, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""The paper's analyses as PNG figures and a markdown index, computed from result records only.
+
+Each figure function returns the file it wrote, or raises ``Skip`` with a one-line reason when
+its inputs are not in the records (the report then lists the reason instead of failing).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tavaal.results import atomic_write_text, read_records  # noqa: E402
+from tavaal.summary import summarize, to_markdown  # noqa: E402
+
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
+                     "figure.dpi": 110})
+ADVERSARIAL = ("vaal", "tavaal", "vaal-lloss")
+
+
+class Skip(Exception):
+    """A figure whose inputs are missing; the message says which."""
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _dataset_label(records: list[dict[str, Any]]) -> str:
+    names = sorted({str(r.get("dataset", "?")) for r in records})
+    return ", ".join(names)
+
+
+def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
+    """Figures 11 and 12: mean accuracy with a +/- std band per method."""
+    rows = summarize(records)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in dict.fromkeys(r.method for r in rows):
+        rs = [r for r in rows if r.method == m]
+        x = np.array([r.n_labeled for r in rs])
+        y = np.array([100 * r.mean for r in rs])
+        s = np.array([100 * r.std for r in rs])
+        ax.plot(x, y, marker="o", label=m)
+        ax.fill_between(x, y - s, y + s, alpha=0.2)
+    ax.set(title=f"Test accuracy vs. labeled samples ({_dataset_label(records)})", xlabel="labeled samples",
+           ylabel="test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="method (mean ± std)")
+    return _save(fig, out / "accuracy.png")
+
+
+def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
+    """Figures 3 and 4: accuracy minus random's, per trial and cycle; mean +/- std."""
+    rows = [r for r in summarize(records) if r.gain_mean is not None]
+    if not rows:
+        raise Skip("no random baseline in the records (run it with --methods random,...)")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.axhline(0, color="black", lw=1, ls="--", label="random")
+    for m in dict.fromkeys(r.method for r in rows):
+        rs = [r for r in rows if r.method == m]
+        x = np.array([r.n_labeled for r in rs])
+        y = np.array([100 * r.gain_mean for r in rs])
+        s = np.array([100 * r.gain_std for r in rs])
+        ax.plot(x, y, marker="o", label=m)
+        ax.fill_between(x, y - s, y + s, alpha=0.2)
+    ax.set(title=f"Gain over random sampling ({_dataset_label(records)})", xlabel="labeled samples",
+           ylabel="accuracy − random (percentage points)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="method (mean ± std)")
+    return _save(fig, out / "gain_over_random.png")
+
+
+def class_entropy(counts: list[int]) -> float:
+    """Entropy (nats) of the class counts of one selection."""
+    c = np.asarray(counts, dtype=float)
+    p = c[c > 0] / c.sum()
+    return float(-(p * np.log(p)).sum()) if c.sum() else 0.0
+
+
+def selection_entropy(records: list[dict[str, Any]], out: Path) -> Path:
+    """Figure 7a: class-count entropy of each cycle's selection, bars per method (mean over trials)."""
+    recs = [r for r in records if r.get("selected_class_counts")]
+    if not recs:
+        raise Skip("records hold no selected_class_counts")
+    by = defaultdict(list)
+    for r in recs:
+        by[(r["method"], r["n_labeled"])].append(class_entropy(r["selected_class_counts"]))
+    methods = list(dict.fromkeys(r["method"] for r in recs))
+    counts = sorted({r["n_labeled"] for r in recs})
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(7, len(counts) * 1.1), 4.5))
+    for i, m in enumerate(methods):
+        vals = [np.mean(by[(m, n)]) if by[(m, n)] else np.nan for n in counts]
+        ax.bar(np.arange(len(counts)) + (i - (len(methods) - 1) / 2) * width, vals, width, label=m)
+    n_classes = len(recs[0]["selected_class_counts"])
+    ax.axhline(np.log(n_classes), color="black", ls="--", lw=1, label=f"uniform over {n_classes} classes")
+    ax.set_xticks(np.arange(len(counts)), [str(n) for n in counts])
+    ax.set(title="Class-count entropy of the selected samples", xlabel="labeled samples when selecting",
+           ylabel="entropy of class counts (nats)")
+    ax.legend(ncol=2)
+    return _save(fig, out / "selection_entropy.png")
+
+
+def _last_cycle(records: list[dict[str, Any]], method: str, need: str) -> list[dict[str, Any]]:
+    recs = [r for r in records if r["method"] == method and r.get(need) is not None
+            and r.get("score_name") == "d_labeled_prob"]
+    if not recs:
+        return []
+    last = max(r["cycle"] for r in recs)
+    return [r for r in recs if r["cycle"] == last]
+
+
+def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
+    """Figure 7b: D's output over the subset at the last cycle, VAAL against TA-VAAL."""
+    found = {m: _last_cycle(records, m, "scores") for m in ("vaal", "tavaal")}
+    found = {m: v for m, v in found.items() if v}
+    if not found:
+        raise Skip("no vaal or tavaal records with discriminator scores")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    bins = np.linspace(0, 1, 41)
+    for m, recs in found.items():
+        v = np.concatenate([r["scores"] for r in recs])
+        ax.hist(v, bins=bins, alpha=0.55, label=f"{m} (cycle {recs[0]['cycle']}, {len(recs)} trial(s))")
+    ax.set(title="Discriminator output over the unlabeled subset, last cycle",
+           xlabel="D(r, z): likelihood of being labeled (selection takes the smallest)", ylabel="samples")
+    ax.legend()
+    return _save(fig, out / "likelihood_histogram.png")
+
+
+def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Figure 8: real loss against D's output at the last cycle, selected points highlighted."""
+    paths = []
+    for m in ADVERSARIAL:
+        recs = [r for r in _last_cycle(records, m, "candidate_losses")]
+        if not recs:
+            continue
+        r = recs[0]
+        d, loss = np.asarray(r["scores"]), np.asarray(r["candidate_losses"])
+        chosen = np.isin(np.asarray(r["candidates"]), np.asarray(r["selected"]))
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        ax.scatter(1 - d[~chosen], loss[~chosen], s=8, alpha=0.4, label="not selected")
+        ax.scatter(1 - d[chosen], loss[chosen], s=22, color="crimson", label="selected")
+        ax.set(title=f"{m}: real loss vs. likelihood of being unlabeled (cycle {r['cycle']}, trial {r['trial']})",
+               xlabel="1 − D(r, z): likelihood of being unlabeled", ylabel="real cross-entropy loss (nats)")
+        ax.legend()
+        paths.append(_save(fig, out / f"loss_vs_likelihood_{m}.png"))
+    if not paths:
+        raise Skip("no candidate_losses recorded (rerun vaal/tavaal with --analysis)")
+    return paths
+
+
+def selected_grids(records: list[dict[str, Any]], out: Path, x_train: np.ndarray | None,
+                   classes: list[str] | None) -> list[Path]:
+    """Figure 13: the images each method selected per cycle (first trial), with class counts."""
+    if x_train is None:
+        raise Skip("the dataset's images could not be loaded for the selection grids")
+    if x_train.ndim != 4:
+        raise Skip("the dataset is not made of images")
+    paths = []
+    for m in dict.fromkeys(r["method"] for r in records):
+        recs = sorted((r for r in records if r["method"] == m and r["trial"] == 0 and r.get("selected")),
+                      key=lambda r: r["cycle"])
+        if not recs:
+            continue
+        cols = min(10, min(len(r["selected"]) for r in recs))
+        fig, axes = plt.subplots(len(recs), cols, figsize=(cols * 1.0, len(recs) * 1.25 + 0.6), squeeze=False)
+        for row, r in zip(axes, recs):
+            for j, ax in enumerate(row):
+                img = x_train[r["selected"][j]]
+                ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray")
+                ax.set_xticks([])
+                ax.set_yticks([])
+            counts = r.get("selected_class_counts") or []
+            top = sorted(((c, (classes or [])[k] if classes else str(k)) for k, c in enumerate(counts) if c),
+                         reverse=True)[:5]
+            row[0].set_ylabel(f"cycle {r['cycle']}", fontsize=9)
+            row[cols // 2].set_title(", ".join(f"{n}:{c}" for c, n in top), fontsize=8)
+        fig.suptitle(f"{m}: first {cols} selected images per cycle (titles: top class counts)")
+        paths.append(_save(fig, out / f"selected_{m}.png"))
+    return paths
+
+
+def _load_images(root: Path) -> tuple[np.ndarray | None, list[str] | None]:
+    try:
+        import yaml
+
+        from tavaal.config import config_from_dict
+        from tavaal.data import load_dataset
+        cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text())["config"])
+        ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size,
+                          cfg.imbalance_pattern)
+        return ds.x_train.numpy(), ds.classes
+    except Exception:  # any failure only drops the image grids, with the reason in the index
+        return None, None
+
+
+def write_report(root: Path, out: Path | None = None) -> Path:
+    """Write every figure that the records allow, and ``index.md`` listing them and the skips."""
+    recs = read_records(root / "results.jsonl" if root.is_dir() else root)
+    out = out or (root / "report")
+    out.mkdir(parents=True, exist_ok=True)
+    x_train, classes = _load_images(root) if root.is_dir() else (None, None)
+    figures: list[tuple[str, Callable[[], Any]]] = [
+        ("Accuracy vs. labeled samples (Figures 11, 12)", lambda: accuracy_curves(recs, out)),
+        ("Gain over random (Figures 3, 4)", lambda: gain_over_random(recs, out)),
+        ("Class-count entropy of selections (Figure 7a)", lambda: selection_entropy(recs, out)),
+        ("Discriminator likelihood, last cycle (Figure 7b)", lambda: likelihood_histogram(recs, out)),
+        ("Real loss vs. likelihood (Figure 8)", lambda: loss_vs_likelihood(recs, out)),
+        ("Selected images per cycle (Figure 13)", lambda: selected_grids(recs, out, x_train, classes)),
+    ]
+    lines = [f"# tavaal report: {_dataset_label(recs)}", "", f"{len(recs)} records from `{root}`.", "",
+             to_markdown(summarize(recs)), ""]
+    for title, make in figures:
+        lines.append(f"## {title}")
+        try:
+            made = make()
+            for p in made if isinstance(made, list) else [made]:
+                lines.append(f"![{title}]({p.name})")
+        except Skip as e:
+            lines.append(f"Skipped: {e}.")
+        lines.append("")
+    index = out / "index.md"
+    atomic_write_text(index, "\n".join(lines))
+    return index
+
+
+def run_toy(out: Path, seed: int = 0, progress: bool = False, methods: tuple[str, ...] = ("lloss", "vaal", "tavaal"),
+            stage: int = 5) -> list[Path]:
+    """Figure 1: moons, the learned decision boundary, and the 10 samples each method picks at stage 5."""
+    import torch
+
+    from tavaal.config import make_config
+    from tavaal.data import load_dataset
+    from tavaal.loop import initial_labeled, run_cycle
+    from tavaal.pool import Pool
+    from tavaal.strategies import get_strategy
+
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset("moons")
+    cfg = make_config("moons", {"seed": seed, "cycles": stage})
+    x, y = ds.x_train.numpy(), ds.y_train.numpy()
+    gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - .5, x[:, 0].max() + .5, 200),
+                         np.linspace(x[:, 1].min() - .5, x[:, 1].max() + .5, 200))
+    grid = torch.tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32)
+    paths = []
+    for m in methods:
+        pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, seed, 0))
+        for cycle in range(stage):
+            labeled_before = pool.labeled
+            rec, nets = run_cycle(cfg, get_strategy(m, cfg), ds, pool, 0, cycle, torch.device("cpu"), progress)
+        model = nets["model"].eval()
+        with torch.no_grad():
+            prob = torch.softmax(model(grid)[0], 1)[:, 1].numpy().reshape(gx.shape)
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.contour(gx, gy, prob, levels=[0.5], colors="black", linestyles="--")
+        ax.scatter(x[y == 0, 0], x[y == 0, 1], s=8, c="tab:red", alpha=0.35, label="class 0 (500)")
+        ax.scatter(x[y == 1, 0], x[y == 1, 1], s=14, c="tab:blue", alpha=0.7, label="class 1 (50)")
+        ax.scatter(x[labeled_before, 0], x[labeled_before, 1], s=30, facecolors="none", edgecolors="gray",
+                   label="labeled before")
+        sel = np.asarray(rec["selected"])
+        ax.scatter(x[sel, 0], x[sel, 1], marker="x", s=80, c="black", linewidths=2, label=f"selected ({len(sel)})")
+        ax.set(title=f"{m}: selection at stage {stage} (test acc. {100 * rec['accuracy']:.1f}%)",
+               xlabel="feature 1", ylabel="feature 2")
+        ax.plot([], [], "k--", label="learned decision boundary")
+        ax.legend(loc="lower left", fontsize=8)
+        paths.append(_save(fig, out / f"toy_{m}.png"))
+    return paths
