@@ -177,13 +177,14 @@ def main() -> None:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--cuda-graphs", action="store_true")
+    p.add_argument("--fused", action="store_true")
     p.add_argument("--skip-plain", action="store_true")
     p.add_argument("--methods", default="random,entropy,coreset,lloss2,mcdropout,tavaal")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
     a = p.parse_args()
     dev = torch.device(a.device)
     over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "compile": a.compile,
-            "cuda_graphs": a.cuda_graphs}
+            "cuda_graphs": a.cuda_graphs, "fused": a.fused}
     if a.data:
         over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
     cfg = make_config(a.preset, over)
@@ -211,7 +212,7 @@ def main() -> None:
         return f"  (official {text})" if ref else ""
 
     print(f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  amp {a.amp}  "
-          f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  train set {ds.n_train}  labeled {n_l}  "
+          f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  fused {a.fused}  train set {ds.n_train}  labeled {n_l}  "
           f"candidates {len(cand)}", flush=True)
     print(f"load: first {figs['load_s']:.2f} s, cached {figs['load_cached_s']:.2f} s, to device "
           f"{figs['to_device_s']:.2f} s", flush=True)

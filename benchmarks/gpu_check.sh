@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole GPU check in one script (sized for < 8 minutes on one H100/H200):
 #   1. unpack the shared CIFAR-10 JPEG copy carried in carry/cifar10-jpeg.zip;
-#   2. bench_cycle.py: fp32 fast path (+ the plain DataLoader path in the same run), then bf16 +
-#      channels_last, then bf16 + channels_last + torch.compile;
-#   3. accuracy after one cycle (1,000 random labels, the cifar10 preset's 200 epochs), fp32 vs bf16;
-#   4. one full TA-VAAL cycle with --schedule official (EV = 100), timed by phase.
-# TINY=1 runs the same steps with tiny sizes (for checking the script on CPU).
+#   2. check_graphs.py: the CUDA-graph path trains the same weights as the eager path;
+#   3. bench_cycle.py: fp32 fast path (+ the plain DataLoader path in the same run), then bf16 +
+#      channels_last + CUDA graphs, with and without fused optimizers, then bf16 eager;
+#   4. accuracy after one cycle (1,000 random labels, the cifar10 preset's 200 epochs), fp32 vs bf16;
+#   5. one full TA-VAAL cycle with --schedule official (EV = 100), timed by phase.
+# QUICK=1 skips the eager bf16 bench and the accuracy runs. TINY=1 runs the same steps with tiny sizes (for checking the script on CPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check_out}
@@ -14,7 +15,7 @@ DEV=${DEV:-cuda}
 PY=${PY:-python3}
 export PYTHONPATH=src TAVAAL_CACHE=${TAVAAL_CACHE:-/tmp/tavaal-cache}
 DATA=/tmp/cifar10
-[ -d $DATA/train ] || { mkdir -p $DATA && unzip -q carry/cifar10-jpeg.zip -d $DATA; }
+[ -d $DATA/train ] || { mkdir -p $DATA && $PY -m zipfile -e carry/cifar10-jpeg.zip $DATA; }
 [ -d $DATA/train ] || DATA=$(dirname "$(find /tmp/cifar10 -maxdepth 3 -type d -name train | head -1)")
 echo "data: $DATA"; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || true
 if [ "${TINY:-0}" = 1 ]; then
@@ -23,15 +24,16 @@ else
   B="--epochs 20 --vae-iters 200"; R=""; V=""
 fi
 step() { echo; echo "=== $1" | tee -a "$OUT/log.txt"; shift; local t0=$SECONDS; timeout 240 "$@" 2>&1 | grep --line-buffered -v "^W1\|^\s*$\|cpp_extension" | tee -a "$OUT/log.txt" | tail -25; echo "(step took $((SECONDS - t0)) s)"; }
-[ "$DEV" = cuda ] && step "CUDA graphs vs eager, same seed (fp32)" $PY benchmarks/check_graphs.py --data $DATA
-step "bench fp32" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --json $OUT/fp32.json
-step "bench bf16+channels_last" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --amp bf16 --channels-last --skip-plain --json $OUT/bf16.json
-[ "$DEV" = cuda ] && step "bench bf16+channels_last+cuda graphs" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --amp bf16 --channels-last --cuda-graphs --skip-plain --json $OUT/bf16g.json
-[ "$DEV" = cuda ] && step "bench fp32+cuda graphs" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --cuda-graphs --skip-plain --methods tavaal --json $OUT/fp32g.json
-RUN="$PY -m tavaal run --preset cifar10 --dataset imagefolder --train-dir $DATA/train --test-dir $DATA/test --device $DEV --trials 1 --cycles 1 --quiet $R"
-step "accuracy, 1 cycle random, fp32" $RUN --method random --out $OUT/acc_fp32
-step "accuracy, 1 cycle random, bf16+channels_last" $RUN --method random --amp bf16 --channels-last --out $OUT/acc_bf16
 G=""; [ "$DEV" = cuda ] && G="--cuda-graphs"
+RUN="$PY -m tavaal run --preset cifar10 --dataset imagefolder --train-dir $DATA/train --test-dir $DATA/test --device $DEV --trials 1 --cycles 1 --quiet $R"
+[ "$DEV" = cuda ] && step "CUDA graphs vs eager, same seed (fp32)" $PY benchmarks/check_graphs.py --data $DATA
+step "bench fp32 (+ plain path)" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --json $OUT/fp32.json
+step "bench bf16+channels_last+graphs" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --amp bf16 --channels-last $G --skip-plain --json $OUT/bf16g.json
+step "bench bf16+channels_last+graphs+fused" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --amp bf16 --channels-last $G --fused --skip-plain --json $OUT/bf16gf.json
+if [ "${QUICK:-0}" != 1 ]; then
+step "bench bf16+channels_last (eager)" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --amp bf16 --channels-last --skip-plain --json $OUT/bf16.json
+step "accuracy, 1 cycle random, fp32" $RUN --method random --out $OUT/acc_fp32
 step "accuracy, 1 cycle random, bf16+channels_last+graphs" $RUN --method random --amp bf16 --channels-last $G --out $OUT/acc_bf16g
-step "TA-VAAL official schedule, 1 cycle, bf16+channels_last+graphs" $RUN --method tavaal --schedule official $V --amp bf16 --channels-last $G --out $OUT/tavaal_bf16g
+fi
+step "TA-VAAL official schedule, 1 cycle, bf16+channels_last+graphs+fused" $RUN --method tavaal --schedule official $V --amp bf16 --channels-last $G --fused --out $OUT/tavaal_bf16gf
 echo; echo "=== done"

@@ -12,7 +12,7 @@ from tavaal.config import PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides,
 from tavaal.errors import TavaalError
 
 # Config fields with their own, hand-written options (or none on the command line).
-_SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "analysis", "cuda_graphs"}
+_SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "analysis", "cuda_graphs", "fused"}
 
 
 def _parse_type(type_name: str):
@@ -31,7 +31,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
                    help="epochs at which the learning rate is multiplied by --lr-gamma")
     for name, text in (("download", "download the dataset into --data-dir"),
                        ("channels_last", "channels_last memory format"), ("compile", "torch.compile the task learner"),
-                       ("cuda_graphs", "capture the full-batch training and VAE steps as CUDA graphs"),
+                       ("cuda_graphs", "capture the training and VAE steps as CUDA graphs"),
+                       ("fused", "fused SGD/Adam kernels on CUDA"),
                        ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)")):
         g.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=text)
     p.add_argument("--config", default=None, help="YAML file of config fields")

@@ -75,7 +75,8 @@ class RunConfig:
     amp: str = "none"  # "none" | "bf16"
     channels_last: bool = False
     compile: bool = False
-    cuda_graphs: bool = False  # capture full-batch training and VAE steps as CUDA graphs
+    cuda_graphs: bool = False  # capture training and VAE steps as CUDA graphs
+    fused: bool = False  # fused (single-kernel) SGD and Adam on CUDA instead of foreach
     eval_batch_size: int = 1024
     # bookkeeping
     seed: int = 0

@@ -43,7 +43,7 @@ def to_input(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
 
 def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
     """SGD with momentum (CIFAR, Caltech) or Adam (the toy problem), at learning rate zeta1."""
-    fused = {"foreach": True} if device.type == "cuda" else {}
+    fused = ({"fused": True} if cfg.fused else {"foreach": True}) if device.type == "cuda" else {}
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
@@ -115,9 +115,9 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
             bi = perm[start:start + bs]
             x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
             y = ds.y_train[bi]
-            if graphed is not None and bi.numel() == bs:
-                key = (use_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
-                loss = graphed(key, lambda a, b: step(a, b, use_ranker, detach), x, y)
+            if graphed is not None:
+                mode = (use_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
+                loss = graphed(mode, lambda a, b: step(a, b, use_ranker, detach), x, y)
             else:
                 loss = step(x, y, use_ranker, detach)
             epoch_loss += loss * bi.numel()

@@ -82,11 +82,22 @@ def prepare(x: torch.Tensor, ds: ArrayDataset, train: bool,
         if ds.augment.flip:
             x = random_flip(x, generator)
     if ds.mean:
-        shape = (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
-        mean = torch.tensor(ds.mean, device=x.device, dtype=x.dtype).view(shape)
-        std = torch.tensor(ds.std, device=x.device, dtype=x.dtype).view(shape)
+        mean, std = _norm_tensors(ds.mean, ds.std, x.dim(), x.device)
         x = (x - mean) / std
     return x
+
+
+_NORM_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _norm_tensors(mean: tuple[float, ...], std: tuple[float, ...], dim: int,
+                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean/std as device tensors, made once: a host-to-device copy per batch would stall CUDA."""
+    key = (mean, std, dim, str(device))
+    if key not in _NORM_CACHE:
+        shape = (1, -1, 1, 1) if dim == 4 else (1, -1)
+        _NORM_CACHE[key] = (torch.tensor(mean, device=device).view(shape), torch.tensor(std, device=device).view(shape))
+    return _NORM_CACHE[key]
 
 
 def _rand(n: int, high: int, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

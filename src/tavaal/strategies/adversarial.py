@@ -35,7 +35,7 @@ class AdversarialTrainer:
         self.disc = Discriminator(cfg.latent_dim, cond, n_layers=cfg.disc_layers).to(dev)
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
-        foreach = {"foreach": True} if dev.type == "cuda" else {}
+        foreach = ({"fused": True} if cfg.fused else {"foreach": True}) if dev.type == "cuda" else {}
         if cfg.cuda_graphs:
             foreach["capturable"] = True  # Adam's step count lives on the device inside a graph
         self.graphed = GraphedStep() if cfg.cuda_graphs else None
