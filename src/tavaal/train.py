@@ -113,13 +113,14 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
         epoch_loss = torch.zeros((), device=device)
         for start in range(0, n, bs):
             bi = perm[start:start + bs]
-            x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
-            y = ds.y_train[bi]
             if graphed is not None:
+                # Gather, augmentation (default CUDA generator: graph-safe RNG) and the step, in one graph.
                 mode = (use_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
-                loss = graphed(mode, lambda a, b: step(a, b, use_ranker, detach), x, y)
+                loss = graphed(mode, lambda b: step(to_input(ds.batch(b, train=True), cfg), ds.y_train[b],
+                                                    use_ranker, detach), bi)
             else:
-                loss = step(x, y, use_ranker, detach)
+                x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
+                loss = step(x, ds.y_train[bi], use_ranker, detach)
             epoch_loss += loss * bi.numel()
         if use_ranker:
             last_ranker_epoch = epoch

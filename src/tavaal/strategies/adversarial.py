@@ -39,6 +39,7 @@ class AdversarialTrainer:
         if cfg.cuda_graphs:
             foreach["capturable"] = True  # Adam's step count lives on the device inside a graph
         self.graphed = GraphedStep() if cfg.cuda_graphs else None
+        self._cond: list[torch.Tensor] | None = None
         self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **foreach)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **foreach)
         self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
@@ -65,17 +66,35 @@ class AdversarialTrainer:
         pl, pu = self._stream(nl, iters * b), self._stream(nu, iters * b)
         self.vae.train()
         self.disc.train()
+        if self.graphed is not None:
+            if self.conditioned:  # a graph reads fixed addresses: keep r in buffers it owns
+                if self._cond is None:
+                    self._cond = [t.clone() for t in (r_l, r_u, d_l, d_u)]
+                else:
+                    for buf, t in zip(self._cond, (r_l, r_u, d_l, d_u)):
+                        buf.copy_(t)
+            for it in range(iters):
+                self.graphed("vae", self._graph_iteration, pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b])
+            self.iterations += iters
+            return
         for it in range(iters):
             il, iu = pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b]
             x = torch.cat([ds.batch(self.labeled[il], True, self.gen), ds.batch(self.unlabeled[iu], True, self.gen)])
             x = to_input(x, cfg)
             r = torch.cat([r_l[il], r_u[iu]]) if self.conditioned else None
             dr = torch.cat([d_l[il], d_u[iu]]) if self.conditioned else None
-            if self.graphed is not None:
-                self.graphed("vae", self._iteration, x, r, dr)
-            else:
-                self._iteration(x, r, dr)
+            self._iteration(x, r, dr)
         self.iterations += iters
+
+    def _graph_iteration(self, il: torch.Tensor, iu: torch.Tensor) -> torch.Tensor:
+        """Batch gathering, augmentation (default CUDA generator, graph-safe) and one iteration."""
+        ds, cfg = self.ctx.dataset, self.ctx.cfg
+        x = to_input(torch.cat([ds.batch(self.labeled[il], True), ds.batch(self.unlabeled[iu], True)]), cfg)
+        r = dr = None
+        if self.conditioned:
+            r_l, r_u, d_l, d_u = self._cond
+            r, dr = torch.cat([r_l[il], r_u[iu]]), torch.cat([d_l[il], d_u[iu]])
+        return self._iteration(x, r, dr)
 
     def _iteration(self, x: torch.Tensor, r: torch.Tensor | None, dr: torch.Tensor | None) -> torch.Tensor:
         """One VAE step (eq. 4 + lambda eq. 5) then one D step (eq. 6) on labeled + unlabeled halves."""
