@@ -39,22 +39,29 @@ def _dataset_label(records: list[dict[str, Any]]) -> str:
     return ", ".join(names)
 
 
-def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
-    """Figures 11 and 12: mean accuracy with a +/- std band per method."""
-    rows = summarize(records)
+def _band_figure(rows: list, mean: str, std: str, title: str, ylabel: str, path: Path, baseline: bool = False) -> Path:
+    """One line per method with a shaded +/- std band; values are fractions, drawn in percent."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    if baseline:
+        ax.axhline(0, color="black", lw=1, ls="--", label="random")
     for m in dict.fromkeys(r.method for r in rows):
         rs = [r for r in rows if r.method == m]
         x = np.array([r.n_labeled for r in rs])
-        y = np.array([100 * r.mean for r in rs])
-        s = np.array([100 * r.std for r in rs])
+        y = np.array([100 * getattr(r, mean) for r in rs])
+        s = np.array([100 * getattr(r, std) for r in rs])
         ax.plot(x, y, marker="o", label=m)
         ax.fill_between(x, y - s, y + s, alpha=0.2)
-    ax.set(title=f"Test accuracy vs. labeled samples ({_dataset_label(records)})", xlabel="labeled samples",
-           ylabel="test accuracy (%)")
+    ax.set(title=title, xlabel="labeled samples", ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend(title="method (mean ± std)")
-    return _save(fig, out / "accuracy.png")
+    return _save(fig, path)
+
+
+def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
+    """Figures 11 and 12: mean accuracy with a +/- std band per method."""
+    return _band_figure(summarize(records), "mean", "std",
+                        f"Test accuracy vs. labeled samples ({_dataset_label(records)})", "test accuracy (%)",
+                        out / "accuracy.png")
 
 
 def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
@@ -62,20 +69,8 @@ def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
     rows = [r for r in summarize(records) if r.gain_mean is not None]
     if not rows:
         raise Skip("no random baseline in the records (run it with --methods random,...)")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.axhline(0, color="black", lw=1, ls="--", label="random")
-    for m in dict.fromkeys(r.method for r in rows):
-        rs = [r for r in rows if r.method == m]
-        x = np.array([r.n_labeled for r in rs])
-        y = np.array([100 * r.gain_mean for r in rs])
-        s = np.array([100 * r.gain_std for r in rs])
-        ax.plot(x, y, marker="o", label=m)
-        ax.fill_between(x, y - s, y + s, alpha=0.2)
-    ax.set(title=f"Gain over random sampling ({_dataset_label(records)})", xlabel="labeled samples",
-           ylabel="accuracy − random (percentage points)")
-    ax.grid(alpha=0.3)
-    ax.legend(title="method (mean ± std)")
-    return _save(fig, out / "gain_over_random.png")
+    return _band_figure(rows, "gain_mean", "gain_std", f"Gain over random sampling ({_dataset_label(records)})",
+                        "accuracy − random (percentage points)", out / "gain_over_random.png", baseline=True)
 
 
 def class_entropy(counts: list[int]) -> float:
