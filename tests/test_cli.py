@@ -78,3 +78,17 @@ def test_presets_lists_the_papers_presets(capsys):
     for name in ("cifar10", "cifar100", "cifar10-imb10", "cifar10-imb100", "caltech101", "cityscapes", "svhn",
                  "fashionmnist", "moons", "digits"):
         assert name in out
+
+
+def test_mlflow_without_the_extra_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *a, **k):
+        if name == "mlflow":
+            raise ImportError("no mlflow")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--mlflow", "--out", str(tmp_path / "o"))
+    assert code == 2 and "pip install 'tavaal[mlflow]'" in _err_line(err)

@@ -107,7 +107,8 @@ def run_job(cfg: RunConfig, method: str, trial: int, ds: ArrayDataset, out: Resu
         pool, records = Pool.from_state_dict(state["pool"]), state["records"]
     else:
         pool, records = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, trial)), []
-    for cycle in range(len(records), cfg.cycles):
+    for cycle in tqdm(range(len(records), cfg.cycles), desc=f"{method} trial {trial} cycles", disable=not progress,
+                      leave=False):
         if cycle == 0:
             initial = pool.labeled.tolist()
         record, nets = run_cycle(cfg, strategy, ds, pool, trial, cycle, device, progress)
