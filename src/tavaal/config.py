@@ -109,8 +109,9 @@ class RunConfig:
         return d
 
     def experiment_hash(self) -> str:
-        """Hash of the fields that change results; device, trials and paths are left out."""
-        skip = {"trials", "device", "data_dir", "train_dir", "test_dir", "download", "eval_batch_size"}
+        """Hash of the fields that change results; device, trials, paths and --analysis (which only
+        records more per cycle) are left out, so such changes can resume an experiment."""
+        skip = {"trials", "device", "data_dir", "train_dir", "test_dir", "download", "eval_batch_size", "analysis"}
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
