@@ -91,7 +91,7 @@ def selection_entropy(records: list[dict[str, Any]], out: Path) -> Path:
     methods = list(dict.fromkeys(r["method"] for r in recs))
     counts = sorted({r["n_labeled"] for r in recs})
     width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(7, len(counts) * 1.1), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, len(counts) * 1.1) + 2.2, 4.5))
     for i, m in enumerate(methods):
         vals = [np.mean(by[(m, n)]) if by[(m, n)] else np.nan for n in counts]
         ax.bar(np.arange(len(counts)) + (i - (len(methods) - 1) / 2) * width, vals, width, label=m)
@@ -100,7 +100,7 @@ def selection_entropy(records: list[dict[str, Any]], out: Path) -> Path:
     ax.set_xticks(np.arange(len(counts)), [str(n) for n in counts])
     ax.set(title="Class-count entropy of the selected samples", xlabel="labeled samples when selecting",
            ylabel="entropy of class counts (nats)")
-    ax.legend(ncol=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, out / "selection_entropy.png")
 
 
@@ -120,9 +120,12 @@ def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
     if not found:
         raise Skip("no vaal or tavaal records with discriminator scores")
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    bins = np.linspace(0, 1, 41)
+    values = {m: np.concatenate([r["scores"] for r in recs]) for m, recs in found.items()}
+    lo = min(float(v.min()) for v in values.values())
+    hi = max(float(v.max()) for v in values.values())
+    bins = np.linspace(lo, hi if hi > lo else lo + 1e-3, 41)  # the data's own range: D often spans little of [0, 1]
     for m, recs in found.items():
-        v = np.concatenate([r["scores"] for r in recs])
+        v = values[m]
         ax.hist(v, bins=bins, alpha=0.55, label=f"{m} (cycle {recs[0]['cycle']}, {len(recs)} trial(s))")
     ax.set(title="Discriminator output over the unlabeled subset, last cycle",
            xlabel="D(r, z): likelihood of being labeled (selection takes the smallest)", ylabel="samples")
