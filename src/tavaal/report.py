@@ -41,7 +41,7 @@ def _dataset_label(records: list[dict[str, Any]]) -> str:
 
 def _band_figure(rows: list, mean: str, std: str, title: str, ylabel: str, path: Path, baseline: bool = False) -> Path:
     """One line per method with a shaded +/- std band; values are fractions, drawn in percent."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     if baseline:
         ax.axhline(0, color="black", lw=1, ls="--", label="random")
     for m in dict.fromkeys(r.method for r in rows):
@@ -53,7 +53,7 @@ def _band_figure(rows: list, mean: str, std: str, title: str, ylabel: str, path:
         ax.fill_between(x, y - s, y + s, alpha=0.2)
     ax.set(title=title, xlabel="labeled samples", ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(title="method (mean ± std)")
+    ax.legend(title="method (mean ± std)", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, path)
 
 
