@@ -173,6 +173,20 @@ def cmd_toy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    from tavaal.labeling import query, write_suggestions
+
+    cfg = resolve_config(args, args.preset or "cifar10")
+    suggestions = query(Path(args.pool), Path(args.labels), args.method, cfg.budget, cfg, progress=not args.quiet)
+    write_suggestions(Path(args.out), suggestions)
+    for s in suggestions[:10]:
+        print(f"{s.rank:>4}  {s.path}" + ("" if s.score is None else f"  score {s.score:.4g}"))
+    more = f" (and {len(suggestions) - 10} more)" if len(suggestions) > 10 else ""
+    print(f"{len(suggestions)} images to label next{more} written to {args.out}; label them, add the rows to "
+          f"{args.labels} and run again")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tavaal", description="Deep active learning with TA-VAAL and its baselines.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -203,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dir")
     rp.add_argument("--out", default=None, help="folder for the report (default DIR/report)")
     rp.set_defaults(func=cmd_report)
+
+    q = sub.add_parser("query", help="which images of a folder to label next (human in the loop)")
+    q.add_argument("--pool", required=True, help="folder of images (any layout)")
+    q.add_argument("--labels", required=True, help="CSV with header path,label (paths relative to --pool)")
+    q.add_argument("--method", default="tavaal")
+    q.add_argument("--preset", default=None, help="hyper-parameters by name (default cifar10)")
+    q.add_argument("--out", default="next_to_label.csv")
+    add_config_options(q)
+    q.set_defaults(func=cmd_query)
 
     t = sub.add_parser("toy", help="the two-moons figure (Figure 1) end to end")
     t.add_argument("--out", default="runs/toy")

@@ -1,0 +1,116 @@
+"""Human-in-the-loop labeling: "which images should I label next?" over a folder of images.
+
+The pool is every image under a folder; ``labels.csv`` (columns ``path,label``, paths relative to
+the folder) holds the labels given so far. ``query`` trains the task learner (and what the method
+needs) on the labeled images and returns the ``budget`` unlabeled images the method picks, with
+their scores. The user labels them, appends rows to ``labels.csv``, and asks again.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tavaal.config import RunConfig
+from tavaal.data.base import ArrayDataset, Augment, channel_stats
+from tavaal.data.cache import decode_cached, first_image_size
+from tavaal.errors import TavaalError
+from tavaal.loop import check_model, derive_seed
+from tavaal.models import Ranker, build_task_learner
+from tavaal.results import atomic_write_text
+from tavaal.strategies import SelectionContext, check_budget, get_strategy
+from tavaal.train import train_task_learner
+
+
+def list_images(pool: Path) -> list[str]:
+    """Every image file below ``pool``, as sorted paths relative to it."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    if not pool.is_dir():
+        raise TavaalError(f"pool folder {pool} does not exist; give the folder that holds your unlabeled images")
+    found = sorted(str(p.relative_to(pool)) for p in pool.rglob("*") if p.is_file()
+                   and p.suffix.lower() in IMG_EXTENSIONS)
+    if not found:
+        raise TavaalError(f"no images found under {pool}")
+    return found
+
+
+def read_labels(path: Path, known: set[str]) -> dict[str, str]:
+    """``path,label`` rows; every problem is reported with its line number."""
+    if not path.is_file():
+        raise TavaalError(f"labels file {path} does not exist; create it with the header 'path,label' and one "
+                          "row per labeled image")
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    if not rows or [c.strip().lower() for c in rows[0]] != ["path", "label"]:
+        raise TavaalError(f"{path}: line 1 must be the header 'path,label'")
+    labels: dict[str, str] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise TavaalError(f"{path}: line {n} must be 'path,label' with both filled in, got {row!r}")
+        p, lab = row[0].strip(), row[1].strip()
+        if p not in known:
+            raise TavaalError(f"{path}: line {n} names {p!r}, which is not an image in the pool folder")
+        if p in labels and labels[p] != lab:
+            raise TavaalError(f"{path}: line {n} labels {p!r} {lab!r} but an earlier line says {labels[p]!r}")
+        labels[p] = lab
+    return labels
+
+
+@dataclass
+class Suggestion:
+    path: str
+    score: float | None
+    rank: int
+
+
+def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfig,
+          progress: bool = False) -> list[Suggestion]:
+    """Train on the labeled images and return the ``budget`` unlabeled ones ``method`` picks."""
+    paths = list_images(pool)
+    labels = read_labels(labels_file, set(paths))
+    classes = sorted(set(labels.values()))
+    if len(classes) < 2:
+        raise TavaalError(f"{labels_file} must label images of at least two classes (found {len(classes)})")
+    unlabeled = np.array([i for i, p in enumerate(paths) if p not in labels])
+    labeled = np.array([i for i, p in enumerate(paths) if p in labels])
+    n_sub = min(len(unlabeled), cfg.subset_factor * budget)
+    check_budget(budget, n_sub)
+    size = cfg.image_size or first_image_size(str(pool / paths[0]))
+    x = torch.from_numpy(decode_cached([str(pool / p) for p in paths], size, "decoding pool", not progress))
+    to_idx = {c: i for i, c in enumerate(classes)}
+    y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
+    mean, std = channel_stats(x[torch.from_numpy(labeled)])
+    aug = Augment(pad=2, flip=True) if size <= 64 else Augment(pad=0, flip=True)
+    ds = ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, aug)
+    check_model(cfg, ds)
+    device = torch.device(cfg.device)
+    ds = ds.to(device)
+    seed = derive_seed(cfg.seed, len(labeled))
+    candidates = np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
+    strategy = get_strategy(method, cfg)
+    torch.manual_seed(seed)
+    model = build_task_learner(cfg.model, ds.input_shape, len(classes),
+                               cfg.dropout if strategy.uses_dropout else 0.0).to(device)
+    ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
+    ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
+    train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss, strategy.training_hook(ctx),
+                       seed=seed, progress=progress, desc=f"{method} on {len(labeled)} labels")
+    sel = strategy.select(ctx, budget)
+    score_of = dict(zip(candidates.tolist(), sel.scores.tolist())) if sel.scores is not None else {}
+    return [Suggestion(paths[i], score_of.get(int(i)), r + 1) for r, i in enumerate(sel.indices)]
+
+
+def write_suggestions(path: Path, suggestions: list[Suggestion]) -> None:
+    """``rank,path,score,label`` with an empty label column to fill in, written atomically."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["rank", "path", "score", "label"])
+    for s in suggestions:
+        w.writerow([s.rank, s.path, "" if s.score is None else f"{s.score:.6g}", ""])
+    atomic_write_text(path, buf.getvalue())
