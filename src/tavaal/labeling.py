@@ -19,11 +19,9 @@ from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
 from tavaal.errors import TavaalError
-from tavaal.loop import check_model, derive_seed
-from tavaal.models import Ranker, build_task_learner
+from tavaal.loop import build_and_train, check_model, derive_seed
 from tavaal.results import atomic_write_text
-from tavaal.strategies import SelectionContext, check_budget, get_strategy
-from tavaal.train import train_task_learner
+from tavaal.strategies import check_budget, get_strategy
 
 
 def list_images(pool: Path) -> list[str]:
@@ -94,13 +92,8 @@ def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfi
     seed = derive_seed(cfg.seed, len(labeled))
     candidates = np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
     strategy = get_strategy(method, cfg)
-    torch.manual_seed(seed)
-    model = build_task_learner(cfg.model, ds.input_shape, len(classes),
-                               cfg.dropout if strategy.uses_dropout else 0.0).to(device)
-    ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
-    ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
-    train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss, strategy.training_hook(ctx),
-                       seed=seed, progress=progress, desc=f"{method} on {len(labeled)} labels")
+    ctx, _ = build_and_train(cfg, strategy, ds, labeled, candidates, device, seed, progress,
+                             desc=f"{method} on {len(labeled)} labels")
     sel = strategy.select(ctx, budget)
     score_of = dict(zip(candidates.tolist(), sel.scores.tolist())) if sel.scores is not None else {}
     return [Suggestion(paths[i], score_of.get(int(i)), r + 1) for r, i in enumerate(sel.indices)]

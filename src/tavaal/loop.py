@@ -16,7 +16,7 @@ from tavaal.errors import TavaalError
 from tavaal.models import Ranker, build_task_learner
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, Strategy
-from tavaal.train import evaluate, infer, train_task_learner
+from tavaal.train import TrainLog, evaluate, infer, train_task_learner
 
 
 def derive_seed(*parts: int) -> int:
@@ -48,6 +48,23 @@ def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
         raise TavaalError(f"--model {cfg.model} takes images but {ds.name} holds vectors; use --model mlp")
 
 
+def build_and_train(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, labeled: np.ndarray,
+                    candidates: np.ndarray, device: torch.device, seed: int, progress: bool = False,
+                    desc: str = "train") -> tuple[SelectionContext, TrainLog]:
+    """A fresh task learner (+ Ranker when the strategy needs one), trained on ``labeled`` with the
+    strategy's epoch hook; returns the selection context that holds them, and the training log."""
+    torch.manual_seed(seed)
+    dropout = cfg.dropout if strategy.uses_dropout else 0.0
+    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout).to(device)
+    ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
+    if cfg.channels_last and ds.is_image:
+        model = model.to(memory_format=torch.channels_last)
+    ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
+    log = train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss,
+                             strategy.training_hook(ctx), seed=seed, progress=progress, desc=desc)
+    return ctx, log
+
+
 def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, trial: int, cycle: int,
               device: torch.device, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one cycle in place on ``pool``; return its record and the trained networks."""
@@ -58,17 +75,9 @@ def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, 
     candidates = np.sort(rng.choice(unlabeled, size=n_sub, replace=False))
     labeled = pool.labeled
 
-    torch.manual_seed(seed)
-    dropout = cfg.dropout if strategy.uses_dropout else 0.0
-    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout).to(device)
-    ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
-    if cfg.channels_last and ds.is_image:
-        model = model.to(memory_format=torch.channels_last)
-    ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
-
-    hook = strategy.training_hook(ctx)
-    log = train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss, hook, seed=seed,
-                             progress=progress, desc=f"{strategy.name} t{trial} c{cycle}")
+    ctx, log = build_and_train(cfg, strategy, ds, labeled, candidates, device, seed, progress,
+                               desc=f"{strategy.name} t{trial} c{cycle}")
+    model, ranker = ctx.model, ctx.ranker
     t0 = time.perf_counter()
     accuracy = evaluate(model, ds, cfg, device)
     eval_seconds = time.perf_counter() - t0
