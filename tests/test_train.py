@@ -61,3 +61,15 @@ def test_training_learns_and_evaluates(digits):
     model, _ = _setup(digits, cfg)
     train_task_learner(model, None, digits, np.arange(300), cfg, torch.device("cpu"))
     assert evaluate(model, digits, cfg, torch.device("cpu")) > 0.6
+
+
+def test_optimizer_kwargs_for_cuda_graphs():
+    from tavaal.config import RunConfig
+    from tavaal.train import optimizer_kwargs
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert optimizer_kwargs(RunConfig(), cpu, adam=True) == {}
+    assert optimizer_kwargs(RunConfig(), cuda, adam=False) == {"foreach": True}
+    graphs = RunConfig(cuda_graphs=True, fused=True)
+    assert optimizer_kwargs(graphs, cuda, adam=True) == {"fused": True, "capturable": True}
+    assert optimizer_kwargs(graphs, cuda, adam=False) == {"fused": True}

@@ -41,12 +41,23 @@ def to_input(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     return x
 
 
+def optimizer_kwargs(cfg: RunConfig, device: torch.device, adam: bool) -> dict[str, bool]:
+    """Fused or foreach kernels on CUDA; Adam inside a CUDA graph keeps its step count on the device."""
+    if device.type != "cuda":
+        return {}
+    kw = {"fused": True} if cfg.fused else {"foreach": True}
+    if adam and cfg.cuda_graphs:
+        kw["capturable"] = True
+    return kw
+
+
 def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
     """SGD with momentum (CIFAR, Caltech) or Adam (the toy problem), at learning rate zeta1."""
-    fused = ({"fused": True} if cfg.fused else {"foreach": True}) if device.type == "cuda" else {}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                **optimizer_kwargs(cfg, device, adam=True))
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           **optimizer_kwargs(cfg, device, adam=False))
 
 
 def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:

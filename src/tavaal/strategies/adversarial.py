@@ -20,7 +20,7 @@ from tavaal.graphs import GraphedStep
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import Discriminator, build_vae
 from tavaal.strategies.base import SelectionContext, Strategy, seeded
-from tavaal.train import autocast, infer, to_input
+from tavaal.train import autocast, infer, optimizer_kwargs, to_input
 
 
 class AdversarialTrainer:
@@ -35,13 +35,11 @@ class AdversarialTrainer:
         self.disc = Discriminator(cfg.latent_dim, cond, n_layers=cfg.disc_layers).to(dev)
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
-        foreach = ({"fused": True} if cfg.fused else {"foreach": True}) if dev.type == "cuda" else {}
-        if cfg.cuda_graphs:
-            foreach["capturable"] = True  # Adam's step count lives on the device inside a graph
+        opt_kw = optimizer_kwargs(cfg, dev, adam=True)
         self.graphed = GraphedStep() if cfg.cuda_graphs else None
         self._cond: list[torch.Tensor] | None = None
-        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **foreach)
-        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **foreach)
+        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **opt_kw)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **opt_kw)
         self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
         self.labeled = torch.as_tensor(ctx.labeled, dtype=torch.long, device=dev)
         self.unlabeled = torch.as_tensor(ctx.candidates, dtype=torch.long, device=dev)
