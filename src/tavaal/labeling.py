@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from tavaal.config import RunConfig
-from tavaal.data.base import ArrayDataset, Augment, channel_stats
+from tavaal.data.base import ArrayDataset, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
+from tavaal.data.vision import default_augment
 from tavaal.errors import TavaalError
 from tavaal.loop import build_and_train, check_model, derive_seed
 from tavaal.results import atomic_write_text
@@ -84,8 +85,7 @@ def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfi
     to_idx = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
     mean, std = channel_stats(x[torch.from_numpy(labeled)])
-    aug = Augment(pad=2, flip=True) if size <= 64 else Augment(pad=0, flip=True)
-    ds = ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, aug)
+    ds = ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size))
     check_model(cfg, ds)
     device = torch.device(cfg.device)
     ds = ds.to(device)

@@ -137,7 +137,7 @@ def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
     """Figure 8: real loss against D's output at the last cycle, selected points highlighted."""
     paths = []
     for m in ADVERSARIAL:
-        recs = [r for r in _last_cycle(records, m, "candidate_losses")]
+        recs = _last_cycle(records, m, "candidate_losses")
         if not recs:
             continue
         r = recs[0]

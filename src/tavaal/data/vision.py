@@ -17,6 +17,11 @@ from tavaal.errors import TavaalError
 CIFAR_AUGMENT = Augment(pad=2, flip=True)  # 32x32 crop from 36x36 zero-padded (section 4.2)
 
 
+def default_augment(size: int) -> Augment:
+    """Small images: CIFAR's padded crop and flip; large ones (already resized): flip only."""
+    return CIFAR_AUGMENT if size <= 64 else Augment(pad=0, flip=True)
+
+
 def _missing(name: str, root: Path, how: str) -> TavaalError:
     return TavaalError(f"{name} was not found under {root.resolve()}; {how}")
 
@@ -101,8 +106,7 @@ def load_imagefolder(train_dir: str, test_dir: str, image_size: int = 0, quiet: 
     size = image_size or first_image_size(ptr[0])
     xtr = decode_cached(ptr, size, f"decoding {train_dir}", quiet)
     xte = decode_cached(pte, size, f"decoding {test_dir}", quiet)
-    aug = CIFAR_AUGMENT if size <= 64 else Augment(pad=0, flip=True)
-    return _finish(name, xtr, ytr, xte, yte, classes, aug)
+    return _finish(name, xtr, ytr, xte, yte, classes, default_augment(size))
 
 
 def load_caltech101(root: Path, download: bool, image_size: int = 224, quiet: bool = True,

@@ -37,7 +37,7 @@ class AdversarialTrainer:
             self.vae = self.vae.to(memory_format=torch.channels_last)
         opt_kw = optimizer_kwargs(cfg, dev, adam=True)
         self.graphed = GraphedStep() if cfg.cuda_graphs else None
-        self._cond: list[torch.Tensor] | None = None
+        self._cond: list[torch.Tensor] | tuple | None = None  # (r_L, r_U, D's r_L, D's r_U)
         self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **opt_kw)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **opt_kw)
         self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
@@ -57,42 +57,39 @@ class AdversarialTrainer:
         ``r_*`` (sigmoid-normalised) condition the decoder; ``d_*`` are what D receives (the same
         values in the paper, the raw Ranker output with ``--disc-r raw``).
         """
-        cfg, ds = self.ctx.cfg, self.ctx.dataset
-        b = cfg.vae_batch
+        b = self.ctx.cfg.vae_batch
         nl, nu = self.labeled.numel(), self.unlabeled.numel()
         iters = math.ceil((nl + nu) / b)
         pl, pu = self._stream(nl, iters * b), self._stream(nu, iters * b)
         self.vae.train()
         self.disc.train()
-        if self.graphed is not None:
-            if self.conditioned:  # a graph reads fixed addresses: keep r in buffers it owns
-                if self._cond is None:
-                    self._cond = [t.clone() for t in (r_l, r_u, d_l, d_u)]
-                else:
-                    for buf, t in zip(self._cond, (r_l, r_u, d_l, d_u)):
-                        buf.copy_(t)
-            for it in range(iters):
-                self.graphed("vae", self._graph_iteration, pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b])
-            self.iterations += iters
-            return
+        cond = (r_l, r_u, d_l, d_u)
+        if self.graphed is None:
+            self._cond = cond
+        elif self.conditioned:  # a graph reads fixed addresses: keep r in buffers it owns
+            if self._cond is None:
+                self._cond = [t.clone() for t in cond]
+            else:
+                for buf, t in zip(self._cond, cond):
+                    buf.copy_(t)
         for it in range(iters):
             il, iu = pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b]
-            x = torch.cat([ds.batch(self.labeled[il], True, self.gen), ds.batch(self.unlabeled[iu], True, self.gen)])
-            x = to_input(x, cfg)
-            r = torch.cat([r_l[il], r_u[iu]]) if self.conditioned else None
-            dr = torch.cat([d_l[il], d_u[iu]]) if self.conditioned else None
-            self._iteration(x, r, dr)
+            if self.graphed is None:
+                self._step(il, iu, self.gen)
+            else:  # augmentation from the default CUDA generator, which graphs replay safely
+                self.graphed("vae", lambda li, ui: self._step(li, ui, None), il, iu)
         self.iterations += iters
 
-    def _graph_iteration(self, il: torch.Tensor, iu: torch.Tensor) -> torch.Tensor:
-        """Batch gathering, augmentation (default CUDA generator, graph-safe) and one iteration."""
+    def _step(self, il: torch.Tensor, iu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Gather and augment a labeled and an unlabeled batch (positions ``il``, ``iu``) with their
+        r, then run one iteration."""
         ds, cfg = self.ctx.dataset, self.ctx.cfg
-        x = to_input(torch.cat([ds.batch(self.labeled[il], True), ds.batch(self.unlabeled[iu], True)]), cfg)
+        x = torch.cat([ds.batch(self.labeled[il], True, generator), ds.batch(self.unlabeled[iu], True, generator)])
         r = dr = None
         if self.conditioned:
             r_l, r_u, d_l, d_u = self._cond
             r, dr = torch.cat([r_l[il], r_u[iu]]), torch.cat([d_l[il], d_u[iu]])
-        return self._iteration(x, r, dr)
+        return self._iteration(to_input(x, cfg), r, dr)
 
     def _iteration(self, x: torch.Tensor, r: torch.Tensor | None, dr: torch.Tensor | None) -> torch.Tensor:
         """One VAE step (eq. 4 + lambda eq. 5) then one D step (eq. 6) on labeled + unlabeled halves."""
