@@ -14,7 +14,8 @@ from tavaal.errors import TavaalError
 FAST = {"amp": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True}
 
 # Config fields with their own, hand-written options (or none on the command line).
-_SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "analysis", "cuda_graphs", "fused"}
+_SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "analysis", "cuda_graphs", "fused",
+            "cudnn_benchmark"}
 
 
 def _parse_type(type_name: str):
@@ -37,6 +38,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
                        ("fused", "fused SGD/Adam kernels on CUDA"),
                        ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)")):
         g.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=text)
+    g.add_argument("--cudnn-benchmark", dest="cudnn_benchmark", action=argparse.BooleanOptionalAction, default=None,
+                   help="on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)")
     p.add_argument("--fast", action="store_true",
                    help="on CUDA: bf16 autocast, channels_last, CUDA graphs and fused optimizers (measured: "
                         "same accuracy, ~2x the fp32 eager speed on an H100)")

@@ -77,6 +77,7 @@ class RunConfig:
     compile: bool = False
     cuda_graphs: bool = False  # capture training and VAE steps as CUDA graphs
     fused: bool = False  # fused (single-kernel) SGD and Adam on CUDA instead of foreach
+    cudnn_benchmark: bool = True  # let cuDNN time its convolution algorithms per shape (CUDA only)
     eval_batch_size: int = 1024
     # bookkeeping
     seed: int = 0
@@ -111,7 +112,8 @@ class RunConfig:
     def experiment_hash(self) -> str:
         """Hash of the fields that change results; device, trials, paths and --analysis (which only
         records more per cycle) are left out, so such changes can resume an experiment."""
-        skip = {"trials", "device", "data_dir", "train_dir", "test_dir", "download", "eval_batch_size", "analysis"}
+        skip = {"trials", "device", "data_dir", "train_dir", "test_dir", "download", "eval_batch_size", "analysis",
+                "cudnn_benchmark"}
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

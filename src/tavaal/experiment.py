@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from tavaal.config import RunConfig
 from tavaal.data import load_dataset
 from tavaal.data.base import ArrayDataset
+from tavaal.device import setup_device
 from tavaal.errors import TavaalError
 from tavaal.loop import check_model, check_sizes, derive_seed, initial_labeled, run_cycle
 from tavaal.pool import Pool
@@ -29,14 +30,6 @@ from tavaal.results import atomic_write_text, read_records, write_records
 from tavaal.strategies import get_strategy
 
 CycleCallback = Callable[[dict[str, Any]], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TavaalError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise TavaalError(f"--device must be cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 @dataclass
@@ -137,7 +130,7 @@ def run_experiment(cfg: RunConfig, methods: list[str], out_dir: str | Path, prog
     """Every (trial, method) job in turn; within a trial all methods share the initial set."""
     for m in methods:
         get_strategy(m, cfg)  # unknown names fail before any work
-    device = resolve_device(cfg.device)
+    device = setup_device(cfg)
     if ds is None:
         ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.train_dir, cfg.test_dir, cfg.image_size,
                           cfg.imbalance_pattern, quiet=not progress)

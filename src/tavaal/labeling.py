@@ -19,6 +19,7 @@ from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
 from tavaal.data.vision import default_augment
+from tavaal.device import setup_device
 from tavaal.errors import TavaalError
 from tavaal.loop import build_and_train, check_model, derive_seed
 from tavaal.results import atomic_write_text
@@ -71,6 +72,7 @@ class Suggestion:
 def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfig,
           progress: bool = False) -> list[Suggestion]:
     """Train on the labeled images and return the ``budget`` unlabeled ones ``method`` picks."""
+    device = setup_device(cfg)
     paths = list_images(pool)
     labels = read_labels(labels_file, set(paths))
     classes = sorted(set(labels.values()))
@@ -87,7 +89,6 @@ def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfi
     mean, std = channel_stats(x[torch.from_numpy(labeled)])
     ds = ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size))
     check_model(cfg, ds)
-    device = torch.device(cfg.device)
     ds = ds.to(device)
     seed = derive_seed(cfg.seed, len(labeled))
     candidates = np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
