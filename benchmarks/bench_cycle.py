@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tavaal.config import make_config
 from tavaal.data import load_dataset
 from tavaal.data.base import ArrayDataset
+from tavaal.device import setup_device
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
@@ -41,12 +42,13 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def subset(ds: ArrayDataset, n: int) -> ArrayDataset:
+def subset(ds: ArrayDataset, n: int, n_test: int = 0) -> ArrayDataset:
+    """The first ``n_test`` test images and ``n`` training images drawn with a fixed seed (0: all)."""
+    xt, yt = (ds.x_test[:n_test], ds.y_test[:n_test]) if n_test else (ds.x_test, ds.y_test)
     if not n or n >= ds.n_train:
-        return ds
+        return ArrayDataset(ds.name, ds.x_train, ds.y_train, xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
     keep = torch.from_numpy(np.random.default_rng(0).choice(ds.n_train, n, replace=False))
-    return ArrayDataset(ds.name, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.classes, ds.mean,
-                        ds.std, ds.augment)
+    return ArrayDataset(ds.name, ds.x_train[keep], ds.y_train[keep], xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
 
 
 def fast_throughput(cfg, ds, labeled, dev, epochs: int):
@@ -178,18 +180,21 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--cuda-graphs", action="store_true")
     p.add_argument("--fused", action="store_true")
+    p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
+                   help="leave cuDNN's autotuner off (PyTorch's default) to measure what it buys")
     p.add_argument("--skip-plain", action="store_true")
     p.add_argument("--methods", default="random,entropy,coreset,lloss2,mcdropout,tavaal")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
     a = p.parse_args()
-    dev = torch.device(a.device)
     over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "compile": a.compile,
-            "cuda_graphs": a.cuda_graphs, "fused": a.fused}
+            "cuda_graphs": a.cuda_graphs, "fused": a.fused, "cudnn_benchmark": a.cudnn_benchmark}
     if a.data:
         over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
     cfg = make_config(a.preset, over)
+    dev = setup_device(cfg)
     figs: dict = {"device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
-                  "torch": torch.__version__, "preset": a.preset, "amp": a.amp, "channels_last": a.channels_last}
+                  "torch": torch.__version__, "preset": a.preset, "amp": a.amp, "channels_last": a.channels_last,
+                  "cudnn_benchmark": a.cudnn_benchmark}
     t0 = time.perf_counter()
     ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
     figs["load_s"] = time.perf_counter() - t0
@@ -212,7 +217,8 @@ def main() -> None:
         return f"  (official {text})" if ref else ""
 
     print(f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  amp {a.amp}  "
-          f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  fused {a.fused}  train set {ds.n_train}  labeled {n_l}  "
+          f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  fused {a.fused}  "
+          f"cudnn_benchmark {a.cudnn_benchmark}  train set {ds.n_train}  labeled {n_l}  "
           f"candidates {len(cand)}", flush=True)
     print(f"load: first {figs['load_s']:.2f} s, cached {figs['load_cached_s']:.2f} s, to device "
           f"{figs['to_device_s']:.2f} s", flush=True)

@@ -2,11 +2,13 @@
 # The whole GPU check in one script (sized for < 8 minutes on one H100/H200):
 #   1. unpack the shared CIFAR-10 JPEG copy carried in carry/cifar10-jpeg.zip;
 #   2. check_graphs.py: the CUDA-graph path trains the same weights as the eager path;
-#   3. bench_cycle.py: fp32 fast path (+ the plain DataLoader path in the same run), then bf16 +
-#      channels_last + CUDA graphs, with and without fused optimizers, then bf16 eager;
-#   4. accuracy after one cycle (1,000 random labels, the cifar10 preset's 200 epochs), fp32 vs bf16;
-#   5. one full TA-VAAL cycle with --schedule official (EV = 100), timed by phase.
-# QUICK=1 skips the eager bf16 bench and the accuracy runs. TINY=1 runs the same steps with tiny sizes (for checking the script on CPU).
+#   3. bench_cycle.py: the fp32 fast path beside the plain DataLoader path (same run), then --fast
+#      (bf16 + channels_last + CUDA graphs + fused) with cuDNN's autotuner on and off;
+#   4. bench_trial.py: every cycle of a --fast TA-VAAL trial (official schedule) at two short
+#      epoch scales, projected to 200 epochs and EV = 100.
+# FULL=1 adds the bf16 eager bench, accuracy after one cycle (fp32 vs --fast) and one real TA-VAAL
+# cycle (these were measured on 2026-11-26; see benchmarks/README.md).
+# TINY=1 DEV=cpu PY=.venv/bin/python runs the same steps with tiny sizes (checks the script on CPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check_out}
@@ -19,22 +21,31 @@ DATA=/tmp/cifar10
 [ -d $DATA/train ] || DATA=$(dirname "$(find /tmp/cifar10 -maxdepth 3 -type d -name train | head -1)")
 echo "data: $DATA"; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || true
 if [ "${TINY:-0}" = 1 ]; then
-  B="--subset 2000 --labeled 200 --epochs 1 --vae-iters 2 --methods random,coreset,tavaal"; R="--epochs 1 --initial 200 --budget 20 --mc-samples 2"; V="--vae-epochs 1"
+  B="--subset 2000 --labeled 200 --epochs 1 --vae-iters 2 --methods random,coreset,tavaal"
+  T="--subset 2000 --test-subset 500 --scales 1,2 --vae-scales 1,2 --set initial=100 --set budget=20 --set cycles=2"
+  R="--epochs 1 --initial 200 --budget 20 --mc-samples 2"; V="--vae-epochs 1"
 else
-  B="--epochs 20 --vae-iters 200"; R=""; V=""
+  B="--epochs 20 --vae-iters 200"; T="--scales 10,20 --vae-scales 5,10"; R=""; V=""
 fi
-step() { echo; echo "=== $1" | tee -a "$OUT/log.txt"; shift; local t0=$SECONDS; timeout 240 "$@" 2>&1 | grep --line-buffered -v "^W1\|^\s*$\|cpp_extension" | tee -a "$OUT/log.txt" | tail -25; echo "(step took $((SECONDS - t0)) s)"; }
+# step LIMIT_S TITLE CMD...
+step() { local lim=$1; shift; echo; echo "=== $1" | tee -a "$OUT/log.txt"; shift; local t0=$SECONDS
+  timeout "$lim" "$@" 2>&1 | grep --line-buffered -v "^W1\|^\s*$\|cpp_extension" | tee -a "$OUT/log.txt" | tail -25
+  echo "(step took $((SECONDS - t0)) s)" | tee -a "$OUT/log.txt"; }
 # bf16 on a CPU runs at a few images/s: the CPU dry run (TINY=1 DEV=cpu) checks the steps in fp32.
-G=""; F=""; [ "$DEV" = cuda ] && G="--cuda-graphs" && F="--amp bf16 --channels-last"
-RUN="$PY -m tavaal run --preset cifar10 --dataset imagefolder --train-dir $DATA/train --test-dir $DATA/test --device $DEV --trials 1 --cycles 1 --quiet $R"
-[ "$DEV" = cuda ] && step "CUDA graphs vs eager, same seed (fp32)" $PY benchmarks/check_graphs.py --data $DATA
-step "bench fp32 (+ plain path)" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B --json $OUT/fp32.json
-step "bench bf16+channels_last+graphs" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B $F $G --skip-plain --json $OUT/bf16g.json
-step "bench bf16+channels_last+graphs+fused" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B $F $G --fused --skip-plain --json $OUT/bf16gf.json
-if [ "${QUICK:-0}" != 1 ]; then
-step "bench bf16+channels_last (eager)" $PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B $F --skip-plain --json $OUT/bf16.json
-step "accuracy, 1 cycle random, fp32" $RUN --method random --out $OUT/acc_fp32
-step "accuracy, 1 cycle random, bf16+channels_last+graphs" $RUN --method random $F $G --out $OUT/acc_bf16g
+FAST=""; [ "$DEV" = cuda ] && FAST="--amp bf16 --channels-last --cuda-graphs --fused"
+TFAST=""; [ "$DEV" = cuda ] && TFAST="--fast"
+BENCH="$PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B"
+[ "$DEV" = cuda ] && step 120 "CUDA graphs vs eager, same seed (fp32)" $PY benchmarks/check_graphs.py --data $DATA
+step 240 "bench fp32 (+ plain path)" $BENCH --json $OUT/fp32.json
+step 120 "bench --fast (cuDNN autotuner on)" $BENCH $FAST --skip-plain --json $OUT/fast.json
+step 120 "bench --fast, cuDNN autotuner off" $BENCH $FAST --skip-plain --no-cudnn-benchmark --json $OUT/fast_nobench.json
+step 330 "trial, every cycle, TA-VAAL official schedule, --fast" $PY benchmarks/bench_trial.py --device $DEV \
+  --preset cifar10 --data $DATA $T $TFAST --json $OUT/trial.json
+if [ "${FULL:-0}" = 1 ]; then
+  RUN="$PY -m tavaal run --preset cifar10 --dataset imagefolder --train-dir $DATA/train --test-dir $DATA/test --device $DEV --trials 1 --cycles 1 --quiet $R"
+  step 120 "bench bf16+channels_last (eager)" $BENCH ${FAST/--cuda-graphs --fused/} --skip-plain --json $OUT/bf16.json
+  step 240 "accuracy, 1 cycle random, fp32" $RUN --method random --out $OUT/acc_fp32
+  step 240 "accuracy, 1 cycle random, --fast" $RUN --method random $FAST --out $OUT/acc_fast
+  step 240 "TA-VAAL official schedule, 1 cycle, --fast" $RUN --method tavaal --schedule official $V $FAST --out $OUT/tavaal_fast
 fi
-step "TA-VAAL official schedule, 1 cycle, bf16+channels_last+graphs+fused" $RUN --method tavaal --schedule official $V $F $G --fused --out $OUT/tavaal_bf16gf
 echo; echo "=== done"
