@@ -43,12 +43,14 @@ def sync(dev: torch.device) -> None:
 
 
 def subset(ds: ArrayDataset, n: int, n_test: int = 0) -> ArrayDataset:
-    """The first ``n_test`` test images and ``n`` training images drawn with a fixed seed (0: all)."""
-    xt, yt = (ds.x_test[:n_test], ds.y_test[:n_test]) if n_test else (ds.x_test, ds.y_test)
-    if not n or n >= ds.n_train:
-        return ArrayDataset(ds.name, ds.x_train, ds.y_train, xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
-    keep = torch.from_numpy(np.random.default_rng(0).choice(ds.n_train, n, replace=False))
-    return ArrayDataset(ds.name, ds.x_train[keep], ds.y_train[keep], xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
+    """``n`` training and ``n_test`` test images drawn with a fixed seed (0: all of them)."""
+    def pick(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not k or k >= x.shape[0]:
+            return x, y
+        keep = torch.from_numpy(np.random.default_rng(0).choice(x.shape[0], k, replace=False))
+        return x[keep], y[keep]
+    (xs, ys), (xt, yt) = pick(ds.x_train, ds.y_train, n), pick(ds.x_test, ds.y_test, n_test)
+    return ArrayDataset(ds.name, xs, ys, xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
 
 
 def fast_throughput(cfg, ds, labeled, dev, epochs: int):

@@ -114,7 +114,8 @@ def main() -> None:
                      "vae_epoch_s": sper, "eval_s": ev, "total_s": cyc})
         print(f"{c:>5} {r1['n_labeled']:>7} {train:>9.1f} {img_s:>8,.0f} {select:>9.1f} {ev:>7.2f} {cyc:>8.1f}")
     minutes = total / 60
-    ref = a.preset == "cifar10" and a.schedule == "official"
+    # the authors' figure is for the whole cifar10 trial: compare only when nothing was shrunk
+    ref = a.preset == "cifar10" and a.schedule == "official" and not (a.set or a.subset or a.test_subset)
     print(f"\nprojected {full.cycles}-cycle trial: {minutes:.1f} min"
           + (f"  (official {OFFICIAL_TRIAL_MIN / 60:.1f} h: x{OFFICIAL_TRIAL_MIN / minutes:.2f}; "
              f"target {TARGET_MIN:.0f} min: {'met' if minutes <= TARGET_MIN else 'not met'})" if ref else ""))

@@ -31,7 +31,6 @@ def _err_line(err: str) -> str:
     (["run", "--dataset", "cityscapes"], "not supported"),
     (["run", "--dataset", "moons", "--model", "resnet18"], "takes images"),
     (["compare", "--methods", "random"], "needs --preset"),
-    (["run", "--dataset", "digits", "--fast"], "--fast needs --device cuda"),
     (["run", "--dataset", "digits", "--cuda-graphs"], "--cuda-graphs needs --device cuda"),
     (["run", "--dataset", "imagefolder", "--train-dir", "/nope", "--test-dir", "/nope"], "does not exist"),
 ])

@@ -33,3 +33,19 @@ def test_cudnn_benchmark_is_on_by_default_and_can_be_turned_off():
     off = resolve_config(p.parse_args(["run", "--preset", "cifar10", "--no-cudnn-benchmark"]), "cifar10")
     assert on.cudnn_benchmark is True and off.cudnn_benchmark is False
     assert on.experiment_hash() == off.experiment_hash()  # a speed switch: the same experiment
+
+
+@pytest.mark.parametrize("device,expect", [
+    ("cpu", {"channels_last": True, "amp": "none", "cuda_graphs": False, "fused": False}),
+    ("cuda", {"channels_last": True, "amp": "bf16", "cuda_graphs": True, "fused": True}),
+])
+def test_fast_picks_the_devices_measured_settings(device, expect):
+    cfg = resolve_config(build_parser().parse_args(["run", "--preset", "cifar10", "--device", device, "--fast"]),
+                         "cifar10")
+    assert {k: getattr(cfg, k) for k in expect} == expect
+
+
+def test_fast_keeps_a_setting_given_explicitly():
+    cfg = resolve_config(build_parser().parse_args(["run", "--preset", "cifar10", "--device", "cuda", "--fast",
+                                                    "--amp", "none"]), "cifar10")
+    assert cfg.amp == "none" and cfg.cuda_graphs is True
