@@ -1,0 +1,144 @@
+"""Where a training step and a VAE + D iteration spend their time, kernel by kernel.
+
+Profiles a few epochs of T + Ranker training and of VAE + D training (eager, so each kernel is
+seen; CUDA graphs replay the same kernels without the launch gaps) and prints:
+  - the busiest operators by self device time (self CPU time on a CPU);
+  - the same time grouped into convolution, batch norm, elementwise/activation, matmul,
+    optimizer, data (gather, crop, flip, copies) and other, as shares of the phase.
+(On a CPU the per-tensor optimizer's operators count as elementwise; on CUDA the foreach and
+fused kernels form the optimizer group.) The groups say where the next speed-up has to come from: convolution time is cuDNN's, while
+batch-norm and elementwise time is memory traffic that kernel fusion (torch.compile) removes.
+
+Examples:
+  python benchmarks/profile_step.py --device cuda --preset cifar10 --data cifar10/ --amp bf16 --channels-last
+  python benchmarks/profile_step.py --device cpu --preset digits
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from bench_cycle import subset
+from tavaal.config import make_config
+from tavaal.data import load_dataset
+from tavaal.device import setup_device
+from tavaal.models import Ranker, build_task_learner
+from tavaal.strategies import SelectionContext, get_strategy
+from tavaal.strategies.adversarial import AdversarialTrainer
+from tavaal.train import train_task_learner
+
+# First match wins; names are ATen operators (aten::...) and optimizer kernels.
+GROUPS = [
+    ("optimizer", r"_fused_sgd|_fused_adam|_foreach|optimizer|sgd|adam"),
+    ("convolution", r"conv|cudnn_convolution"),
+    ("batch norm", r"batch_norm|native_batch_norm"),
+    ("matmul", r"addmm|\bmm\b|matmul|linear|bmm"),
+    ("data", r"index|gather|pad|flip|where|randint|randperm|copy_|_to_copy|contiguous|cat"),
+    ("elementwise", r"relu|threshold|add|mul|div|sub|exp|log|sigmoid|softmax|nll|cross_entropy|mean|sum|"
+                    r"neg|clamp|pow|sqrt|fill|zero|abs|max|min|mse|binary_cross"),
+]
+
+
+def group_of(name: str) -> str:
+    for group, pattern in GROUPS:
+        if re.search(pattern, name.lower()):
+            return group
+    return "other"
+
+
+def self_time(evt, device: bool) -> float:
+    """Self time in microseconds on the device (or the CPU)."""
+    if device:
+        return float(getattr(evt, "self_device_time_total", getattr(evt, "self_cuda_time_total", 0.0)))
+    return float(evt.self_cpu_time_total)
+
+
+def report(title: str, prof, device: bool, units: int, unit_name: str, rows: int) -> dict:
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::") or "fused" in e.key or "foreach" in e.key]
+    times = sorted(((self_time(e, device), e.key, e.count) for e in events), reverse=True)
+    total = sum(t for t, _, _ in times) or 1.0
+    where = "device" if device else "CPU"
+    print(f"\n== {title}: {total / 1e3 / units:.2f} ms of {where} time per {unit_name} (self time, "
+          f"summed over operators; {units} {unit_name}s profiled)")
+    print(f"{'operator':<48} {'calls':>7} {'ms/' + unit_name:>10} {'share':>6}")
+    for t, key, count in times[:rows]:
+        print(f"{key[:48]:<48} {count:>7} {t / 1e3 / units:>10.3f} {100 * t / total:>5.1f}%")
+    groups: dict[str, float] = defaultdict(float)
+    for t, key, _ in times:
+        groups[group_of(key)] += t
+    print("by group: " + ", ".join(f"{g} {100 * t / total:.1f}%" for g, t in
+                                   sorted(groups.items(), key=lambda kv: -kv[1])))
+    return {"ms_per_unit": total / 1e3 / units, "groups": {g: t / total for g, t in groups.items()},
+            "top": [{"op": k, "calls": c, "ms_per_unit": t / 1e3 / units} for t, k, c in times[:rows]]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="digits")
+    p.add_argument("--data", default="", help="image folder root with train/ and test/ (cifar10 preset)")
+    p.add_argument("--subset", type=int, default=0, help="use N training images (0: all)")
+    p.add_argument("--labeled", type=int, default=0, help="labeled set size (default: the preset's initial)")
+    p.add_argument("--epochs", type=int, default=2, help="profiled training epochs")
+    p.add_argument("--vae-iters", type=int, default=20, help="profiled VAE + D iterations (about)")
+    p.add_argument("--amp", default="none")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--rows", type=int, default=15)
+    p.add_argument("--json", default="")
+    a = p.parse_args()
+    over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "lr_milestones": ()}
+    if a.data:
+        over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
+    cfg = make_config(a.preset, over)
+    dev = setup_device(cfg)
+    on_device = dev.type == "cuda"
+    ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
+    ds = subset(ds, a.subset).to(dev)
+    perm = np.random.default_rng(0).permutation(ds.n_train)
+    n_l = a.labeled or cfg.initial
+    labeled, cand = perm[:n_l], np.sort(perm[n_l:n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+    print(f"device {torch.cuda.get_device_name(0) if on_device else 'cpu'}  torch {torch.__version__}  preset "
+          f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  batch {cfg.batch_size}")
+
+    torch.manual_seed(0)
+    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
+    if cfg.channels_last and ds.is_image:
+        model = model.to(memory_format=torch.channels_last)
+    ranker = Ranker(model.feature_dims).to(dev)
+    run = make_config(a.preset, {**cfg.to_dict(), "epochs": a.epochs})
+    train_task_learner(model, ranker, ds, labeled, make_config(a.preset, {**cfg.to_dict(), "epochs": 1}), dev,
+                       "ranking")  # warm-up: cuDNN autotuning, allocator
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])
+    with profile(activities=acts) as prof:
+        train_task_learner(model, ranker, ds, labeled, run, dev, "ranking")
+    steps = a.epochs * int(np.ceil(n_l / cfg.batch_size))
+    out = {"train": report(f"T + Ranker training step (batch {cfg.batch_size})", prof, on_device, steps, "step",
+                           a.rows)}
+
+    strat = get_strategy("tavaal", cfg)
+    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
+    cond = strat._conditions(*strat._ranks(ctx))
+    tr = AdversarialTrainer(ctx, True)
+    b = cfg.vae_batch
+    n_u = max(b, a.vae_iters * b - n_l)
+    tr.unlabeled = tr.unlabeled[:n_u]
+    cond = (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
+    tr.train_epoch(*cond)  # warm-up
+    before = tr.iterations
+    with profile(activities=acts) as prof:
+        tr.train_epoch(*cond)
+    out["vae"] = report(f"VAE + D iteration (batch {b} + {b})", prof, on_device, tr.iterations - before,
+                        "iteration", a.rows)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
