@@ -19,9 +19,10 @@ def resolve_device(name: str) -> torch.device:
 def setup_device(cfg: RunConfig) -> torch.device:
     """Resolve ``cfg.device`` and set cuDNN's autotuner as the config asks.
 
-    With ``cudnn_benchmark`` cuDNN times its convolution algorithms once per input shape and keeps
-    the fastest; a cycle has at most two training shapes (full batches and the last one), so the
-    timing is paid a few times per cycle. It is off by default in PyTorch.
+    With ``cudnn_benchmark`` cuDNN times its convolution algorithms the first time it meets an input
+    shape and keeps the fastest for the rest of the process; a new cycle brings at most a couple of
+    new shapes (its last, partial batches), so the timing is paid a few times per cycle. PyTorch
+    leaves it off by default.
     """
     dev = resolve_device(cfg.device)
     if dev.type == "cuda":
