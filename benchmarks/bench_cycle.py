@@ -31,7 +31,7 @@ from tavaal.device import setup_device
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
-from tavaal.strategies.adversarial import AdversarialTrainer
+from tavaal.strategies.adversarial import AdversarialStrategy, AdversarialTrainer
 from tavaal.train import train_task_learner
 
 OFFICIAL = {"images_per_s": 4000.0, "vae_ms": 51.0, "trial_h": 2.3}
@@ -53,13 +53,51 @@ def subset(ds: ArrayDataset, n: int, n_test: int = 0) -> ArrayDataset:
     return ArrayDataset(ds.name, xs, ys, xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
 
 
-def fast_throughput(cfg, ds, labeled, dev, epochs: int):
-    """Images/s of train_task_learner (T + Ranker, eq. 2), after one warm-up epoch."""
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """The options every benchmark shares: device, preset, data folder, subset, labeled size."""
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="digits")
+    p.add_argument("--data", default="", help="image folder root with train/ and test/ (cifar10 preset)")
+    p.add_argument("--subset", type=int, default=0, help="use N training images (0: all)")
+    p.add_argument("--labeled", type=int, default=0, help="labeled set size (default: the preset's initial)")
+
+
+def data_overrides(data: str) -> dict:
+    """Config fields that point a preset at an image folder root holding train/ and test/."""
+    return {"dataset": "imagefolder", "train_dir": f"{data}/train", "test_dir": f"{data}/test"} if data else {}
+
+
+def split(ds: ArrayDataset, cfg, n_l: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed-seed labeled set of ``n_l`` and the candidate subset (subset_factor x budget) after it."""
+    perm = np.random.default_rng(0).permutation(ds.n_train)
+    return perm[:n_l], np.sort(perm[n_l:n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+
+
+def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
+    """A seeded task learner (channels_last when asked) and its Ranker."""
     torch.manual_seed(0)
     model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
     if cfg.channels_last and ds.is_image:
         model = model.to(memory_format=torch.channels_last)
-    ranker = Ranker(model.feature_dims).to(dev)
+    return model, Ranker(model.feature_dims).to(dev)
+
+
+def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
+    """A TA-VAAL VAE + D trainer (official schedule: r computed once) over a candidate slice big
+    enough for about ``iters`` iterations per epoch, and the conditions to pass to train_epoch."""
+    strat = get_strategy("tavaal", cfg)
+    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
+    cond = strat._conditions(*strat._ranks(ctx))
+    tr = AdversarialTrainer(ctx, True)
+    b = cfg.vae_batch
+    n_u = max(b, iters * b - len(labeled))
+    tr.unlabeled = tr.unlabeled[:n_u]
+    return tr, (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
+
+
+def fast_throughput(cfg, ds, labeled, dev, epochs: int):
+    """Images/s of train_task_learner (T + Ranker, eq. 2), after one warm-up epoch."""
+    model, ranker = build_learner(cfg, ds, dev)
     warm = make_config(cfg.preset, {**cfg.to_dict(), "epochs": 1, "lr_milestones": ()})
     train_task_learner(model, ranker, ds, labeled, warm, dev, "ranking")
     sync(dev)
@@ -121,15 +159,7 @@ def plain_throughput(cfg, ds, labeled, dev, epochs: int) -> float:
 
 def vae_ms(cfg, ds, model, ranker, labeled, cand, dev, iters: int) -> float:
     """ms per VAE + D iteration at the preset's batch, official schedule (r computed once)."""
-    strat = get_strategy("tavaal", cfg)
-    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
-    cond = strat._conditions(*strat._ranks(ctx))
-    tr = AdversarialTrainer(ctx, True)
-    b = cfg.vae_batch
-    # time whole epochs over a slice big enough for ``iters`` iterations
-    n_u = max(b, iters * b - len(labeled))
-    tr.unlabeled = tr.unlabeled[:n_u]
-    cond = (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
+    tr, cond = vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters)  # whole epochs are timed
     tr.train_epoch(*cond)  # warm-up
     sync(dev)
     before = tr.iterations
@@ -144,10 +174,9 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
     for m in methods:
         strat = get_strategy(m, cfg)
         ctx = SelectionContext(model, ranker if strat.ranker_loss else None, ds, labeled, cand, cfg, dev, seed=0)
-        if m in ("vaal", "tavaal", "vaal-lloss"):
+        if isinstance(strat, AdversarialStrategy):
             # scoring only: a trainer with no training epochs (training is the VAE phase above)
-            from tavaal.strategies.adversarial import AdversarialTrainer as AT
-            ctx.cache["trainer"] = AT(ctx, strat.conditioned)
+            ctx.cache["trainer"] = AdversarialTrainer(ctx, strat.conditioned)
         sync(dev)
         t0 = time.perf_counter()
         strat.select(ctx, min(cfg.budget, len(cand)))
@@ -170,11 +199,7 @@ def extrapolate(cfg, n_train: int, img_s: float, ms: float, sel_s: float) -> flo
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--preset", default="digits")
-    p.add_argument("--data", default="", help="image folder root with train/ and test/ (cifar10 preset)")
-    p.add_argument("--subset", type=int, default=0, help="use N training images (0: all)")
-    p.add_argument("--labeled", type=int, default=0, help="labeled set size (default: the preset's initial)")
+    add_data_args(p)
     p.add_argument("--epochs", type=int, default=3, help="timed training epochs per path")
     p.add_argument("--vae-iters", type=int, default=40)
     p.add_argument("--amp", default="none")
@@ -189,9 +214,8 @@ def main() -> None:
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
     a = p.parse_args()
     over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "compile": a.compile,
-            "cuda_graphs": a.cuda_graphs, "fused": a.fused, "cudnn_benchmark": a.cudnn_benchmark}
-    if a.data:
-        over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
+            "cuda_graphs": a.cuda_graphs, "fused": a.fused, "cudnn_benchmark": a.cudnn_benchmark,
+            **data_overrides(a.data)}
     cfg = make_config(a.preset, over)
     dev = setup_device(cfg)
     figs: dict = {"device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
@@ -208,10 +232,8 @@ def main() -> None:
     ds = ds.to(dev)
     sync(dev)
     figs["to_device_s"] = time.perf_counter() - t0
-    rng = np.random.default_rng(0)
     n_l = a.labeled or cfg.initial
-    perm = rng.permutation(ds.n_train)
-    labeled, cand = perm[:n_l], np.sort(perm[n_l:n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+    labeled, cand = split(ds, cfg, n_l)
 
     ref = a.preset == "cifar10"  # the authors' figures are for CIFAR-10 only
 

@@ -24,7 +24,8 @@ import time
 
 import torch
 
-from bench_cycle import subset
+from bench_cycle import data_overrides, subset
+from tavaal.cli import FAST
 from tavaal.config import make_config
 from tavaal.data import load_dataset
 from tavaal.experiment import run_experiment
@@ -57,7 +58,7 @@ def main() -> None:
     p.add_argument("--schedule", default="official", choices=("official", "paper"))
     p.add_argument("--scales", type=pair, default=(10, 20), help="task-learner epochs of the two runs")
     p.add_argument("--vae-scales", type=pair, default=(1, 2), help="VAE epochs (EV) of the two runs")
-    p.add_argument("--fast", action="store_true", help="bf16 + channels_last + CUDA graphs + fused (CUDA)")
+    p.add_argument("--fast", action="store_true", help="tavaal's --fast settings for the device")
     p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="any other config field, e.g. --set cycles=3 --set initial=200 (for tiny checks)")
@@ -67,11 +68,9 @@ def main() -> None:
     a = p.parse_args()
 
     over: dict = {"device": a.device, "schedule": a.schedule, "cudnn_benchmark": a.cudnn_benchmark,
-                  "trials": 1, "lr_milestones": ()}
+                  "trials": 1, "lr_milestones": (), **data_overrides(a.data)}
     if a.fast:
-        over.update(amp="bf16", channels_last=True, cuda_graphs=True, fused=True)
-    if a.data:
-        over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
+        over.update(FAST["cuda" if a.device.startswith("cuda") else "cpu"])
     for item in a.set:
         k, v = item.split("=", 1)
         kind = type(getattr(make_config(a.preset), k))

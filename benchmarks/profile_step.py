@@ -24,13 +24,10 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from bench_cycle import subset
+from bench_cycle import add_data_args, build_learner, data_overrides, split, subset, vae_trainer
 from tavaal.config import make_config
 from tavaal.data import load_dataset
 from tavaal.device import setup_device
-from tavaal.models import Ranker, build_task_learner
-from tavaal.strategies import SelectionContext, get_strategy
-from tavaal.strategies.adversarial import AdversarialTrainer
 from tavaal.train import train_task_learner
 
 # First match wins; names are ATen operators (aten::...) and optimizer kernels.
@@ -80,11 +77,7 @@ def report(title: str, prof, device: bool, units: int, unit_name: str, rows: int
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--preset", default="digits")
-    p.add_argument("--data", default="", help="image folder root with train/ and test/ (cifar10 preset)")
-    p.add_argument("--subset", type=int, default=0, help="use N training images (0: all)")
-    p.add_argument("--labeled", type=int, default=0, help="labeled set size (default: the preset's initial)")
+    add_data_args(p)
     p.add_argument("--epochs", type=int, default=2, help="profiled training epochs")
     p.add_argument("--vae-iters", type=int, default=20, help="profiled VAE + D iterations (about)")
     p.add_argument("--amp", default="none")
@@ -92,25 +85,19 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--json", default="")
     a = p.parse_args()
-    over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "lr_milestones": ()}
-    if a.data:
-        over.update(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test")
+    over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "lr_milestones": (),
+            **data_overrides(a.data)}
     cfg = make_config(a.preset, over)
     dev = setup_device(cfg)
     on_device = dev.type == "cuda"
     ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
     ds = subset(ds, a.subset).to(dev)
-    perm = np.random.default_rng(0).permutation(ds.n_train)
     n_l = a.labeled or cfg.initial
-    labeled, cand = perm[:n_l], np.sort(perm[n_l:n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+    labeled, cand = split(ds, cfg, n_l)
     print(f"device {torch.cuda.get_device_name(0) if on_device else 'cpu'}  torch {torch.__version__}  preset "
           f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  batch {cfg.batch_size}")
 
-    torch.manual_seed(0)
-    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
-    if cfg.channels_last and ds.is_image:
-        model = model.to(memory_format=torch.channels_last)
-    ranker = Ranker(model.feature_dims).to(dev)
+    model, ranker = build_learner(cfg, ds, dev)
     run = make_config(a.preset, {**cfg.to_dict(), "epochs": a.epochs})
     train_task_learner(model, ranker, ds, labeled, make_config(a.preset, {**cfg.to_dict(), "epochs": 1}), dev,
                        "ranking")  # warm-up: cuDNN autotuning, allocator
@@ -121,19 +108,12 @@ def main() -> None:
     out = {"train": report(f"T + Ranker training step (batch {cfg.batch_size})", prof, on_device, steps, "step",
                            a.rows)}
 
-    strat = get_strategy("tavaal", cfg)
-    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
-    cond = strat._conditions(*strat._ranks(ctx))
-    tr = AdversarialTrainer(ctx, True)
-    b = cfg.vae_batch
-    n_u = max(b, a.vae_iters * b - n_l)
-    tr.unlabeled = tr.unlabeled[:n_u]
-    cond = (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
+    tr, cond = vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, a.vae_iters)
     tr.train_epoch(*cond)  # warm-up
     before = tr.iterations
     with profile(activities=acts) as prof:
         tr.train_epoch(*cond)
-    out["vae"] = report(f"VAE + D iteration (batch {b} + {b})", prof, on_device, tr.iterations - before,
+    out["vae"] = report(f"VAE + D iteration (batch {cfg.vae_batch} + {cfg.vae_batch})", prof, on_device, tr.iterations - before,
                         "iteration", a.rows)
     if a.json:
         with open(a.json, "w") as f:
