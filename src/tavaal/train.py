@@ -63,13 +63,14 @@ def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.dev
 def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:
     """(first epoch with the Ranker frozen, first epoch with its inputs detached), 0-based.
 
-    Paper (``freeze``): R is updated for n <= 0.8N (1-based), then frozen, and L_R no longer
-    reaches T. Official (``detach``): R keeps training but its inputs are detached from epoch 0.6N
-    (120 of 200).
+    Paper (``freeze``, Algorithm 1): theta_R is updated for n <= 0.8N (1-based), then frozen, while
+    theta_T keeps descending L_T + eta L_R through the frozen R. Authors (``detach``): R keeps
+    training, but its inputs are detached for epochs > 0.6N (0-based ``epoch > 120`` of 200, so
+    from 0-based epoch 121).
     """
     if cfg.ranker_stop == "freeze":
         return int(cfg.ranker_freeze_fraction * cfg.epochs), cfg.epochs
-    return cfg.epochs, int(cfg.ranker_detach_fraction * cfg.epochs)
+    return cfg.epochs, int(cfg.ranker_detach_fraction * cfg.epochs) + 1
 
 
 def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayDataset, labeled: np.ndarray,
@@ -92,7 +93,7 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
     rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
 
     def step(x: torch.Tensor, y: torch.Tensor, use_ranker: bool, detach: bool) -> torch.Tensor:
-        """One SGD step on L_T, or on eq. (2) L_T + eta * L_R while the Ranker trains."""
+        """One SGD step on L_T, or on eq. (2) L_T + eta * L_R when the strategy has a Ranker."""
         opt.zero_grad(set_to_none=True)
         with autocast(cfg, device):
             logits, _, feats = fwd(x)
@@ -116,29 +117,41 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
         if epoch_hook is not None:
             epoch_hook(epoch, model, ranker)
         model.train()
-        use_ranker = ranker is not None and ranker_loss is not None and epoch < freeze_at
+        use_ranker = ranker is not None and ranker_loss is not None
+        update_ranker = use_ranker and epoch < freeze_at
         detach = epoch >= detach_at
         if ranker is not None:
-            ranker.train(use_ranker)
+            # Algorithm 1's else-branch: theta_R frozen (no gradient, so no optimizer update, not
+            # even momentum or weight decay), while L_R still reaches theta_T through R.
+            ranker.train(update_ranker)
+            for p in ranker.parameters():
+                p.requires_grad_(update_ranker)
         perm = idx_all[torch.randperm(n, generator=gen, device=device)]
         epoch_loss = torch.zeros((), device=device)
         for start in range(0, n, bs):
             bi = perm[start:start + bs]
             if graphed is not None:
                 # Gather, augmentation (default CUDA generator: graph-safe RNG) and the step, in one graph.
-                mode = (use_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
+                mode = (use_ranker, update_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
                 loss = graphed(mode, lambda b: step(to_input(ds.batch(b, train=True), cfg), ds.y_train[b],
                                                     use_ranker, detach), bi)
             else:
                 x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
                 loss = step(x, ds.y_train[bi], use_ranker, detach)
             epoch_loss += loss * bi.numel()
-        if use_ranker:
+        if update_ranker:
             last_ranker_epoch = epoch
         sched.step()
         if progress:
             bar.set_postfix(loss=f"{float(epoch_loss) / n:.3f}")
+    if ranker is not None:
+        ranker.requires_grad_(True)
     return TrainLog(time.perf_counter() - t0, float(epoch_loss) / max(n, 1), last_ranker_epoch)
+
+
+def dropout_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's dropout layers (any kind) that drop something (p > 0)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
 
 
 @torch.no_grad()
@@ -146,13 +159,12 @@ def infer(model: nn.Module, ds: ArrayDataset, idx: np.ndarray | torch.Tensor, cf
           split: str = "train", ranker: nn.Module | None = None, train_mode_dropout: bool = False) -> dict[str, torch.Tensor]:
     """Batched forward pass over rows ``idx``: logits, embeddings and (with a Ranker) its outputs.
 
-    The model is in eval mode; ``train_mode_dropout`` keeps only its Dropout layers active.
+    The model is in eval mode; ``train_mode_dropout`` keeps only its dropout layers active.
     """
     model.eval()
     if train_mode_dropout:
-        for m in model.modules():
-            if isinstance(m, nn.Dropout):
-                m.train()
+        for m in dropout_layers(model):
+            m.train()
     idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=device)
     logits, embs, ranks = [], [], []
     for start in range(0, idx.numel(), cfg.eval_batch_size):
