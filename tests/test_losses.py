@@ -52,8 +52,19 @@ def test_vae_loss_eq4_by_hand():
     mu = torch.tensor([[1.0, 0.0]])
     logvar = torch.tensor([[0.0, math.log(2.0)]])
     mse = 0.5
-    kl = -0.5 * ((1 + 0 - 1 - 1) + (1 + math.log(2.0) - 0 - 2))
-    assert abs(float(vae_loss(recon, x, mu, logvar, beta=2.0)) - (mse + 2 * kl)) < 1e-6
+    kl_sum = -0.5 * ((1 + 0 - 1 - 1) + (1 + math.log(2.0) - 0 - 2))
+    # Default (the authors' code): KL averaged over batch and the d = 2 latent dimensions.
+    assert abs(float(vae_loss(recon, x, mu, logvar, beta=2.0)) - (mse + 2 * kl_sum / 2)) < 1e-6
+    assert abs(float(vae_loss(recon, x, mu, logvar, beta=2.0, kl_reduction="sum")) - (mse + 2 * kl_sum)) < 1e-6
+
+
+def test_vae_loss_kl_mean_is_independent_of_latent_size():
+    # The same per-dimension posterior in 4 or 64 dimensions costs the same KL with "mean".
+    x = recon = torch.zeros(3, 5)
+    small, large = torch.full((3, 4), 0.5), torch.full((3, 64), 0.5)
+    zeros_s, zeros_l = torch.zeros(3, 4), torch.zeros(3, 64)
+    assert torch.isclose(vae_loss(recon, x, small, zeros_s, 1.0), vae_loss(recon, x, large, zeros_l, 1.0))
+    assert torch.isclose(16 * vae_loss(recon, x, small, zeros_s, 1.0, "sum"), vae_loss(recon, x, large, zeros_l, 1.0, "sum"))
 
 
 def test_adversarial_losses_eq5_eq6_by_hand():

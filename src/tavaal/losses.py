@@ -43,11 +43,22 @@ def total_loss(task_loss: torch.Tensor, rank_loss: torch.Tensor, eta: float) -> 
 
 
 def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             beta: float) -> torch.Tensor:
-    """One pool's half of eq. (4) as a loss to minimise: reconstruction error (mean squared error,
-    the Gaussian log-likelihood up to scale) + beta * KL(q(z|x) || N(0, I)), averaged over the batch."""
+             beta: float, kl_reduction: str = "mean") -> torch.Tensor:
+    """One pool's half of eq. (4) as a loss to minimise: reconstruction error (mean squared error
+    over every element, the Gaussian log-likelihood up to scale) + beta * KL(q(z|x) || N(0, I)).
+
+    The paper does not say how the KL is reduced. ``mean`` (the authors' code) averages it over
+    batch and latent dimensions, on the same per-element scale as the MSE; ``sum`` sums over the
+    latent dimensions and averages over the batch, d times heavier.
+    """
     rec = F.mse_loss(recon, x)
-    kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1))
+    kl_terms = 1 + logvar - mu.pow(2) - logvar.exp()
+    if kl_reduction == "sum":
+        kl = -0.5 * torch.mean(torch.sum(kl_terms, dim=1))
+    elif kl_reduction == "mean":
+        kl = -0.5 * torch.mean(kl_terms)
+    else:
+        raise ValueError(f"kl_reduction must be 'mean' or 'sum', got {kl_reduction!r}")
     return rec + beta * kl
 
 
