@@ -77,7 +77,17 @@ def test_imbalanced_cifar10_counts(tmp_path, no_md5):
     assert counts[5:].sum() / counts[:5].sum() == 10
     assert ds.x_test.shape[0] == 200  # test set untouched
     official = load_dataset("cifar10-imb10", data_dir=str(tmp_path), imbalance_pattern="official")
-    assert np.bincount(official.y_train.numpy()).tolist() == [100, 10] * 5
+    assert np.bincount(official.y_train.numpy()).tolist() == [10, 100] * 5  # even classes reduced
+
+
+def test_official_imbalance_keeps_the_first_samples_of_the_even_classes():
+    # The authors' code: [50, 5000] * 5 zipped with classes 0..9, each class_idx[:count].
+    y = np.tile(np.arange(10), 5000)  # classes interleaved, as in a shuffled file
+    keep = imbalanced_indices(y, 100, pattern="official")
+    assert np.bincount(y[keep]).tolist() == [50, 5000] * 5
+    for c in (0, 2, 4, 6, 8):
+        assert np.array_equal(keep[y[keep] == c], np.flatnonzero(y == c)[:50])
+    assert np.array_equal(keep, imbalanced_indices(y, 100, pattern="official", seed=7))  # no randomness
 
 
 def test_imbalance_is_seeded_and_exact():

@@ -29,16 +29,32 @@ def test_pool_rejects_repeats_and_relabels():
     assert pool.labeled.tolist() == [1, 2, 5] and 5 not in pool.unlabeled
 
 
-def test_loop_invariants(tmp_path, digits):
-    cfg = tiny_config(cycles=3)
+@pytest.mark.parametrize("final_selection", [False, True])
+def test_loop_invariants(tmp_path, digits, final_selection):
+    cfg = tiny_config(cycles=3, final_selection=final_selection)
     recs = run_experiment(cfg, ["random"], tmp_path, ds=digits)
     labeled = list(recs[0]["initial"])
     for r in recs:
         assert r["n_labeled"] == len(labeled) == cfg.initial + r["cycle"] * cfg.budget
         sel = r["selected"]
+        last = r["cycle"] == cfg.cycles - 1
+        if last and not final_selection:  # the last selection only serves analyses: not made unless asked
+            assert sel == [] and r["candidates"] == [] and r["scores"] is None
+            continue
         assert len(sel) == cfg.budget and not set(sel) & set(labeled)
         labeled += sel
     assert len(set(labeled)) == len(labeled)
+
+
+def test_pool_needs_one_selection_fewer_without_final_selection(tmp_path, digits):
+    n = digits.n_train
+    # initial + budget x (cycles - 1) == n fits exactly; with the final selection it does not.
+    cfg = tiny_config(initial=n - 20, budget=10, cycles=3)
+    recs = run_experiment(cfg, ["random"], tmp_path / "a", ds=digits)
+    assert recs[-1]["n_labeled"] == n
+    with pytest.raises(TavaalError, match="3 selections"):
+        run_experiment(tiny_config(initial=n - 20, budget=10, cycles=3, final_selection=True), ["random"],
+                       tmp_path / "b", ds=digits)
 
 
 def test_same_seed_gives_identical_results(tmp_path, digits):

@@ -20,6 +20,18 @@ _SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "
             "cudnn_benchmark"}
 
 
+_BOOL_HELP = {
+    "vae_augment": "train the VAE and discriminator on augmented images (default: un-augmented, as the "
+                   "authors' code; r is always computed on un-augmented images)",
+    "final_selection": "select after the last cycle as well (--analysis implies it); otherwise the last "
+                       "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
+}
+_HELP = {
+    "recipe": "paper (default) or authors: set every field in which the authors' code differs from the paper "
+              "(docs/fidelity.md); an explicit field still wins",
+}
+
+
 def _parse_type(type_name: str):
     return {"int": int, "float": float, "str": str}.get(type_name, str)
 
@@ -31,7 +43,12 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
         if f.name in _SPECIAL:
             continue
         flag = "--" + f.name.replace("_", "-")
-        g.add_argument(flag, dest=f.name, type=_parse_type(str(f.type)), default=None, metavar=str(f.type).upper())
+        if str(f.type) == "bool":  # --x / --no-x: a bool never parses from text ("False" would be true)
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=_BOOL_HELP.get(f.name))
+            continue
+        g.add_argument(flag, dest=f.name, type=_parse_type(str(f.type)), default=None, metavar=str(f.type).upper(),
+                       help=_HELP.get(f.name))
     g.add_argument("--lr-milestones", dest="lr_milestones", default=None, metavar="E1,E2",
                    help="epochs at which the learning rate is multiplied by --lr-gamma")
     for name, text in (("download", "download the dataset into --data-dir"),

@@ -23,6 +23,7 @@ class RunConfig:
     """
 
     preset: str = "digits"
+    recipe: str = "paper"  # "paper" or "authors": see RECIPES and docs/fidelity.md
     dataset: str = "digits"
     model: str = "smallcnn"
     # active learning
@@ -31,6 +32,8 @@ class RunConfig:
     cycles: int = 5
     trials: int = 1
     subset_factor: int = 10
+    subset_size: int = 0  # 0: subset_factor x budget (the paper); the authors' code draws 10,000
+    final_selection: bool = False  # select after the last cycle too (implied by --analysis)
     # task learner, Algorithm 1
     epochs: int = 40
     batch_size: int = 32
@@ -44,7 +47,7 @@ class RunConfig:
     eta: float = 1.0
     ranker_stop: str = "freeze"  # "freeze": paper, R frozen after 0.8N; "detach": official code
     ranker_freeze_fraction: float = 0.8
-    ranker_detach_fraction: float = 0.6  # official: epoch 120 of 200
+    ranker_detach_fraction: float = 0.6  # authors: inputs detached for epochs > 120 of 200
     margin: float = 1.0  # xi of the original learning-loss margin loss
     # VAAL / TA-VAAL
     schedule: str = "paper"  # "paper": Algorithm 1; "official": VAE + D after T and R, frozen
@@ -58,6 +61,11 @@ class RunConfig:
     vae_kind: str = "auto"  # "conv" (WAE-style), "mlp", or "auto" by input shape
     disc_layers: int = 5
     disc_r: str = "sigmoid"  # "sigmoid": paper; "raw": official code gives D the raw R(x)
+    # Where the paper is silent, the authors' code decides these defaults.
+    kl_reduction: str = "mean"  # eq. (4)'s KL averaged over batch and latent dims; "sum": over dims
+    vae_augment: bool = False  # VAE and D see un-augmented images, as r does
+    vae_order: str = "fixed"  # batches in one fixed random order per cycle; "shuffle": new order per pass
+    vae_init: str = "kaiming"  # VAE and D weights: Kaiming normal, zero biases; "default": PyTorch's
     # MC dropout
     mc_samples: int = 25
     mc_score: str = "bald"
@@ -70,7 +78,8 @@ class RunConfig:
     test_dir: str = ""
     download: bool = False
     image_size: int = 0  # 0: the dataset's own size
-    imbalance_pattern: str = "paper"  # "paper": first five classes reduced; "official": alternating
+    imbalance_pattern: str = "paper"  # "paper": first five classes reduced; "official": the even ones
+    crop_pad: int = -1  # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
     # speed
     amp: str = "none"  # "none" | "bf16"
     channels_last: bool = False
@@ -87,13 +96,19 @@ class RunConfig:
     def validate(self) -> None:
         """Reject values that cannot work, naming the field and the fix."""
         for name in ("initial", "budget", "cycles", "trials", "subset_factor", "epochs", "batch_size",
-                     "latent_dim", "mc_samples", "vae_epochs", "coreset_chunk", "eval_batch_size"):
+                     "latent_dim", "mc_samples", "vae_epochs", "coreset_chunk", "eval_batch_size", "disc_layers"):
             if getattr(self, name) <= 0:
                 raise TavaalError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
-        choices = {"schedule": ("paper", "official"), "ranker_stop": ("freeze", "detach"),
+        if self.subset_size < 0:
+            raise TavaalError(f"--subset-size must be 0 (subset-factor x budget) or positive, got {self.subset_size}")
+        if self.crop_pad < -1:
+            raise TavaalError(f"--crop-pad must be -1 (the dataset's) or >= 0, got {self.crop_pad}")
+        choices = {"recipe": tuple(RECIPES), "schedule": ("paper", "official"), "ranker_stop": ("freeze", "detach"),
                    "disc_r": ("sigmoid", "raw"), "mc_score": ("bald", "entropy", "varratio"),
                    "optimizer": ("sgd", "adam"), "amp": ("none", "bf16"),
-                   "vae_kind": ("auto", "conv", "mlp"), "imbalance_pattern": ("paper", "official")}
+                   "vae_kind": ("auto", "conv", "mlp"), "imbalance_pattern": ("paper", "official"),
+                   "kl_reduction": ("mean", "sum"), "vae_order": ("fixed", "shuffle"),
+                   "vae_init": ("kaiming", "default")}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise TavaalError(f"--{name.replace('_', '-')} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
@@ -113,13 +128,23 @@ class RunConfig:
         """Hash of the fields that change results; device, trials, paths and --analysis (which only
         records more per cycle) are left out, so such changes can resume an experiment."""
         skip = {"trials", "device", "data_dir", "train_dir", "test_dir", "download", "eval_batch_size", "analysis",
-                "cudnn_benchmark"}
+                "cudnn_benchmark", "final_selection"}
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def vae_batch(self) -> int:
         return self.vae_batch_size or self.batch_size
+
+    @property
+    def n_candidates(self) -> int:
+        """Size of the random subset the strategy scores (before capping at the pool)."""
+        return self.subset_size or self.subset_factor * self.budget
+
+    @property
+    def selects_last_cycle(self) -> bool:
+        """The last cycle's selection only serves analyses, so it runs only when asked."""
+        return self.final_selection or self.analysis
 
 
 def _cifar(**kw: Any) -> dict[str, Any]:
@@ -171,18 +196,35 @@ PRESET_NOTES = {
 }
 
 
+# One switch for the authors' code (github cubeyoung/TA-VAAL): every field in which it differs from
+# the paper, set at once (docs/fidelity.md has a row per field). An explicit field still wins.
+# "paper" sets nothing: the presets and the defaults above are the paper's, and where the paper is
+# silent (KL reduction, VAE input augmentation, batch order, initialisation) already the authors'.
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "authors": dict(schedule="official", ranker_stop="detach", disc_r="raw", weight_decay=5e-4, latent_dim=32,
+                    disc_layers=3, crop_pad=4, subset_size=10000, imbalance_pattern="official",
+                    kl_reduction="mean", vae_augment=False, vae_order="fixed", vae_init="kaiming"),
+}
+
+
 def preset_names() -> list[str]:
     return list(PRESETS)
 
 
 def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Resolve a preset, then apply overrides (from YAML or the command line)."""
+    """Resolve a preset, then its recipe, then overrides (from YAML or the command line): an
+    explicit field beats the recipe, which beats the preset."""
     if preset not in PRESETS:
         raise did_you_mean("preset", preset, preset_names())
-    values = dict(PRESETS[preset])
+    overrides = dict(overrides or {})
+    recipe = overrides.get("recipe", "paper")
+    if recipe not in RECIPES:
+        raise did_you_mean("recipe", str(recipe), list(RECIPES))
+    values = {**PRESETS[preset], **RECIPES[recipe]}
     values["preset"] = preset
     valid = {f.name for f in fields(RunConfig)}
-    for key, val in (overrides or {}).items():
+    for key, val in overrides.items():
         if key not in valid:
             raise TavaalError(f"unknown config field {key!r}; valid fields are: {', '.join(sorted(valid))}")
         values[key] = val
@@ -191,6 +233,12 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConf
     cfg = RunConfig(**values)
     cfg.validate()
     return cfg
+
+
+def recipe_overrides(cfg: RunConfig) -> dict[str, dict[str, Any]]:
+    """The recipe's fields that an explicit value overrode: {field: {"recipe": ..., "used": ...}}."""
+    d = cfg.to_dict()
+    return {k: {"recipe": v, "used": d[k]} for k, v in RECIPES[cfg.recipe].items() if d[k] != v}
 
 
 def load_yaml_overrides(path: str | Path) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from tavaal.config import RunConfig
-from tavaal.data import load_dataset
+from tavaal.config import RunConfig, recipe_overrides
+from tavaal.data import load_dataset, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
@@ -65,7 +65,8 @@ class ResultsDir:
             return
         if self.results_path.exists() or (self.root / "jobs").exists():
             raise TavaalError(f"{self.root} holds results without a config.yaml; use another --out folder")
-        text = yaml.safe_dump({"experiment_hash": cfg.experiment_hash(), "config": cfg.to_dict()}, sort_keys=True)
+        text = yaml.safe_dump({"experiment_hash": cfg.experiment_hash(), "config": cfg.to_dict(),
+                               "recipe_overrides": recipe_overrides(cfg)}, sort_keys=True)
         atomic_write_text(self.config_path, text)
 
     def job_records(self) -> list[dict[str, Any]]:
@@ -134,6 +135,7 @@ def run_experiment(cfg: RunConfig, methods: list[str], out_dir: str | Path, prog
     if ds is None:
         ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.train_dir, cfg.test_dir, cfg.image_size,
                           cfg.imbalance_pattern, quiet=not progress)
+    ds = with_crop_pad(ds, cfg.crop_pad)
     check_model(cfg, ds)
     check_sizes(cfg, ds.n_train)
     out = ResultsDir(Path(out_dir))

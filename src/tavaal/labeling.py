@@ -8,6 +8,7 @@ their scores. The user labels them, appends rows to ``labels.csv``, and asks aga
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,13 @@ import numpy as np
 import torch
 
 from tavaal.config import RunConfig
+from tavaal.data import with_crop_pad
 from tavaal.data.base import ArrayDataset, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
 from tavaal.data.vision import default_augment
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
-from tavaal.loop import build_and_train, check_model, derive_seed
+from tavaal.loop import build_and_train, check_model, derive_seed, draw_candidates
 from tavaal.results import atomic_write_text
 from tavaal.strategies import check_budget, get_strategy
 
@@ -80,18 +82,18 @@ def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfi
         raise TavaalError(f"{labels_file} must label images of at least two classes (found {len(classes)})")
     unlabeled = np.array([i for i, p in enumerate(paths) if p not in labels])
     labeled = np.array([i for i, p in enumerate(paths) if p in labels])
-    n_sub = min(len(unlabeled), cfg.subset_factor * budget)
-    check_budget(budget, n_sub)
+    check_budget(budget, min(len(unlabeled), cfg.subset_size or cfg.subset_factor * budget))
     size = cfg.image_size or first_image_size(str(pool / paths[0]))
     x = torch.from_numpy(decode_cached([str(pool / p) for p in paths], size, "decoding pool", not progress))
     to_idx = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
     mean, std = channel_stats(x[torch.from_numpy(labeled)])
-    ds = ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size))
+    ds = with_crop_pad(ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size)),
+                       cfg.crop_pad)
     check_model(cfg, ds)
     ds = ds.to(device)
     seed = derive_seed(cfg.seed, len(labeled))
-    candidates = np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
+    candidates = draw_candidates(unlabeled, dataclasses.replace(cfg, budget=budget), seed)
     strategy = get_strategy(method, cfg)
     ctx, _ = build_and_train(cfg, strategy, ds, labeled, candidates, device, seed, progress,
                              desc=f"{method} on {len(labeled)} labels")

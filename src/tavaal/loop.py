@@ -2,6 +2,7 @@
 random subset of 10 x budget, let the strategy pick ``budget`` indices, label them."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -15,8 +16,10 @@ from tavaal.data.base import ArrayDataset
 from tavaal.errors import TavaalError
 from tavaal.models import Ranker, build_task_learner
 from tavaal.pool import Pool
-from tavaal.strategies import SelectionContext, Strategy
+from tavaal.strategies import Selection, SelectionContext, Strategy
 from tavaal.train import TrainLog, evaluate, infer, train_task_learner
+
+logger = logging.getLogger("tavaal")
 
 
 def derive_seed(*parts: int) -> int:
@@ -34,10 +37,11 @@ def check_sizes(cfg: RunConfig, n_train: int) -> None:
     """Refuse an initial set or budgets that the pool cannot supply."""
     if cfg.initial > n_train:
         raise TavaalError(f"--initial {cfg.initial} is larger than the pool of {n_train} training samples")
-    need = cfg.initial + cfg.budget * cfg.cycles
+    selections = cfg.cycles if cfg.selects_last_cycle else cfg.cycles - 1
+    need = cfg.initial + cfg.budget * selections
     if need > n_train:
-        raise TavaalError(f"{cfg.cycles} cycles of --budget {cfg.budget} after --initial {cfg.initial} need "
-                          f"{need} samples but the pool holds {n_train}; lower --cycles or --budget")
+        raise TavaalError(f"{cfg.cycles} cycles ({selections} selections) of --budget {cfg.budget} after --initial "
+                          f"{cfg.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget")
 
 
 def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
@@ -50,9 +54,13 @@ def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
 
 def build_and_train(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, labeled: np.ndarray,
                     candidates: np.ndarray, device: torch.device, seed: int, progress: bool = False,
-                    desc: str = "train") -> tuple[SelectionContext, TrainLog]:
+                    desc: str = "train", selects: bool = True) -> tuple[SelectionContext, TrainLog]:
     """A fresh task learner (+ Ranker when the strategy needs one), trained on ``labeled`` with the
-    strategy's epoch hook; returns the selection context that holds them, and the training log."""
+    strategy's epoch hook; returns the selection context that holds them, and the training log.
+
+    Without a selection to follow (``selects=False``) the hook is left out: it trains only what
+    selection uses (the VAE and D), never T or R.
+    """
     torch.manual_seed(seed)
     dropout = cfg.dropout if strategy.uses_dropout else 0.0
     model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout).to(device)
@@ -61,29 +69,68 @@ def build_and_train(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, labele
         model = model.to(memory_format=torch.channels_last)
     ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
     log = train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss,
-                             strategy.training_hook(ctx), seed=seed, progress=progress, desc=desc)
+                             strategy.training_hook(ctx) if selects else None, seed=seed, progress=progress,
+                             desc=desc)
     return ctx, log
+
+
+def score_diagnostics(scores: np.ndarray | None, tied_at_cut: int) -> dict[str, Any]:
+    """What shows a degenerate selection: how many distinct scores, their spread (max - min) and
+    std, how many candidates tied with the last pick were left out (those picks were random), and
+    ``degenerate``: the scores are (nearly) constant, their spread below 1e-4 of their magnitude."""
+    if scores is None or len(scores) == 0:
+        return {"n_distinct_scores": None, "score_spread": None, "score_std": None, "tied_at_cut": tied_at_cut,
+                "degenerate": False}
+    s = np.asarray(scores, dtype=np.float64)
+    spread = float(s.max() - s.min())
+    distinct = int(np.unique(s).size)
+    return {"n_distinct_scores": distinct, "score_spread": spread, "score_std": float(s.std()),
+            "tied_at_cut": tied_at_cut,
+            "degenerate": bool(distinct <= 1 or spread <= 1e-4 * max(float(np.abs(s).max()), 1e-12))}
+
+
+def warn_if_degenerate(record: dict[str, Any]) -> None:
+    """Log a warning when the scores could not order the candidates, so the picks were random."""
+    where = f"{record['method']} trial {record['trial']} cycle {record['cycle']}"
+    if record["degenerate"]:
+        logger.warning("%s: the %s scores are (nearly) constant (%d distinct, spread %.3g): the selection was "
+                    "effectively random", where, record["score_name"], record["n_distinct_scores"],
+                    record["score_spread"])
+    elif record["tied_at_cut"]:
+        logger.warning("%s: %d candidates tied with the last pick; the tie was broken at random", where,
+                    record["tied_at_cut"] + 1)
+
+
+def draw_candidates(unlabeled: np.ndarray, cfg: RunConfig, seed: int) -> np.ndarray:
+    """The subset method (section 3.3): a random subset of the unlabeled pool, sorted."""
+    n_sub = min(len(unlabeled), cfg.n_candidates)
+    return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
 
 
 def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, trial: int, cycle: int,
               device: torch.device, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one cycle in place on ``pool``; return its record and the trained networks."""
+    """Run one cycle in place on ``pool``; return its record and the trained networks.
+
+    The last cycle (``cycle == cfg.cycles - 1``) trains and evaluates only, unless
+    ``cfg.selects_last_cycle``: its selection would serve the analyses alone.
+    """
     seed = derive_seed(cfg.seed, trial, cycle)
-    rng = np.random.default_rng(seed)
-    unlabeled = pool.unlabeled
-    n_sub = min(len(unlabeled), cfg.subset_factor * cfg.budget)
-    candidates = np.sort(rng.choice(unlabeled, size=n_sub, replace=False))
+    candidates = draw_candidates(pool.unlabeled, cfg, seed)
     labeled = pool.labeled
+    selects = cycle < cfg.cycles - 1 or cfg.selects_last_cycle
 
     ctx, log = build_and_train(cfg, strategy, ds, labeled, candidates, device, seed, progress,
-                               desc=f"{strategy.name} t{trial} c{cycle}")
+                               desc=f"{strategy.name} t{trial} c{cycle}", selects=selects)
     model, ranker = ctx.model, ctx.ranker
     t0 = time.perf_counter()
     accuracy = evaluate(model, ds, cfg, device)
     eval_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    selection = strategy.select(ctx, cfg.budget)
+    if selects:
+        selection = strategy.select(ctx, cfg.budget)
+    else:
+        selection, candidates = Selection(np.zeros(0, dtype=np.int64)), np.zeros(0, dtype=np.int64)
     if device.type == "cuda":
         torch.cuda.synchronize()
     select_seconds = time.perf_counter() - t0
@@ -101,9 +148,12 @@ def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, 
         "candidates": [int(i) for i in candidates],
         "score_name": selection.score_name,
         "scores": None if selection.scores is None else [float(s) for s in selection.scores],
+        **score_diagnostics(selection.scores, selection.tied_at_cut), **selection.info,
         "seed": seed, "config_hash": cfg.experiment_hash(), "version": __version__, "device": str(device),
     }
-    if cfg.analysis:
+    if selects:
+        warn_if_degenerate(record)
+    if cfg.analysis and selects:
         out = infer(model, ds, candidates, cfg, device)
         losses = F.cross_entropy(out["logits"], ds.y_train[torch.as_tensor(candidates, device=ds.y_train.device)]
                                  .to(device), reduction="none")

@@ -236,14 +236,14 @@ def run_toy(out: Path, seed: int = 0, progress: bool = False, methods: tuple[str
     import torch
 
     from tavaal.config import make_config
-    from tavaal.data import load_dataset
+    from tavaal.data import load_dataset, prepare
     from tavaal.loop import initial_labeled, run_cycle
     from tavaal.pool import Pool
     from tavaal.strategies import get_strategy
 
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("moons")
-    cfg = make_config("moons", {"seed": seed, "cycles": stage})
+    cfg = make_config("moons", {"seed": seed, "cycles": stage, "final_selection": True})
     x, y = ds.x_train.numpy(), ds.y_train.numpy()
     gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - .5, x[:, 0].max() + .5, 200),
                          np.linspace(x[:, 1].min() - .5, x[:, 1].max() + .5, 200))
@@ -256,7 +256,7 @@ def run_toy(out: Path, seed: int = 0, progress: bool = False, methods: tuple[str
             rec, nets = run_cycle(cfg, get_strategy(m, cfg), ds, pool, 0, cycle, torch.device("cpu"), progress)
         model = nets["model"].eval()
         with torch.no_grad():
-            prob = torch.softmax(model(grid)[0], 1)[:, 1].numpy().reshape(gx.shape)
+            prob = torch.softmax(model(prepare(grid, ds, train=False))[0], 1)[:, 1].numpy().reshape(gx.shape)
         fig, ax = plt.subplots(figsize=(6, 5))
         ax.contour(gx, gy, prob, levels=[0.5], colors="black", linestyles="--")
         ax.scatter(x[y == 0, 0], x[y == 0, 1], s=8, c="tab:red", alpha=0.35, label="class 0 (500)")

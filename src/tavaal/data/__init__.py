@@ -1,6 +1,7 @@
 """Dataset registry: every name a run can use, and how to load it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from tavaal.data.base import ArrayDataset, Augment, prepare
@@ -42,6 +43,14 @@ def load_dataset(name: str, data_dir: str = "data", download: bool = False, trai
     raise did_you_mean("dataset", name, DATASETS)
 
 
+def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:
+    """Set the zero padding of the training crop (``pad`` >= 0) on a dataset whose loader uses a
+    padded crop (32x32-class images); -1, or a dataset without one, leaves it as it is."""
+    if pad < 0 or not ds.augment.pad or pad == ds.augment.pad:
+        return ds
+    return dataclasses.replace(ds, augment=Augment(pad=pad, flip=ds.augment.flip))
+
+
 def make_imbalanced(ds: ArrayDataset, ratio: int, pattern: str, name: str) -> ArrayDataset:
     """Keep the training samples that ``imbalanced_indices`` chooses; the test set is unchanged."""
     import torch
@@ -53,4 +62,4 @@ def make_imbalanced(ds: ArrayDataset, ratio: int, pattern: str, name: str) -> Ar
                         ds.mean, ds.std, ds.augment)
 
 
-__all__ = ["ArrayDataset", "Augment", "DATASETS", "load_dataset", "make_imbalanced", "prepare"]
+__all__ = ["ArrayDataset", "Augment", "DATASETS", "load_dataset", "make_imbalanced", "prepare", "with_crop_pad"]

@@ -7,8 +7,9 @@ import numpy as np
 def imbalanced_indices(y: np.ndarray, ratio: int, pattern: str = "paper", seed: int = 0) -> np.ndarray:
     """Indices to keep so that (last five classes) / (first five classes) = ``ratio``.
 
-    ``paper``: classes 0-4 keep ``count / ratio`` samples each, chosen at random with ``seed``.
-    ``official``: the authors' code alternates instead: odd classes are reduced, even ones kept.
+    ``paper`` (section 4.3): classes 0-4 keep ``count / ratio`` samples each, chosen at random
+    with ``seed``. ``official``: the authors' code zips ``[count / ratio, count] * 5`` with classes
+    0..9, so the even classes (0, 2, 4, 6, 8) are reduced, each to its first samples in file order.
     """
     if ratio < 1:
         raise ValueError(f"imbalance ratio must be >= 1, got {ratio}")
@@ -18,9 +19,9 @@ def imbalanced_indices(y: np.ndarray, ratio: int, pattern: str = "paper", seed: 
     keep = []
     for k, c in enumerate(classes):
         idx = np.flatnonzero(y == c)
-        reduce = (k < half) if pattern == "paper" else (k % 2 == 1)
+        reduce = (k < half) if pattern == "paper" else (k % 2 == 0)
         if reduce:
             n = max(1, int(round(len(idx) / ratio)))
-            idx = np.sort(rng.choice(idx, size=n, replace=False))
+            idx = np.sort(rng.choice(idx, size=n, replace=False)) if pattern == "paper" else idx[:n]
         keep.append(idx)
     return np.sort(np.concatenate(keep))

@@ -21,11 +21,18 @@ def imbalanced_moons(n_major: int = 500, n_minor: int = 50, noise: float = 0.2,
 
 
 def load_moons(seed: int = 0) -> ArrayDataset:
-    """Train set (seed 0) and a test set drawn the same way with another seed."""
+    """Train set (seed 0) and a test set drawn the same way with another seed.
+
+    Features are kept in the plane's own coordinates (for the figures) and standardised with the
+    training set's mean and std when batched, as the paper normalises its images. Unscaled, the
+    second coordinate's variance (~0.25) sits at the level below which the VAE's reconstruction
+    term no longer pays for a latent dimension (posterior collapse, see docs/fidelity.md).
+    """
     xtr, ytr = imbalanced_moons(seed=seed)
     xte, yte = imbalanced_moons(seed=seed + 1)
+    mean, std = tuple(float(v) for v in xtr.mean(0)), tuple(float(v) for v in xtr.std(0))
     return ArrayDataset("moons", torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte),
-                        torch.from_numpy(yte), ["class 0", "class 1"])
+                        torch.from_numpy(yte), ["class 0", "class 1"], mean, std)
 
 
 def load_digits_dataset(test_size: int = 497, seed: int = 0) -> ArrayDataset:

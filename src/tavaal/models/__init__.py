@@ -6,7 +6,7 @@ from tavaal.models.base import MLP, SmallCNN, TaskLearner, TaskOutput
 from tavaal.models.ranker import Ranker
 from tavaal.models.resnet import ResNet18
 from tavaal.models.taps import TappedModel
-from tavaal.models.vae import ConvVAE, Discriminator, MLPVAE, build_vae
+from tavaal.models.vae import ConvVAE, Discriminator, MLPVAE, build_discriminator, build_vae
 
 MODELS = ["mlp", "smallcnn", "resnet18", "resnet18-imagenet"]
 
@@ -25,4 +25,4 @@ def build_task_learner(name: str, input_shape: tuple[int, ...], num_classes: int
 
 
 __all__ = ["MLP", "MODELS", "ConvVAE", "Discriminator", "MLPVAE", "Ranker", "ResNet18", "SmallCNN",
-           "TappedModel", "TaskLearner", "TaskOutput", "build_task_learner", "build_vae"]
+           "TappedModel", "TaskLearner", "TaskOutput", "build_discriminator", "build_task_learner", "build_vae"]

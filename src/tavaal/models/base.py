@@ -17,7 +17,6 @@ class TaskLearner(nn.Module):
 
     feature_dims: list[int]
     embedding_dim: int
-    dropout: nn.Dropout
 
     def forward(self, x: torch.Tensor) -> TaskOutput:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -14,16 +14,16 @@ class TappedModel(TaskLearner):
     ``feature_layers`` are dotted names (as in ``named_modules()``) whose outputs feed the Ranker;
     ``embedding_layer`` is the layer whose (pooled, flattened) output feeds Core-set, by default
     the last feature layer. ``example_input`` (one batch) is run once to learn the feature sizes.
+    No head dropout is inserted into a wrapped model: MC dropout uses the model's own Dropout
+    layers, and refuses a model that has none.
     """
 
     def __init__(self, module: nn.Module, feature_layers: list[str], example_input: torch.Tensor,
-                 embedding_layer: str | None = None, dropout: float = 0.0):
+                 embedding_layer: str | None = None):
         super().__init__()
         self.module = module
         self.feature_layers = list(feature_layers)
         self.embedding_layer = embedding_layer or self.feature_layers[-1]
-        # A wrapped model cannot get a head dropout inserted; MC dropout uses its own Dropout layers.
-        self.dropout = nn.Dropout(dropout)
         names = dict(module.named_modules())
         missing = [n for n in {*self.feature_layers, self.embedding_layer} if n not in names]
         if missing:

@@ -126,9 +126,42 @@ class Discriminator(nn.Module):
         return self.net(z).squeeze(1)
 
 
-def build_vae(input_shape: tuple[int, ...], latent_dim: int, cond_dim: int, kind: str = "auto") -> nn.Module:
-    """A convolutional VAE for images of 16 pixels or more, else the MLP VAE."""
+def kaiming_init(net: nn.Module, skip: tuple[nn.Module, ...] = ()) -> nn.Module:
+    """The authors' initialisation: Kaiming-normal weights (fan-in, ReLU gain) and zero biases for
+    Linear and Conv2d layers, unit/zero BatchNorm; transposed convolutions keep PyTorch's default.
+
+    ``skip``: layers left at PyTorch's default. The authors' VAE ends up skipping its mu and
+    log-variance heads (their init loop only reaches layers inside Sequential blocks).
+    """
+    skipped = {id(m) for m in skip}
+    for m in net.modules():
+        if id(m) in skipped:
+            continue
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def build_vae(input_shape: tuple[int, ...], latent_dim: int, cond_dim: int, kind: str = "auto",
+              init: str = "kaiming") -> nn.Module:
+    """A convolutional VAE for images of 16 pixels or more, else the MLP VAE; ``init`` is
+    "kaiming" (the authors') or "default" (PyTorch's)."""
     is_image = len(input_shape) == 3
     if kind == "conv" or (kind == "auto" and is_image and input_shape[-1] >= 16):
-        return ConvVAE(input_shape[0], input_shape[-1], latent_dim, cond_dim)
-    return MLPVAE(input_shape, latent_dim, cond_dim)
+        vae: nn.Module = ConvVAE(input_shape[0], input_shape[-1], latent_dim, cond_dim)
+    else:
+        vae = MLPVAE(input_shape, latent_dim, cond_dim)
+    if init == "kaiming":
+        kaiming_init(vae, skip=(vae.fc_mu, vae.fc_logvar))
+    return vae
+
+
+def build_discriminator(latent_dim: int, cond_dim: int, n_layers: int, init: str = "kaiming") -> Discriminator:
+    """D(r, z) with ``n_layers`` linear layers (5 in the paper, 3 in the authors' code)."""
+    disc = Discriminator(latent_dim, cond_dim, n_layers=n_layers)
+    return kaiming_init(disc) if init == "kaiming" else disc

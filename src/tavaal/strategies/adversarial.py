@@ -11,6 +11,7 @@ Two schedules:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +19,8 @@ from tqdm.auto import tqdm
 
 from tavaal.graphs import GraphedStep
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
-from tavaal.models import Discriminator, build_vae
-from tavaal.strategies.base import SelectionContext, Strategy, seeded
+from tavaal.models import build_discriminator, build_vae
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
 from tavaal.train import autocast, infer, optimizer_kwargs, to_input
 
 
@@ -31,8 +32,8 @@ class AdversarialTrainer:
         self.ctx, self.conditioned = ctx, conditioned
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
-        self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind).to(dev)
-        self.disc = Discriminator(cfg.latent_dim, cond, n_layers=cfg.disc_layers).to(dev)
+        self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind, cfg.vae_init).to(dev)
+        self.disc = build_discriminator(cfg.latent_dim, cond, cfg.disc_layers, cfg.vae_init).to(dev)
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
         opt_kw = optimizer_kwargs(cfg, dev, adam=True)
@@ -44,11 +45,28 @@ class AdversarialTrainer:
         self.labeled = torch.as_tensor(ctx.labeled, dtype=torch.long, device=dev)
         self.unlabeled = torch.as_tensor(ctx.candidates, dtype=torch.long, device=dev)
         self.iterations = 0
+        # One random order per pool for the whole cycle (``vae_order="fixed"``), read cyclically
+        # from where the last epoch stopped, as the authors' endless loaders do.
+        self._orders = {}
+        self._offsets = {"l": 0, "u": 0}
+        # Mean VAE loss (eq. 4 + lambda eq. 5) and D loss (eq. 6) over the last epoch.
+        self._epoch_losses = torch.full((2,), float("nan"))
 
-    def _stream(self, n: int, total: int) -> torch.Tensor:
-        """``total`` positions in [0, n): concatenated random permutations (each sample once per pass)."""
-        reps = math.ceil(total / n)
-        return torch.cat([torch.randperm(n, generator=self.gen, device=self.gen.device) for _ in range(reps)])[:total]
+    def _stream(self, pool: str, n: int, total: int) -> torch.Tensor:
+        """``total`` positions in [0, n), each sample once per pass over its pool."""
+        if self.ctx.cfg.vae_order == "shuffle":  # a new random permutation for every pass
+            reps = math.ceil(total / n)
+            return torch.cat([torch.randperm(n, generator=self.gen, device=self.gen.device)
+                              for _ in range(reps)])[:total]
+        if pool not in self._orders:
+            self._orders[pool] = torch.randperm(n, generator=self.gen, device=self.gen.device)
+        start = self._offsets[pool]
+        self._offsets[pool] = (start + total) % n
+        return self._orders[pool][(start + torch.arange(total, device=self.gen.device)) % n]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The VAE's and D's weights (their optimizers' state is not needed after selection)."""
+        return {"vae": self.vae.state_dict(), "disc": self.disc.state_dict()}
 
     def train_epoch(self, r_l: torch.Tensor | None, r_u: torch.Tensor | None,
                     d_l: torch.Tensor | None, d_u: torch.Tensor | None) -> None:
@@ -60,7 +78,7 @@ class AdversarialTrainer:
         b = self.ctx.cfg.vae_batch
         nl, nu = self.labeled.numel(), self.unlabeled.numel()
         iters = math.ceil((nl + nu) / b)
-        pl, pu = self._stream(nl, iters * b), self._stream(nu, iters * b)
+        pl, pu = self._stream("l", nl, iters * b), self._stream("u", nu, iters * b)
         self.vae.train()
         self.disc.train()
         cond = (r_l, r_u, d_l, d_u)
@@ -72,19 +90,27 @@ class AdversarialTrainer:
             else:
                 for buf, t in zip(self._cond, cond):
                     buf.copy_(t)
+        total = torch.zeros(2, device=self.labeled.device)
         for it in range(iters):
             il, iu = pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b]
             if self.graphed is None:
-                self._step(il, iu, self.gen)
+                total += self._step(il, iu, self.gen)
             else:  # augmentation from the default CUDA generator, which graphs replay safely
-                self.graphed("vae", lambda li, ui: self._step(li, ui, None), il, iu)
+                total += self.graphed("vae", lambda li, ui: self._step(li, ui, None), il, iu)
         self.iterations += iters
+        self._epoch_losses = total / iters  # read (one host sync) only when asked for
+
+    def losses(self) -> tuple[float, float]:
+        """(VAE loss, D loss), each the mean over the last epoch's iterations."""
+        v, d = self._epoch_losses.tolist()
+        return v, d
 
     def _step(self, il: torch.Tensor, iu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Gather and augment a labeled and an unlabeled batch (positions ``il``, ``iu``) with their
         r, then run one iteration."""
         ds, cfg = self.ctx.dataset, self.ctx.cfg
-        x = torch.cat([ds.batch(self.labeled[il], True, generator), ds.batch(self.unlabeled[iu], True, generator)])
+        aug = cfg.vae_augment
+        x = torch.cat([ds.batch(self.labeled[il], aug, generator), ds.batch(self.unlabeled[iu], aug, generator)])
         r = dr = None
         if self.conditioned:
             r_l, r_u, d_l, d_u = self._cond
@@ -97,8 +123,9 @@ class AdversarialTrainer:
         with autocast(cfg, self.ctx.device):
             recon, target, _, mu, logvar = self.vae(x, r)
             recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
-            trans = (vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta)
-                     + vae_loss(recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta))  # eq. (4)
+            kl = cfg.kl_reduction
+            trans = (vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta, kl)
+                     + vae_loss(recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta, kl))  # eq. (4)
             logit = self.disc(mu, dr).float()
             loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # eq. (4) + lambda eq. (5)
         self.vae_opt.zero_grad(set_to_none=True)
@@ -112,7 +139,7 @@ class AdversarialTrainer:
         self.disc_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.disc_opt.step()
-        return loss.detach()
+        return torch.stack([loss.detach(), d_loss.detach()])
 
     @torch.no_grad()
     def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:
@@ -179,3 +206,9 @@ class AdversarialStrategy(Strategy):
                 trainer.train_epoch(*cond)
         p = trainer.discriminate(cond[3]).cpu().numpy()
         return p, -p  # eq. (7): the smallest D(r, z) first
+
+    def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        sel = super().select(ctx, budget)
+        vae_loss, disc_loss = ctx.cache["trainer"].losses()
+        sel.info.update(vae_loss=vae_loss, disc_loss=disc_loss)
+        return sel

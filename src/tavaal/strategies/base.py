@@ -37,11 +37,27 @@ class SelectionContext:
 
 @dataclass
 class Selection:
-    """Chosen dataset indices, and per-candidate scores aligned with ``context.candidates``."""
+    """Chosen dataset indices, per-candidate scores aligned with ``context.candidates``, and what
+    the strategy reports about itself (e.g. the adversarial phase's final losses)."""
 
     indices: np.ndarray
     scores: np.ndarray | None = None
     score_name: str | None = None
+    tied_at_cut: int = 0  # candidates tied with the last pick that were left out (picked at random)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def top_k(priority: np.ndarray, budget: int, seed: int) -> tuple[np.ndarray, int]:
+    """Positions of the ``budget`` highest priorities, ties broken at random with ``seed`` (never by
+    position, which would favour low dataset indices); also how many candidates tied with the
+    last pick were left out."""
+    priority = np.asarray(priority, dtype=np.float64)
+    tiebreak = np.random.default_rng(seed).random(len(priority))
+    order = np.lexsort((tiebreak, -priority))[:budget]
+    if budget == 0 or budget >= len(priority):
+        return order, 0
+    cut = priority[order[-1]]
+    return order, int(np.count_nonzero(priority == cut) - np.count_nonzero(priority[order] == cut))
 
 
 def check_budget(budget: int, n_candidates: int) -> None:
@@ -74,8 +90,9 @@ class Strategy:
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         check_budget(budget, len(ctx.candidates))
         scores, priority = self.score(ctx)
-        order = np.argsort(-np.asarray(priority, dtype=np.float64), kind="stable")[:budget]
-        return Selection(np.asarray(ctx.candidates)[order], np.asarray(scores, dtype=np.float64), self.score_name)
+        order, tied = top_k(priority, budget, ctx.seed)
+        return Selection(np.asarray(ctx.candidates)[order], np.asarray(scores, dtype=np.float64), self.score_name,
+                         tied)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

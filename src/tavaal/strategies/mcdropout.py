@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tavaal.errors import TavaalError
 from tavaal.strategies.base import SelectionContext, Strategy, register, seeded
 from tavaal.strategies.entropy import entropy
-from tavaal.train import infer
+from tavaal.train import dropout_layers, infer
 
 
 def mc_probabilities(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,6 +37,11 @@ class MCDropout(Strategy):
         return self.cfg.mc_score
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        if not dropout_layers(ctx.model):
+            # Every pass would be the same: BALD 0 everywhere and a silently random selection.
+            raise TavaalError("mcdropout needs dropout layers with p > 0 in the task learner, and this model has "
+                              "none; add nn.Dropout to your model, or use a built-in --model (they get a head "
+                              "dropout of --dropout)")
         p, h_each = mc_probabilities(ctx)
         if self.cfg.mc_score == "bald":
             s = entropy(p) - h_each

@@ -1,0 +1,175 @@
+"""The paper-vs-authors fixes: recipes, tie-breaking, collapse diagnostics, VAE inputs and order,
+initialisation, MC dropout on a wrapped model, crop padding."""
+import logging
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from tavaal.config import RECIPES, make_config
+from tavaal.data import with_crop_pad
+from tavaal.errors import TavaalError
+from tavaal.experiment import run_experiment
+from tavaal.loop import initial_labeled, run_cycle, score_diagnostics
+from tavaal.models import TappedModel, build_discriminator, build_vae
+from tavaal.pool import Pool
+from tavaal.strategies import SelectionContext, Strategy, get_strategy
+from tavaal.strategies.adversarial import AdversarialTrainer
+from tavaal.strategies.base import top_k
+
+from conftest import tiny_config
+
+CPU = torch.device("cpu")
+
+
+def test_authors_recipe_sets_every_listed_field_and_an_explicit_field_wins():
+    cfg = make_config("cifar10", {"recipe": "authors"})
+    for field, value in RECIPES["authors"].items():
+        assert getattr(cfg, field) == value, field
+    assert (cfg.schedule, cfg.latent_dim, cfg.disc_layers, cfg.weight_decay) == ("official", 32, 3, 5e-4)
+    paper = make_config("cifar10")
+    assert (paper.schedule, paper.latent_dim, paper.disc_layers, paper.weight_decay) == ("paper", 64, 5, 5e-3)
+    mixed = make_config("cifar10", {"recipe": "authors", "latent_dim": 64})
+    assert mixed.latent_dim == 64 and mixed.schedule == "official"
+
+
+def test_unknown_recipe_lists_the_valid_ones():
+    with pytest.raises(TavaalError, match="valid recipes are: authors, paper"):
+        make_config("digits", {"recipe": "official"})
+
+
+def test_config_yaml_records_the_recipe_and_the_fields_that_override_it(tmp_path, digits):
+    cfg = tiny_config(recipe="authors", latent_dim=8, cycles=1)
+    run_experiment(cfg, ["random"], tmp_path, ds=digits)
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["config"]["recipe"] == "authors" and saved["config"]["latent_dim"] == 8
+    assert saved["recipe_overrides"] == {"latent_dim": {"recipe": 32, "used": 8}}
+
+
+def test_ties_are_broken_at_random_with_the_seed_never_by_position():
+    flat = np.zeros(100)
+    a, tied = top_k(flat, 10, seed=1)
+    assert tied == 90 and len(set(a)) == 10
+    assert sorted(a) != list(range(10))  # not the lowest positions
+    assert np.array_equal(a, top_k(flat, 10, seed=1)[0])  # deterministic
+    assert not np.array_equal(np.sort(a), np.sort(top_k(flat, 10, seed=2)[0]))
+    # Distinct priorities: the highest, whatever the seed; partial ties only inside the tied block.
+    prio = np.array([5.0, 1.0, 3.0, 3.0, 3.0, 0.0])
+    for seed in range(5):
+        order, tied = top_k(prio, 3, seed)
+        assert order[0] == 0 and set(order[1:]) <= {2, 3, 4} and tied == 1
+
+
+class _Constant(Strategy):
+    name = "constant-test"
+    score_name = "const"
+
+    def score(self, ctx):
+        s = np.full(len(ctx.candidates), 0.4997)
+        return s, s
+
+
+def test_constant_scores_are_recorded_and_warned_about(digits, caplog):
+    cfg = tiny_config()
+    pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.initial, cfg.seed, 0))
+    with caplog.at_level(logging.WARNING, logger="tavaal"):
+        rec, _ = run_cycle(cfg, _Constant(cfg), digits, pool, 0, 0, CPU)
+    assert rec["degenerate"] and rec["n_distinct_scores"] == 1 and rec["score_spread"] == 0.0
+    assert rec["tied_at_cut"] == len(rec["candidates"]) - cfg.budget
+    assert "effectively random" in caplog.text
+    assert sorted(rec["selected"]) != sorted(rec["candidates"])[:cfg.budget]
+
+
+def test_score_diagnostics_by_hand():
+    d = score_diagnostics(np.array([0.1, 0.5, 0.5, 0.9]), 1)
+    assert d["n_distinct_scores"] == 3 and d["score_spread"] == pytest.approx(0.8) and not d["degenerate"]
+    assert d["score_std"] == pytest.approx(np.std([0.1, 0.5, 0.5, 0.9]))
+    assert score_diagnostics(np.array([0.5, 0.5 + 1e-7]), 0)["degenerate"]
+
+
+@pytest.mark.parametrize("method", ["vaal", "tavaal"])
+def test_adversarial_records_carry_final_vae_and_d_losses(method, moons):
+    cfg = tiny_config("moons")
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    rec, _ = run_cycle(cfg, get_strategy(method, cfg), moons, pool, 0, 0, CPU)
+    assert np.isfinite(rec["vae_loss"]) and rec["disc_loss"] > 0
+    assert rec["n_distinct_scores"] > 1 and rec["score_spread"] > 0
+
+
+def _trainer(ds, **kw):
+    cfg = tiny_config("digits", **kw)
+    labeled, cand = np.arange(20), np.arange(20, 120)
+    ctx = SelectionContext(None, None, ds, labeled, cand, cfg, CPU, seed=3)
+    return AdversarialTrainer(ctx, conditioned=False)
+
+
+@pytest.mark.parametrize("vae_augment", [False, True])
+def test_vae_sees_unaugmented_images_unless_asked(digits, vae_augment, monkeypatch):
+    trainer = _trainer(digits, vae_augment=vae_augment)
+    seen = []
+    batch = type(digits).batch
+
+    def spy(self, idx, train, generator=None, split="train"):
+        seen.append(train)
+        return batch(self, idx, train, generator, split)
+
+    monkeypatch.setattr(type(digits), "batch", spy)
+    trainer.train_epoch(None, None, None, None)
+    assert seen and set(seen) == {vae_augment}
+
+
+def test_fixed_order_visits_each_sample_once_per_pass_in_one_order(digits):
+    trainer = _trainer(digits)
+    first = trainer._stream("u", 100, 100)
+    second = trainer._stream("u", 100, 100)
+    assert sorted(first.tolist()) == list(range(100)) and torch.equal(first, second)
+    assert first.tolist() != list(range(100))  # a random order, not index order
+    part = trainer._stream("l", 20, 30)  # the labeled stream wraps around where it stopped
+    assert torch.equal(part[20:], part[:10]) and sorted(part[:20].tolist()) == list(range(20))
+    shuffled = _trainer(digits, vae_order="shuffle")
+    assert not torch.equal(shuffled._stream("u", 100, 100), shuffled._stream("u", 100, 100))
+
+
+def test_kaiming_init_as_the_authors_and_pytorch_default_on_request():
+    torch.manual_seed(0)
+    vae = build_vae((2,), 64, 1, init="kaiming")
+    first = vae.enc[0]
+    assert torch.all(first.bias == 0)
+    assert first.weight.std().item() == pytest.approx((2 / first.in_features) ** 0.5, rel=0.35)
+    assert not torch.all(vae.fc_mu.bias == 0)  # the authors' init loop never reaches the mu head
+    torch.manual_seed(0)
+    assert not torch.all(build_vae((2,), 64, 1, init="default").enc[0].bias == 0)
+    disc = build_discriminator(64, 1, 3)
+    assert sum(isinstance(m, nn.Linear) for m in disc.modules()) == 3
+    assert all(torch.all(m.bias == 0) for m in disc.modules() if isinstance(m, nn.Linear))
+
+
+def _wrapped(dropout: float) -> TappedModel:
+    layers = [nn.Flatten(), nn.Linear(64, 32), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    net = nn.Sequential(*layers, nn.Linear(32, 10))
+    return TappedModel(net, ["2"], torch.zeros(2, 1, 8, 8))
+
+
+def test_mc_dropout_refuses_a_model_without_dropout_and_uses_a_wrapped_models_own(digits):
+    cfg = tiny_config()
+    cand = np.arange(100, 200)
+    strategy = get_strategy("mcdropout", cfg)
+    with pytest.raises(TavaalError, match="needs dropout layers"):
+        strategy.select(SelectionContext(_wrapped(0.0), None, digits, np.arange(20), cand, cfg, CPU), 10)
+    sel = strategy.select(SelectionContext(_wrapped(0.5), None, digits, np.arange(20), cand, cfg, CPU), 10)
+    assert np.ptp(sel.scores) > 0  # BALD is not 0 everywhere
+
+
+def test_crop_pad_replaces_the_padding_of_padded_crops_only(digits, moons):
+    assert with_crop_pad(digits, 4).augment.pad == 4 and with_crop_pad(digits, -1) is digits
+    assert with_crop_pad(moons, 4) is moons  # vectors have no crop
+
+
+def test_moons_are_standardised_when_batched(moons):
+    x = moons.batch(torch.arange(moons.n_train), train=False)
+    assert torch.allclose(x.mean(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(x.std(0), torch.ones(2), atol=1e-2)
