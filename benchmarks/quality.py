@@ -51,13 +51,13 @@ def verdict(records: list[dict[str, Any]]) -> str:
     parts = []
     if counts and any(("random", n) in rows for n in counts):
         below = [(n, rows[("tavaal", n)].mean - rows[("random", n)].mean) for n in counts if ("random", n) in rows]
-        bad = [(n, d) for n, d in below if d < 0]
+        bad = [(n, d) for n, d in below if d < -1e-9]  # float noise is not a loss
         parts.append("tavaal >= random at every cycle: " + ("YES" if not bad else "NO (below at " + ", ".join(
             f"{n} labels: {100 * d:+.2f}" for n, d in bad) + " points)"))
     if counts and any(("vaal", n) in rows for n in counts):
         diffs = [rows[("tavaal", n)].mean - rows[("vaal", n)].mean for n in counts if ("vaal", n) in rows]
         mean = float(np.mean(diffs))
-        parts.append(f"tavaal >= vaal on average: {'YES' if mean >= 0 else 'NO'} ({100 * mean:+.2f} points)")
+        parts.append(f"tavaal >= vaal on average: {'YES' if mean >= -1e-9 else 'NO'} ({100 * mean:+.2f} points)")
     return "verdict: " + ("; ".join(parts) if parts else "no tavaal records with a random or vaal baseline")
 
 
@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--device", args.device]
     for kv in args.set:
         key, _, value = kv.partition("=")
-        cmd += [f"--{key.replace('_', '-')}", value]
+        flag = key.replace("_", "-")
+        if value.lower() in ("true", "false"):  # bool fields are --x / --no-x
+            cmd.append(f"--{flag}" if value.lower() == "true" else f"--no-{flag}")
+        else:
+            cmd += [f"--{flag}", value]
     if args.quiet:
         cmd.append("--quiet")
     changed = f" (changed: {', '.join(args.set)}; not the named protocol)" if args.set else ""

@@ -56,7 +56,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
                        ("cuda_graphs", "capture the training and VAE steps as CUDA graphs"),
                        ("fused", "fused SGD/Adam kernels on CUDA"),
                        ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)")):
-        g.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=text)
+        g.add_argument("--" + name.replace("_", "-"), dest=name, action=argparse.BooleanOptionalAction, default=None,
+                       help=text)
     g.add_argument("--cudnn-benchmark", dest="cudnn_benchmark", action=argparse.BooleanOptionalAction, default=None,
                    help="on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)")
     p.add_argument("--fast", action="store_true",
