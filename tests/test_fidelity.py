@@ -173,3 +173,12 @@ def test_moons_are_standardised_when_batched(moons):
     x = moons.batch(torch.arange(moons.n_train), train=False)
     assert torch.allclose(x.mean(0), torch.zeros(2), atol=1e-5)
     assert torch.allclose(x.std(0), torch.ones(2), atol=1e-2)
+
+
+@pytest.mark.parametrize("method", ["lloss2", "tavaal"])
+def test_scores_stay_fp32_under_bf16_autocast(method, moons):
+    # bf16 has an 8-bit mantissa: Ranker and D outputs computed in it tie by the dozen.
+    cfg = tiny_config("moons", amp="bf16", budget=20)
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    rec, _ = run_cycle(cfg, get_strategy(method, cfg), moons, pool, 0, 0, CPU)
+    assert rec["n_distinct_scores"] == len(rec["candidates"]) == 200

@@ -172,8 +172,8 @@ def infer(model: nn.Module, ds: ArrayDataset, idx: np.ndarray | torch.Tensor, cf
         x = to_input(ds.batch(bi, train=False, split=split), cfg)
         with autocast(cfg, device):
             lo, emb, feats = model(x)
-            if ranker is not None:
-                ranks.append(ranker(feats).float())
+        if ranker is not None:  # fp32: bf16's 8-bit mantissa would tie thousands of scores
+            ranks.append(ranker([f.float() for f in feats]).float())
         logits.append(lo.float())
         embs.append(emb.float())
     model.eval()

@@ -27,7 +27,8 @@ from tavaal.train import autocast, infer, optimizer_kwargs, to_input
 class AdversarialTrainer:
     """The VAE and D of one cycle, with their Adam optimizers (learning rates zeta2, zeta3)."""
 
-    def __init__(self, ctx: SelectionContext, conditioned: bool):
+    def __init__(self, ctx: SelectionContext, conditioned: bool, graphs: bool | None = None):
+        """``graphs``: capture the VAE + D step as a CUDA graph (default: ``cfg.cuda_graphs``)."""
         cfg, dev = ctx.cfg, ctx.device
         self.ctx, self.conditioned = ctx, conditioned
         cond = 1 if conditioned else 0
@@ -37,7 +38,7 @@ class AdversarialTrainer:
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
         opt_kw = optimizer_kwargs(cfg, dev, adam=True)
-        self.graphed = GraphedStep() if cfg.cuda_graphs else None
+        self.graphed = GraphedStep() if (cfg.cuda_graphs if graphs is None else graphs) else None
         self._cond: list[torch.Tensor] | tuple | None = None  # (r_L, r_U, D's r_L, D's r_U)
         self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **opt_kw)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **opt_kw)
@@ -153,8 +154,9 @@ class AdversarialTrainer:
             x = to_input(ds.batch(bi, train=False), cfg)
             with autocast(cfg, self.ctx.device):
                 mu = self.vae.encode(x)[0]
-                dr = d_u[start:start + cfg.eval_batch_size] if self.conditioned else None
-                out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
+            dr = d_u[start:start + cfg.eval_batch_size] if self.conditioned else None
+            # D in fp32: in bf16 its outputs take a few hundred values and eq. (7) ties at the cut.
+            out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
         return torch.cat(out)
 
 
@@ -186,7 +188,10 @@ class AdversarialStrategy(Strategy):
     def training_hook(self, ctx: SelectionContext):
         if self.cfg.schedule != "paper":
             return None
-        trainer = AdversarialTrainer(ctx, self.conditioned)
+        # Interleaved with the task learner's CUDA graphs, a captured VAE + D step crashed the
+        # process on an H200 (segfault in replay, PyTorch 2.11; the official schedule, which
+        # captures it after T is done, ran): in the paper schedule the VAE + D steps run eagerly.
+        trainer = AdversarialTrainer(ctx, self.conditioned, graphs=False)
         ctx.cache["trainer"] = trainer
 
         def hook(epoch: int, model, ranker) -> None:
