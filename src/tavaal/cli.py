@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from dataclasses import fields
@@ -259,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not logging.getLogger("tavaal").handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("tavaal: %(levelname)s: %(message)s"))
+        logging.getLogger("tavaal").addHandler(handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -97,7 +97,7 @@ def warn_if_degenerate(record: dict[str, Any]) -> None:
                     "effectively random", where, record["score_name"], record["n_distinct_scores"],
                     record["score_spread"])
     elif record["tied_at_cut"]:
-        logger.warning("%s: %d candidates tied with the last pick; the tie was broken at random", where,
+        logger.info("%s: %d candidates tied with the last pick; the tie was broken at random", where,
                     record["tied_at_cut"] + 1)
 
 
