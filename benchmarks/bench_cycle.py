@@ -14,6 +14,7 @@ Examples:
   python benchmarks/bench_cycle.py --device cpu --preset cifar10 --data cifar10/ --subset 5000
   python benchmarks/bench_cycle.py --device cuda --preset cifar10 --data cifar10/ --amp bf16 --channels-last
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,13 @@ def sync(dev: torch.device) -> None:
 
 def subset(ds: ArrayDataset, n: int, n_test: int = 0) -> ArrayDataset:
     """``n`` training and ``n_test`` test images drawn with a fixed seed (0: all of them)."""
+
     def pick(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not k or k >= x.shape[0]:
             return x, y
         keep = torch.from_numpy(np.random.default_rng(0).choice(x.shape[0], k, replace=False))
         return x[keep], y[keep]
+
     (xs, ys), (xt, yt) = pick(ds.x_train, ds.y_train, n), pick(ds.x_test, ds.y_test, n_test)
     return ArrayDataset(ds.name, xs, ys, xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
 
@@ -64,13 +67,15 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def data_overrides(data: str) -> dict:
     """Config fields that point a preset at an image folder root holding train/ and test/."""
-    return {"dataset": "imagefolder", "train_dir": f"{data}/train", "test_dir": f"{data}/test"} if data else {}
+    return (
+        {"dataset": "imagefolder", "train_dir": f"{data}/train", "test_dir": f"{data}/test"} if data else {}
+    )
 
 
 def split(ds: ArrayDataset, cfg, n_l: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed-seed labeled set of ``n_l`` and the candidate subset (subset_factor x budget) after it."""
     perm = np.random.default_rng(0).permutation(ds.n_train)
-    return perm[:n_l], np.sort(perm[n_l:n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+    return perm[:n_l], np.sort(perm[n_l : n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
 
 
 def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
@@ -113,6 +118,7 @@ class PILDataset(torch.utils.data.Dataset):
 
     def __init__(self, ds: ArrayDataset, idx: np.ndarray):
         from torchvision import transforms as T
+
         self.x, self.y, self.idx = ds.x_train.cpu().numpy(), ds.y_train.cpu().numpy(), idx
         self.gray = ds.x_train.shape[1] == 1
         aug = [T.RandomCrop(ds.x_train.shape[-1], padding=ds.augment.pad)] if ds.augment.pad else []
@@ -124,6 +130,7 @@ class PILDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         from PIL import Image
+
         img = self.x[self.idx[i]]
         img = Image.fromarray(img[0] if self.gray else img.transpose(1, 2, 0))
         return self.t(img), int(self.y[self.idx[i]])
@@ -134,8 +141,12 @@ def plain_throughput(cfg, ds, labeled, dev, epochs: int) -> float:
     torch.manual_seed(0)
     model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
     ranker = Ranker(model.feature_dims).to(dev)
-    opt = torch.optim.SGD(list(model.parameters()) + list(ranker.parameters()), lr=cfg.lr, momentum=0.9,
-                          weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(
+        list(model.parameters()) + list(ranker.parameters()),
+        lr=cfg.lr,
+        momentum=0.9,
+        weight_decay=cfg.weight_decay,
+    )
     loader = torch.utils.data.DataLoader(PILDataset(ds, labeled), batch_size=cfg.batch_size, shuffle=True)
 
     def epoch():
@@ -148,6 +159,7 @@ def plain_throughput(cfg, ds, labeled, dev, epochs: int) -> float:
             opt.zero_grad()
             loss.backward()
             opt.step()
+
     epoch()
     sync(dev)
     t0 = time.perf_counter()
@@ -173,7 +185,9 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
     out = {}
     for m in methods:
         strat = get_strategy(m, cfg)
-        ctx = SelectionContext(model, ranker if strat.ranker_loss else None, ds, labeled, cand, cfg, dev, seed=0)
+        ctx = SelectionContext(
+            model, ranker if strat.ranker_loss else None, ds, labeled, cand, cfg, dev, seed=0
+        )
         if isinstance(strat, AdversarialStrategy):
             # scoring only: a trainer with no training epochs (training is the VAE phase above)
             ctx.cache["trainer"] = AdversarialTrainer(ctx, strat.conditioned)
@@ -207,22 +221,40 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--cuda-graphs", action="store_true")
     p.add_argument("--fused", action="store_true")
-    p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
-                   help="leave cuDNN's autotuner off (PyTorch's default) to measure what it buys")
+    p.add_argument(
+        "--no-cudnn-benchmark",
+        dest="cudnn_benchmark",
+        action="store_false",
+        help="leave cuDNN's autotuner off (PyTorch's default) to measure what it buys",
+    )
     p.add_argument("--skip-plain", action="store_true")
     p.add_argument("--methods", default="random,entropy,coreset,lloss2,mcdropout,tavaal")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
     a = p.parse_args()
-    over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "compile": a.compile,
-            "cuda_graphs": a.cuda_graphs, "fused": a.fused, "cudnn_benchmark": a.cudnn_benchmark,
-            **data_overrides(a.data)}
+    over = {
+        "device": a.device,
+        "amp": a.amp,
+        "channels_last": a.channels_last,
+        "compile": a.compile,
+        "cuda_graphs": a.cuda_graphs,
+        "fused": a.fused,
+        "cudnn_benchmark": a.cudnn_benchmark,
+        **data_overrides(a.data),
+    }
     cfg = make_config(a.preset, over)
     dev = setup_device(cfg)
-    figs: dict = {"device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
-                  "torch": torch.__version__, "preset": a.preset, "amp": a.amp, "channels_last": a.channels_last,
-                  "cudnn_benchmark": a.cudnn_benchmark}
+    figs: dict = {
+        "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "preset": a.preset,
+        "amp": a.amp,
+        "channels_last": a.channels_last,
+        "cudnn_benchmark": a.cudnn_benchmark,
+    }
     t0 = time.perf_counter()
-    ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
+    ds = load_dataset(
+        cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True
+    )
     figs["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
@@ -240,33 +272,56 @@ def main() -> None:
     def vs(text: str) -> str:
         return f"  (official {text})" if ref else ""
 
-    print(f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  amp {a.amp}  "
-          f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  fused {a.fused}  "
-          f"cudnn_benchmark {a.cudnn_benchmark}  train set {ds.n_train}  labeled {n_l}  "
-          f"candidates {len(cand)}", flush=True)
-    print(f"load: first {figs['load_s']:.2f} s, cached {figs['load_cached_s']:.2f} s, to device "
-          f"{figs['to_device_s']:.2f} s", flush=True)
+    print(
+        f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  amp {a.amp}  "
+        f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  fused {a.fused}  "
+        f"cudnn_benchmark {a.cudnn_benchmark}  train set {ds.n_train}  labeled {n_l}  "
+        f"candidates {len(cand)}",
+        flush=True,
+    )
+    print(
+        f"load: first {figs['load_s']:.2f} s, cached {figs['load_cached_s']:.2f} s, to device "
+        f"{figs['to_device_s']:.2f} s",
+        flush=True,
+    )
     img_s, model, ranker = fast_throughput(cfg, ds, labeled, dev, a.epochs)
     figs["train_images_per_s"] = img_s
-    print(f"training T+R: {img_s:,.0f} images/s"
-          + vs(f"{OFFICIAL['images_per_s']:,.0f}: x{img_s / OFFICIAL['images_per_s']:.2f}"), flush=True)
+    print(
+        f"training T+R: {img_s:,.0f} images/s"
+        + vs(f"{OFFICIAL['images_per_s']:,.0f}: x{img_s / OFFICIAL['images_per_s']:.2f}"),
+        flush=True,
+    )
     if not a.skip_plain:
         figs["plain_train_images_per_s"] = plain_throughput(cfg, ds, labeled, dev, a.epochs)
         figs["train_speedup_vs_plain"] = img_s / figs["plain_train_images_per_s"]
-        print(f"  plain path (DataLoader + PIL + fp32 eager), same run: {figs['plain_train_images_per_s']:,.0f} "
-              f"images/s -> new path x{figs['train_speedup_vs_plain']:.2f}", flush=True)
+        print(
+            f"  plain path (DataLoader + PIL + fp32 eager), same run: "
+            f"{figs['plain_train_images_per_s']:,.0f} "
+            f"images/s -> new path x{figs['train_speedup_vs_plain']:.2f}",
+            flush=True,
+        )
     figs["vae_ms_per_iter"] = vae_ms(cfg, ds, model, ranker, labeled, cand, dev, a.vae_iters)
-    print(f"VAE + D iteration (batch {cfg.vae_batch}): {figs['vae_ms_per_iter']:.2f} ms"
-          + vs(f"{OFFICIAL['vae_ms']:.0f} ms: x{OFFICIAL['vae_ms'] / figs['vae_ms_per_iter']:.2f}"), flush=True)
-    figs["selection_s"] = selection_seconds(cfg, ds, model, ranker, labeled, cand, dev,
-                                            [m for m in a.methods.split(",") if m])
+    print(
+        f"VAE + D iteration (batch {cfg.vae_batch}): {figs['vae_ms_per_iter']:.2f} ms"
+        + vs(f"{OFFICIAL['vae_ms']:.0f} ms: x{OFFICIAL['vae_ms'] / figs['vae_ms_per_iter']:.2f}"),
+        flush=True,
+    )
+    figs["selection_s"] = selection_seconds(
+        cfg, ds, model, ranker, labeled, cand, dev, [m for m in a.methods.split(",") if m]
+    )
     for m, s in figs["selection_s"].items():
-        print(f"selection {m:<10} {s:8.3f} s  ({1e3 * s / max(1, len(cand)):.3f} ms per candidate)", flush=True)
-    trial = extrapolate(cfg, ds.n_train, img_s, figs["vae_ms_per_iter"], figs["selection_s"].get("tavaal", 0.0))
+        print(
+            f"selection {m:<10} {s:8.3f} s  ({1e3 * s / max(1, len(cand)):.3f} ms per candidate)", flush=True
+        )
+    trial = extrapolate(
+        cfg, ds.n_train, img_s, figs["vae_ms_per_iter"], figs["selection_s"].get("tavaal", 0.0)
+    )
     figs["trial_extrapolated_min"] = trial / 60
-    print(f"{cfg.cycles}-cycle trial, extrapolated ({cfg.epochs} epochs, EV={cfg.vae_epochs}): "
-          f"{figs['trial_extrapolated_min']:.1f} min"
-          + vs(f"{OFFICIAL['trial_h']} h: x{OFFICIAL['trial_h'] * 60 / figs['trial_extrapolated_min']:.2f}"))
+    print(
+        f"{cfg.cycles}-cycle trial, extrapolated ({cfg.epochs} epochs, EV={cfg.vae_epochs}): "
+        f"{figs['trial_extrapolated_min']:.1f} min"
+        + vs(f"{OFFICIAL['trial_h']} h: x{OFFICIAL['trial_h'] * 60 / figs['trial_extrapolated_min']:.2f}")
+    )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(figs, f, indent=1)

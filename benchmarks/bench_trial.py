@@ -15,6 +15,7 @@ Examples:
   python benchmarks/bench_trial.py --device cuda --preset cifar10 --data cifar10/ --fast
   python benchmarks/bench_trial.py --device cpu --preset digits --scales 2,4 --vae-scales 1,2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,15 +61,26 @@ def main() -> None:
     p.add_argument("--vae-scales", type=pair, default=(1, 2), help="VAE epochs (EV) of the two runs")
     p.add_argument("--fast", action="store_true", help="tavaal's --fast settings for the device")
     p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="any other config field, e.g. --set cycles=3 --set initial=200 (for tiny checks)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other config field, e.g. --set cycles=3 --set initial=200 (for tiny checks)",
+    )
     p.add_argument("--subset", type=int, default=0, help="use N training images (0: all; for tiny checks)")
     p.add_argument("--test-subset", type=int, default=0, help="evaluate on the first N test images (0: all)")
     p.add_argument("--json", default="")
     a = p.parse_args()
 
-    over: dict = {"device": a.device, "schedule": a.schedule, "cudnn_benchmark": a.cudnn_benchmark,
-                  "trials": 1, "lr_milestones": (), **data_overrides(a.data)}
+    over: dict = {
+        "device": a.device,
+        "schedule": a.schedule,
+        "cudnn_benchmark": a.cudnn_benchmark,
+        "trials": 1,
+        "lr_milestones": (),
+        **data_overrides(a.data),
+    }
     if a.fast:
         over.update(FAST["cuda" if a.device.startswith("cuda") else "cpu"])
     for item in a.set:
@@ -76,18 +88,24 @@ def main() -> None:
         kind = type(getattr(make_config(a.preset), k))
         over[k] = v.lower() in ("1", "true", "yes") if kind is bool else kind(v)
     full = make_config(a.preset, over)
-    ds = load_dataset(full.dataset, full.data_dir, False, full.train_dir, full.test_dir, full.image_size, quiet=True)
+    ds = load_dataset(
+        full.dataset, full.data_dir, False, full.train_dir, full.test_dir, full.image_size, quiet=True
+    )
     ds = subset(ds, a.subset, a.test_subset)
-    print(f"device {torch.cuda.get_device_name(0) if a.device.startswith('cuda') else 'cpu'}  torch "
-          f"{torch.__version__}  preset {a.preset}  method {a.method}  schedule {a.schedule}  fast {a.fast}  "
-          f"cudnn_benchmark {a.cudnn_benchmark}  cycles {full.cycles}  projected to {full.epochs} epochs, "
-          f"EV {full.vae_epochs}", flush=True)
+    print(
+        f"device {torch.cuda.get_device_name(0) if a.device.startswith('cuda') else 'cpu'}  torch "
+        f"{torch.__version__}  preset {a.preset}  method {a.method}  schedule {a.schedule}  fast {a.fast}  "
+        f"cudnn_benchmark {a.cudnn_benchmark}  cycles {full.cycles}  projected to {full.epochs} epochs, "
+        f"EV {full.vae_epochs}",
+        flush=True,
+    )
 
     # One short cycle first, so one-time process costs (CUDA context, kernel loading, allocator
     # growth) do not land on the first measured cycle.
     with tempfile.TemporaryDirectory() as out:
-        run_experiment(make_config(a.preset, {**over, "epochs": 1, "vae_epochs": 1, "cycles": 1}), [a.method], out,
-                       ds=ds)
+        run_experiment(
+            make_config(a.preset, {**over, "epochs": 1, "vae_epochs": 1, "cycles": 1}), [a.method], out, ds=ds
+        )
     runs = []
     for e, v in zip(a.scales, a.vae_scales):
         cfg = make_config(a.preset, {**over, "epochs": e, "vae_epochs": v})
@@ -96,10 +114,16 @@ def main() -> None:
             recs = run_experiment(cfg, [a.method], out, ds=ds)
             wall = time.perf_counter() - t0
         runs.append(sorted(recs, key=lambda r: r["cycle"]))
-        print(f"run at {e} epochs, EV {v}: {wall:.1f} s wall, accuracy per cycle "
-              + " ".join(f"{100 * r['accuracy']:.1f}" for r in runs[-1]), flush=True)
+        print(
+            f"run at {e} epochs, EV {v}: {wall:.1f} s wall, accuracy per cycle "
+            + " ".join(f"{100 * r['accuracy']:.1f}" for r in runs[-1]),
+            flush=True,
+        )
 
-    print(f"\n{'cycle':>5} {'labeled':>7} {'train s':>9} {'img/s':>8} {'select s':>9} {'eval s':>7} {'total s':>8}")
+    print(
+        f"\n{'cycle':>5} {'labeled':>7} {'train s':>9} {'img/s':>8} {'select s':>9} "
+        f"{'eval s':>7} {'total s':>8}"
+    )
     rows, total = [], 0.0
     for c, (r1, r2) in enumerate(zip(*runs)):
         tf, tper, train = fit(a.scales, (r1["train_seconds"], r2["train_seconds"]), full.epochs)
@@ -108,24 +132,58 @@ def main() -> None:
         img_s = r1["n_labeled"] / tper if tper > 0 else float("nan")
         cyc = train + select + ev
         total += cyc
-        rows.append({"cycle": c, "n_labeled": r1["n_labeled"], "train_s": train, "train_fixed_s": tf,
-                     "train_images_per_s": img_s, "select_s": select, "select_fixed_s": sf,
-                     "vae_epoch_s": sper, "eval_s": ev, "total_s": cyc})
-        print(f"{c:>5} {r1['n_labeled']:>7} {train:>9.1f} {img_s:>8,.0f} {select:>9.1f} {ev:>7.2f} {cyc:>8.1f}")
+        rows.append(
+            {
+                "cycle": c,
+                "n_labeled": r1["n_labeled"],
+                "train_s": train,
+                "train_fixed_s": tf,
+                "train_images_per_s": img_s,
+                "select_s": select,
+                "select_fixed_s": sf,
+                "vae_epoch_s": sper,
+                "eval_s": ev,
+                "total_s": cyc,
+            }
+        )
+        print(
+            f"{c:>5} {r1['n_labeled']:>7} {train:>9.1f} {img_s:>8,.0f} {select:>9.1f} {ev:>7.2f} {cyc:>8.1f}"
+        )
     minutes = total / 60
     # the authors' figure is for the whole cifar10 trial: compare only when nothing was shrunk
     ref = a.preset == "cifar10" and a.schedule == "official" and not (a.set or a.subset or a.test_subset)
-    print(f"\nprojected {full.cycles}-cycle trial: {minutes:.1f} min"
-          + (f"  (official {OFFICIAL_TRIAL_MIN / 60:.1f} h: x{OFFICIAL_TRIAL_MIN / minutes:.2f}; "
-             f"target {TARGET_MIN:.0f} min: {'met' if minutes <= TARGET_MIN else 'not met'})" if ref else ""))
-    print(f"of which training {sum(r['train_s'] for r in rows) / 60:.1f} min, selection (r, VAE + D, scoring) "
-          f"{sum(r['select_s'] for r in rows) / 60:.1f} min, evaluation {sum(r['eval_s'] for r in rows) / 60:.2f} min")
+    print(
+        f"\nprojected {full.cycles}-cycle trial: {minutes:.1f} min"
+        + (
+            f"  (official {OFFICIAL_TRIAL_MIN / 60:.1f} h: x{OFFICIAL_TRIAL_MIN / minutes:.2f}; "
+            f"target {TARGET_MIN:.0f} min: {'met' if minutes <= TARGET_MIN else 'not met'})"
+            if ref
+            else ""
+        )
+    )
+    print(
+        f"of which training {sum(r['train_s'] for r in rows) / 60:.1f} min, selection (r, VAE + D, scoring) "
+        f"{sum(r['select_s'] for r in rows) / 60:.1f} min, "
+        f"evaluation {sum(r['eval_s'] for r in rows) / 60:.2f} min"
+    )
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"device": a.device, "preset": a.preset, "method": a.method, "fast": a.fast,
-                       "cudnn_benchmark": a.cudnn_benchmark, "scales": a.scales, "vae_scales": a.vae_scales,
-                       "cycles": rows, "trial_projected_min": minutes,
-                       "accuracy": [[r["accuracy"] for r in run] for run in runs]}, f, indent=1)
+            json.dump(
+                {
+                    "device": a.device,
+                    "preset": a.preset,
+                    "method": a.method,
+                    "fast": a.fast,
+                    "cudnn_benchmark": a.cudnn_benchmark,
+                    "scales": a.scales,
+                    "vae_scales": a.vae_scales,
+                    "cycles": rows,
+                    "trial_projected_min": minutes,
+                    "accuracy": [[r["accuracy"] for r in run] for run in runs],
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

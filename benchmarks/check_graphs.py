@@ -1,9 +1,10 @@
 """GPU check: the CUDA-graph path trains the same model as the eager path.
 
-Same seed, same data, fp32, no augmentation: trains T + Ranker for a few epochs (crossing the Ranker freeze and a
-learning-rate milestone, which recapture the graph) with and without --cuda-graphs and prints the
+Same seed, same data, fp32, no augmentation: trains T + Ranker for a few epochs (crossing the Ranker
+freeze and a learning-rate milestone, which recapture the graph) with and without --cuda-graphs and prints the
 largest weight difference, the loss, and the accuracy of each; then the same for VAE + D epochs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,15 @@ def main() -> None:
     a = p.parse_args()
     dev = torch.device("cuda")
     torch.backends.cudnn.deterministic = True
-    base = dict(dataset="imagefolder", train_dir=f"{a.data}/train", test_dir=f"{a.data}/test", device="cuda",
-                epochs=a.epochs, lr_milestones=(a.epochs - 1,), vae_epochs=1)
+    base = dict(
+        dataset="imagefolder",
+        train_dir=f"{a.data}/train",
+        test_dir=f"{a.data}/test",
+        device="cuda",
+        epochs=a.epochs,
+        lr_milestones=(a.epochs - 1,),
+        vae_epochs=1,
+    )
     ds = load_dataset("imagefolder", train_dir=base["train_dir"], test_dir=base["test_dir"]).to(dev)
     # The graphed path draws augmentation from the default CUDA generator (graph-safe), the eager
     # path from the run's own generator; without augmentation the two must train the same weights.
@@ -49,16 +57,24 @@ def main() -> None:
         tr.train_epoch(*cond)
         d = tr.discriminate(cond[3])
         nets[graphs] = (model, ranker, tr, d)
-        print(f"cuda_graphs={graphs}: final loss {log.final_loss:.4f}  accuracy {100 * acc:.2f}%  "
-              f"ranker last epoch {log.ranker_last_epoch}  mean D {float(d.mean()):.4f}", flush=True)
+        print(
+            f"cuda_graphs={graphs}: final loss {log.final_loss:.4f}  accuracy {100 * acc:.2f}%  "
+            f"ranker last epoch {log.ranker_last_epoch}  mean D {float(d.mean()):.4f}",
+            flush=True,
+        )
     (m0, r0, t0, d0), (m1, r1, t1, d1) = nets[False], nets[True]
-    diff = max(float((a - b).abs().max()) for a, b in zip(m0.state_dict().values(), m1.state_dict().values())
-               if a.is_floating_point())
+    diff = max(
+        float((a - b).abs().max())
+        for a, b in zip(m0.state_dict().values(), m1.state_dict().values())
+        if a.is_floating_point()
+    )
     rdiff = max(float((a - b).detach().abs().max()) for a, b in zip(r0.parameters(), r1.parameters()))
     vdiff = max(float((a - b).detach().abs().max()) for a, b in zip(t0.vae.parameters(), t1.vae.parameters()))
-    print(f"max |w_eager - w_graph|: task learner {diff:.2e}, ranker {rdiff:.2e}, VAE {vdiff:.2e}; "
-          f"max |D_eager - D_graph| {float((d0 - d1).abs().max()):.2e}; graph captures "
-          f"{t1.graphed.captures} (VAE)")
+    print(
+        f"max |w_eager - w_graph|: task learner {diff:.2e}, ranker {rdiff:.2e}, VAE {vdiff:.2e}; "
+        f"max |D_eager - D_graph| {float((d0 - d1).abs().max()):.2e}; graph captures "
+        f"{t1.graphed.captures} (VAE)"
+    )
 
 
 if __name__ == "__main__":

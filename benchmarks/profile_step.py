@@ -6,13 +6,15 @@ seen; CUDA graphs replay the same kernels without the launch gaps) and prints:
   - the same time grouped into convolution, batch norm, elementwise/activation, matmul,
     optimizer, data (gather, crop, flip, copies) and other, as shares of the phase.
 (On a CPU the per-tensor optimizer's operators count as elementwise; on CUDA the foreach and
-fused kernels form the optimizer group.) The groups say where the next speed-up has to come from: convolution time is cuDNN's, while
-batch-norm and elementwise time is memory traffic that kernel fusion (torch.compile) removes.
+fused kernels form the optimizer group.) The groups say where the next speed-up has to come from:
+convolution time is cuDNN's, while batch-norm and elementwise time is memory traffic that kernel
+fusion (torch.compile) removes.
 
 Examples:
   python benchmarks/profile_step.py --device cuda --preset cifar10 --data cifar10/ --amp bf16 --channels-last
   python benchmarks/profile_step.py --device cpu --preset digits
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +39,11 @@ GROUPS = [
     ("batch norm", r"batch_norm|native_batch_norm"),
     ("matmul", r"addmm|\bmm\b|matmul|linear|bmm"),
     ("data", r"index|gather|pad|flip|where|randint|randperm|copy_|_to_copy|contiguous|cat"),
-    ("elementwise", r"relu|threshold|add|mul|div|sub|exp|log|sigmoid|softmax|nll|cross_entropy|mean|sum|"
-                    r"neg|clamp|pow|sqrt|fill|zero|abs|max|min|mse|binary_cross"),
+    (
+        "elementwise",
+        r"relu|threshold|add|mul|div|sub|exp|log|sigmoid|softmax|nll|cross_entropy|mean|sum|"
+        r"neg|clamp|pow|sqrt|fill|zero|abs|max|min|mse|binary_cross",
+    ),
 ]
 
 
@@ -57,22 +62,31 @@ def self_time(evt, device: bool) -> float:
 
 
 def report(title: str, prof, device: bool, units: int, unit_name: str, rows: int) -> dict:
-    events = [e for e in prof.key_averages() if e.key.startswith("aten::") or "fused" in e.key or "foreach" in e.key]
+    events = [
+        e for e in prof.key_averages() if e.key.startswith("aten::") or "fused" in e.key or "foreach" in e.key
+    ]
     times = sorted(((self_time(e, device), e.key, e.count) for e in events), reverse=True)
     total = sum(t for t, _, _ in times) or 1.0
     where = "device" if device else "CPU"
-    print(f"\n== {title}: {total / 1e3 / units:.2f} ms of {where} time per {unit_name} (self time, "
-          f"summed over operators; {units} {unit_name}s profiled)")
+    print(
+        f"\n== {title}: {total / 1e3 / units:.2f} ms of {where} time per {unit_name} (self time, "
+        f"summed over operators; {units} {unit_name}s profiled)"
+    )
     print(f"{'operator':<48} {'calls':>7} {'ms/' + unit_name:>10} {'share':>6}")
     for t, key, count in times[:rows]:
         print(f"{key[:48]:<48} {count:>7} {t / 1e3 / units:>10.3f} {100 * t / total:>5.1f}%")
     groups: dict[str, float] = defaultdict(float)
     for t, key, _ in times:
         groups[group_of(key)] += t
-    print("by group: " + ", ".join(f"{g} {100 * t / total:.1f}%" for g, t in
-                                   sorted(groups.items(), key=lambda kv: -kv[1])))
-    return {"ms_per_unit": total / 1e3 / units, "groups": {g: t / total for g, t in groups.items()},
-            "top": [{"op": k, "calls": c, "ms_per_unit": t / 1e3 / units} for t, k, c in times[:rows]]}
+    print(
+        "by group: "
+        + ", ".join(f"{g} {100 * t / total:.1f}%" for g, t in sorted(groups.items(), key=lambda kv: -kv[1]))
+    )
+    return {
+        "ms_per_unit": total / 1e3 / units,
+        "groups": {g: t / total for g, t in groups.items()},
+        "top": [{"op": k, "calls": c, "ms_per_unit": t / 1e3 / units} for t, k, c in times[:rows]],
+    }
 
 
 def main() -> None:
@@ -85,36 +99,55 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--json", default="")
     a = p.parse_args()
-    over = {"device": a.device, "amp": a.amp, "channels_last": a.channels_last, "lr_milestones": (),
-            **data_overrides(a.data)}
+    over = {
+        "device": a.device,
+        "amp": a.amp,
+        "channels_last": a.channels_last,
+        "lr_milestones": (),
+        **data_overrides(a.data),
+    }
     cfg = make_config(a.preset, over)
     dev = setup_device(cfg)
     on_device = dev.type == "cuda"
-    ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
+    ds = load_dataset(
+        cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True
+    )
     ds = subset(ds, a.subset).to(dev)
     n_l = a.labeled or cfg.initial
     labeled, cand = split(ds, cfg, n_l)
-    print(f"device {torch.cuda.get_device_name(0) if on_device else 'cpu'}  torch {torch.__version__}  preset "
-          f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  batch {cfg.batch_size}")
+    print(
+        f"device {torch.cuda.get_device_name(0) if on_device else 'cpu'}  torch {torch.__version__}  preset "
+        f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  batch {cfg.batch_size}"
+    )
 
     model, ranker = build_learner(cfg, ds, dev)
     run = make_config(a.preset, {**cfg.to_dict(), "epochs": a.epochs})
-    train_task_learner(model, ranker, ds, labeled, make_config(a.preset, {**cfg.to_dict(), "epochs": 1}), dev,
-                       "ranking")  # warm-up: cuDNN autotuning, allocator
+    train_task_learner(
+        model, ranker, ds, labeled, make_config(a.preset, {**cfg.to_dict(), "epochs": 1}), dev, "ranking"
+    )  # warm-up: cuDNN autotuning, allocator
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])
     with profile(activities=acts) as prof:
         train_task_learner(model, ranker, ds, labeled, run, dev, "ranking")
     steps = a.epochs * int(np.ceil(n_l / cfg.batch_size))
-    out = {"train": report(f"T + Ranker training step (batch {cfg.batch_size})", prof, on_device, steps, "step",
-                           a.rows)}
+    out = {
+        "train": report(
+            f"T + Ranker training step (batch {cfg.batch_size})", prof, on_device, steps, "step", a.rows
+        )
+    }
 
     tr, cond = vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, a.vae_iters)
     tr.train_epoch(*cond)  # warm-up
     before = tr.iterations
     with profile(activities=acts) as prof:
         tr.train_epoch(*cond)
-    out["vae"] = report(f"VAE + D iteration (batch {cfg.vae_batch} + {cfg.vae_batch})", prof, on_device, tr.iterations - before,
-                        "iteration", a.rows)
+    out["vae"] = report(
+        f"VAE + D iteration (batch {cfg.vae_batch} + {cfg.vae_batch})",
+        prof,
+        on_device,
+        tr.iterations - before,
+        "iteration",
+        a.rows,
+    )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -11,6 +11,7 @@ average). On moons it also measures Figure 1's two properties of the picks.
 A rerun on the same --out resumes (compare's own resume). ``--set k=v`` changes a protocol field:
 the result is then no longer the named protocol, and the header says so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,19 +29,40 @@ from tavaal.summary import summarize, to_markdown
 
 # Each protocol is a `tavaal compare` command line (the paper's settings unless said).
 PROTOCOLS: dict[str, dict[str, Any]] = {
-    "moons": {"methods": "random,lloss,vaal,tavaal", "args": ["--preset", "moons", "--trials", "10"],
-              "note": "section 4.1: 20 initial + 10 per stage, 5 stages, 10 seeds (CPU)"},
-    "digits": {"methods": "random,entropy,coreset,lloss2,vaal,tavaal", "args": ["--preset", "digits", "--trials", "5"],
-               "note": "scikit-learn digits, 50 initial + 50 per cycle, 5 cycles, 5 seeds (CPU)"},
+    "moons": {
+        "methods": "random,lloss,vaal,tavaal",
+        "args": ["--preset", "moons", "--trials", "10"],
+        "note": "section 4.1: 20 initial + 10 per stage, 5 stages, 10 seeds (CPU)",
+    },
+    "digits": {
+        "methods": "random,entropy,coreset,lloss2,vaal,tavaal",
+        "args": ["--preset", "digits", "--trials", "5"],
+        "note": "scikit-learn digits, 50 initial + 50 per cycle, 5 cycles, 5 seeds (CPU)",
+    },
     # The cifar10 preset (Table 1) with 5 cycles and 20 epochs instead of 200 (lr x0.1 at epoch 16,
     # = 0.8N as 160/200; R frozen after 0.8N; the VAE and D train one pass per T epoch, Algorithm 1).
     # 20 epochs: 3 seeds x 4 methods x 5 cycles must fit in 8 minutes of device time; at the
     # measured H100 rates (26k training images/s, 4.5 ms per VAE + D iteration) that is ~140 s of
     # T + R training and ~220 s of VAE + D, the rest for decoding, graph captures and evaluation.
-    "cifar10-short": {"methods": "random,vaal,lloss2,tavaal",
-                      "args": ["--preset", "cifar10", "--dataset", "imagefolder", "--cycles", "5", "--trials", "3",
-                               "--epochs", "20", "--lr-milestones", "16", "--fast"],
-                      "note": "CIFAR-10, 1k initial + 1k per cycle, 5 cycles, 3 seeds, 20 epochs, --fast (GPU)"},
+    "cifar10-short": {
+        "methods": "random,vaal,lloss2,tavaal",
+        "args": [
+            "--preset",
+            "cifar10",
+            "--dataset",
+            "imagefolder",
+            "--cycles",
+            "5",
+            "--trials",
+            "3",
+            "--epochs",
+            "20",
+            "--lr-milestones",
+            "16",
+            "--fast",
+        ],
+        "note": "CIFAR-10, 1k initial + 1k per cycle, 5 cycles, 3 seeds, 20 epochs, --fast (GPU)",
+    },
 }
 
 
@@ -50,14 +72,24 @@ def verdict(records: list[dict[str, Any]]) -> str:
     counts = sorted({n for m, n in rows if m == "tavaal"})
     parts = []
     if counts and any(("random", n) in rows for n in counts):
-        below = [(n, rows[("tavaal", n)].mean - rows[("random", n)].mean) for n in counts if ("random", n) in rows]
+        below = [
+            (n, rows[("tavaal", n)].mean - rows[("random", n)].mean) for n in counts if ("random", n) in rows
+        ]
         bad = [(n, d) for n, d in below if d < -1e-9]  # float noise is not a loss
-        parts.append("tavaal >= random at every cycle: " + ("YES" if not bad else "NO (below at " + ", ".join(
-            f"{n} labels: {100 * d:+.2f}" for n, d in bad) + " points)"))
+        parts.append(
+            "tavaal >= random at every cycle: "
+            + (
+                "YES"
+                if not bad
+                else "NO (below at " + ", ".join(f"{n} labels: {100 * d:+.2f}" for n, d in bad) + " points)"
+            )
+        )
     if counts and any(("vaal", n) in rows for n in counts):
         diffs = [rows[("tavaal", n)].mean - rows[("vaal", n)].mean for n in counts if ("vaal", n) in rows]
         mean = float(np.mean(diffs))
-        parts.append(f"tavaal >= vaal on average: {'YES' if mean >= -1e-9 else 'NO'} ({100 * mean:+.2f} points)")
+        parts.append(
+            f"tavaal >= vaal on average: {'YES' if mean >= -1e-9 else 'NO'} ({100 * mean:+.2f} points)"
+        )
     return "verdict: " + ("; ".join(parts) if parts else "no tavaal records with a random or vaal baseline")
 
 
@@ -77,8 +109,11 @@ def pick_geometry(records: list[dict[str, Any]]) -> str:
     y = ds.y_train.numpy()
     d = np.linalg.norm(x[:, None] - x[None], axis=2)
     to_other = np.where(y[:, None] != y[None], d, np.inf).min(axis=1)
-    lines = ["| method | picks near boundary | candidates near boundary | spread (k-center radius) | "
-             "minority share |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| method | picks near boundary | candidates near boundary | spread (k-center radius) | "
+        "minority share |",
+        "|---|---:|---:|---:|---:|",
+    ]
     methods = list(dict.fromkeys(r["method"] for r in records))
     for m in methods:
         near, base, spread, minority = [], [], [], []
@@ -91,8 +126,10 @@ def pick_geometry(records: list[dict[str, Any]]) -> str:
             spread.append(d[:, sel].min(axis=1).mean())
             minority.append((y[sel] == 1).mean())
         if near:
-            lines.append(f"| {m} | {np.mean(near):.3f} ± {np.std(near):.3f} | {np.mean(base):.3f} | "
-                         f"{np.mean(spread):.3f} ± {np.std(spread):.3f} | {100 * np.mean(minority):.1f}% |")
+            lines.append(
+                f"| {m} | {np.mean(near):.3f} ± {np.std(near):.3f} | {np.mean(base):.3f} | "
+                f"{np.mean(spread):.3f} ± {np.std(spread):.3f} | {100 * np.mean(minority):.1f}% |"
+            )
     return "\n".join(lines)
 
 
@@ -117,8 +154,10 @@ def degenerate_summary(records: list[dict[str, Any]]) -> str:
             diag = score_diagnostics(scores, 0)
             deg += diag["degenerate"]
             distinct.append(diag["n_distinct_scores"])
-        out.append(f"{m}: {deg}/{len(recs)} selections with constant scores, {tied}/{len(recs)} with ties at "
-                   f"the cut, {np.mean(distinct):.1f} distinct scores of {len(recs[0]['candidates'])} on average")
+        out.append(
+            f"{m}: {deg}/{len(recs)} selections with constant scores, {tied}/{len(recs)} with ties at "
+            f"the cut, {np.mean(distinct):.1f} distinct scores of {len(recs[0]['candidates'])} on average"
+        )
     return "\n".join(out)
 
 
@@ -142,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default=None, help="only print the tables of this existing results folder")
     p.add_argument("--data", default=None, help="cifar10-short: the folder holding train/ and test/")
     p.add_argument("--device", default=None, help="e.g. cuda (cifar10-short needs a GPU to fit its time)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="change a protocol field (then it is no longer the named protocol)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a protocol field (then it is no longer the named protocol)",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     proto = PROTOCOLS[args.protocol]

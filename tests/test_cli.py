@@ -13,29 +13,38 @@ def run_cli(capsys, *argv):
 
 def _err_line(err: str) -> str:
     assert "Traceback" not in err
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1
     return lines[0]
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["run", "--dataset", "nope"], "unknown dataset 'nope'"),
-    (["run", "--preset", "nope"], "unknown preset 'nope'"),
-    (["run", "--dataset", "digits", "--method", "magic"], "valid methods are: coreset, entropy"),
-    (["run", "--dataset", "digits", "--initial", "99999"], "larger than the pool"),
-    (["run", "--dataset", "digits", "--budget", "500", "--cycles", "5"], "need 2050 samples"),
-        (["run", "--dataset", "digits", "--budget", "300", "--cycles", "5", "--final-selection"], "need 1550 samples"),
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["run", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["run", "--preset", "nope"], "unknown preset 'nope'"),
+        (["run", "--dataset", "digits", "--method", "magic"], "valid methods are: coreset, entropy"),
+        (["run", "--dataset", "digits", "--initial", "99999"], "larger than the pool"),
+        (["run", "--dataset", "digits", "--budget", "500", "--cycles", "5"], "need 2050 samples"),
+        (
+            ["run", "--dataset", "digits", "--budget", "300", "--cycles", "5", "--final-selection"],
+            "need 1550 samples",
+        ),
         (["run", "--dataset", "digits", "--recipe", "author"], "valid recipes are: authors, paper"),
-    (["run", "--dataset", "digits", "--budget", "0"], "--budget must be a positive number"),
-    (["run", "--dataset", "digits", "--cycles", "-1"], "--cycles must be a positive number"),
-    (["run", "--dataset", "digits", "--schedule", "weird"], "--schedule must be one of paper, official"),
-    (["run", "--dataset", "cifar10", "--data-dir", "/nonexistent"], "pass --download"),
-    (["run", "--dataset", "cityscapes"], "not supported"),
-    (["run", "--dataset", "moons", "--model", "resnet18"], "takes images"),
-    (["compare", "--methods", "random"], "needs --preset"),
-    (["run", "--dataset", "digits", "--cuda-graphs"], "--cuda-graphs needs --device cuda"),
-    (["run", "--dataset", "imagefolder", "--train-dir", "/nope", "--test-dir", "/nope"], "does not exist"),
-])
+        (["run", "--dataset", "digits", "--budget", "0"], "--budget must be a positive number"),
+        (["run", "--dataset", "digits", "--cycles", "-1"], "--cycles must be a positive number"),
+        (["run", "--dataset", "digits", "--schedule", "weird"], "--schedule must be one of paper, official"),
+        (["run", "--dataset", "cifar10", "--data-dir", "/nonexistent"], "pass --download"),
+        (["run", "--dataset", "cityscapes"], "not supported"),
+        (["run", "--dataset", "moons", "--model", "resnet18"], "takes images"),
+        (["compare", "--methods", "random"], "needs --preset"),
+        (["run", "--dataset", "digits", "--cuda-graphs"], "--cuda-graphs needs --device cuda"),
+        (
+            ["run", "--dataset", "imagefolder", "--train-dir", "/nope", "--test-dir", "/nope"],
+            "does not exist",
+        ),
+    ],
+)
 def test_bad_input_is_one_clear_line(capsys, tmp_path, argv, needle):
     code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "o"), "--quiet")
     assert code == 2
@@ -49,14 +58,37 @@ def test_unknown_dataset_lists_valid_names(capsys, tmp_path):
 
 def test_run_writes_records_and_refuses_a_different_run(capsys, tmp_path):
     out = str(tmp_path / "o")
-    args = ["run", "--dataset", "moons", "--method", "random", "--cycles", "2", "--trials", "1", "--epochs", "2",
-            "--out", out, "--quiet"]
+    args = [
+        "run",
+        "--dataset",
+        "moons",
+        "--method",
+        "random",
+        "--cycles",
+        "2",
+        "--trials",
+        "1",
+        "--epochs",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+    ]
     code, text, _ = run_cli(capsys, *args)
     assert code == 0 and "accuracy" in text
-    recs = [json.loads(l) for l in open(f"{out}/results.jsonl")]
+    recs = [json.loads(line) for line in open(f"{out}/results.jsonl")]
     assert len(recs) == 2
-    keys = {"dataset", "method", "trial", "cycle", "n_labeled", "accuracy", "train_seconds", "select_seconds",
-            "selected"}
+    keys = {
+        "dataset",
+        "method",
+        "trial",
+        "cycle",
+        "n_labeled",
+        "accuracy",
+        "train_seconds",
+        "select_seconds",
+        "selected",
+    }
     assert keys <= set(recs[0]) and "initial" in recs[0] and "initial" not in recs[1]
     code, _, err = run_cli(capsys, *args[:-3], "--epochs", "3", "--out", out, "--quiet")
     assert code == 2 and "different experiment" in _err_line(err)
@@ -65,24 +97,50 @@ def test_run_writes_records_and_refuses_a_different_run(capsys, tmp_path):
 def test_config_file_and_conflicts(capsys, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 2\ncycles: 1\n")
-    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--method", "random", "--config", str(cfg),
-                           "--epochs", "3", "--out", str(tmp_path / "o"), "--quiet")
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--dataset",
+        "moons",
+        "--method",
+        "random",
+        "--config",
+        str(cfg),
+        "--epochs",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    )
     assert code == 2 and "conflicting values for epochs" in _err_line(err)
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochz: 2\n")
-    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--config", str(bad), "--out", str(tmp_path / "p"))
+    code, _, err = run_cli(
+        capsys, "run", "--dataset", "moons", "--config", str(bad), "--out", str(tmp_path / "p")
+    )
     assert code == 2 and "unknown config field 'epochz'" in _err_line(err)
 
 
 def test_presets_lists_the_papers_presets(capsys):
     code, out, _ = run_cli(capsys, "presets")
-    for name in ("cifar10", "cifar100", "cifar10-imb10", "cifar10-imb100", "caltech101", "cityscapes", "svhn",
-                 "fashionmnist", "moons", "digits"):
+    for name in (
+        "cifar10",
+        "cifar100",
+        "cifar10-imb10",
+        "cifar10-imb100",
+        "caltech101",
+        "cityscapes",
+        "svhn",
+        "fashionmnist",
+        "moons",
+        "digits",
+    ):
         assert name in out
 
 
 def test_mlflow_without_the_extra_is_a_clear_error(capsys, tmp_path, monkeypatch):
     import builtins
+
     real_import = builtins.__import__
 
     def no_mlflow(name, *a, **k):

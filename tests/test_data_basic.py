@@ -1,4 +1,3 @@
-import numpy as np
 import torch
 
 from tavaal.data import load_dataset
@@ -25,7 +24,9 @@ def test_random_crop_is_a_crop_of_the_padded_image():
     out = random_crop(x, 2, g)
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
-        found = any(torch.equal(out[i], padded[i, :, oy:oy + 5, ox:ox + 5]) for oy in range(5) for ox in range(5))
+        found = any(
+            torch.equal(out[i], padded[i, :, oy : oy + 5, ox : ox + 5]) for oy in range(5) for ox in range(5)
+        )
         assert found
 
 
@@ -39,6 +40,15 @@ def test_random_flip_flips_some_and_keeps_others():
 
 def test_batch_normalises_with_train_stats():
     x = torch.full((4, 1, 2, 2), 255, dtype=torch.uint8)
-    ds = ArrayDataset("t", x, torch.zeros(4, dtype=torch.long), x, torch.zeros(4, dtype=torch.long), ["a"],
-                      (0.5,), (0.25,), Augment())
+    ds = ArrayDataset(
+        "t",
+        x,
+        torch.zeros(4, dtype=torch.long),
+        x,
+        torch.zeros(4, dtype=torch.long),
+        ["a"],
+        (0.5,),
+        (0.25,),
+        Augment(),
+    )
     assert torch.allclose(ds.batch(torch.arange(2), train=False), torch.full((2, 1, 2, 2), 2.0))

@@ -1,4 +1,5 @@
 """Tiny fixtures in each real on-disk layout, loaded through the product's loaders."""
+
 import pickle
 import struct
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tavaal.data import load_dataset
 from tavaal.data import cache as cache_mod
+from tavaal.data import load_dataset
 from tavaal.data.imbalance import imbalanced_indices
 from tavaal.data.vision import load_caltech101, load_imagefolder
 from tavaal.errors import TavaalError
@@ -25,6 +26,7 @@ def _cache(tmp_path, monkeypatch):
 def no_md5(monkeypatch):
     """Fixtures cannot match the real archives' MD5 sums that torchvision checks."""
     from torchvision import datasets
+
     monkeypatch.setattr(datasets.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(datasets.SVHN, "_check_integrity", lambda self: True)
     monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *a, **k: True)
@@ -61,8 +63,13 @@ def test_cifar100_pickles(tmp_path, no_md5):
     d.mkdir()
     for name, n in (("train", 30), ("test", 10)):
         with open(d / name, "wb") as f:
-            pickle.dump({"data": R.integers(0, 256, (n, 3072), dtype=np.uint8),
-                         "fine_labels": [i % 100 for i in range(n)]}, f)
+            pickle.dump(
+                {
+                    "data": R.integers(0, 256, (n, 3072), dtype=np.uint8),
+                    "fine_labels": [i % 100 for i in range(n)],
+                },
+                f,
+            )
     with open(d / "meta", "wb") as f:
         pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)]}, f)
     ds = load_dataset("cifar100", data_dir=str(tmp_path))
@@ -100,6 +107,7 @@ def test_imbalance_is_seeded_and_exact():
 
 def test_svhn_mat(tmp_path, no_md5):
     from scipy.io import savemat
+
     for split, n in (("train", 12), ("test", 6)):
         x = R.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
         y = np.array([[10 if i % 10 == 0 else i % 10] for i in range(n)], dtype=np.uint8)

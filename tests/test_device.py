@@ -1,4 +1,5 @@
 """The device and its backend switches."""
+
 import pytest
 import torch
 
@@ -35,17 +36,25 @@ def test_cudnn_benchmark_is_on_by_default_and_can_be_turned_off():
     assert on.experiment_hash() == off.experiment_hash()  # a speed switch: the same experiment
 
 
-@pytest.mark.parametrize("device,expect", [
-    ("cpu", {"channels_last": True, "amp": "none", "cuda_graphs": False, "fused": False}),
-    ("cuda", {"channels_last": True, "amp": "bf16", "cuda_graphs": True, "fused": True}),
-])
+@pytest.mark.parametrize(
+    "device,expect",
+    [
+        ("cpu", {"channels_last": True, "amp": "none", "cuda_graphs": False, "fused": False}),
+        ("cuda", {"channels_last": True, "amp": "bf16", "cuda_graphs": True, "fused": True}),
+    ],
+)
 def test_fast_picks_the_devices_measured_settings(device, expect):
-    cfg = resolve_config(build_parser().parse_args(["run", "--preset", "cifar10", "--device", device, "--fast"]),
-                         "cifar10")
+    cfg = resolve_config(
+        build_parser().parse_args(["run", "--preset", "cifar10", "--device", device, "--fast"]), "cifar10"
+    )
     assert {k: getattr(cfg, k) for k in expect} == expect
 
 
 def test_fast_keeps_a_setting_given_explicitly():
-    cfg = resolve_config(build_parser().parse_args(["run", "--preset", "cifar10", "--device", "cuda", "--fast",
-                                                    "--amp", "none"]), "cifar10")
+    cfg = resolve_config(
+        build_parser().parse_args(
+            ["run", "--preset", "cifar10", "--device", "cuda", "--fast", "--amp", "none"]
+        ),
+        "cifar10",
+    )
     assert cfg.amp == "none" and cfg.cuda_graphs is True

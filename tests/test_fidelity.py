@@ -1,5 +1,6 @@
 """The paper-vs-authors fixes: recipes, tie-breaking, collapse diagnostics, VAE inputs and order,
 initialisation, MC dropout on a wrapped model, crop padding."""
+
 import logging
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 import yaml
 from torch import nn
 
+from conftest import tiny_config
 from tavaal.config import RECIPES, make_config
 from tavaal.data import with_crop_pad
 from tavaal.errors import TavaalError
@@ -18,8 +20,6 @@ from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, Strategy, get_strategy
 from tavaal.strategies.adversarial import AdversarialTrainer
 from tavaal.strategies.base import top_k
-
-from conftest import tiny_config
 
 CPU = torch.device("cpu")
 
@@ -79,7 +79,7 @@ def test_constant_scores_are_recorded_and_warned_about(digits, caplog):
     assert rec["degenerate"] and rec["n_distinct_scores"] == 1 and rec["score_spread"] == 0.0
     assert rec["tied_at_cut"] == len(rec["candidates"]) - cfg.budget
     assert "effectively random" in caplog.text
-    assert sorted(rec["selected"]) != sorted(rec["candidates"])[:cfg.budget]
+    assert sorted(rec["selected"]) != sorted(rec["candidates"])[: cfg.budget]
 
 
 def test_score_diagnostics_by_hand():

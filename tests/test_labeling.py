@@ -25,7 +25,7 @@ def pool(tmp_path, monkeypatch):
 
 
 def _labels(path, rows, header="path,label"):
-    path.write_text(header + "\n" + "".join(f"{p},{l}\n" for p, l in rows))
+    path.write_text(header + "\n" + "".join(f"{p},{lab}\n" for p, lab in rows))
     return path
 
 
@@ -38,28 +38,48 @@ def test_query_suggests_unlabeled_images(tmp_path, pool, capsys, method):
     labeled = sorted(truth)[:9]
     labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in labeled])
     out = tmp_path / "next.csv"
-    code = main(["query", "--pool", str(root), "--labels", str(labels), "--method", method, "--out", str(out), *ARGS])
+    code = main(
+        ["query", "--pool", str(root), "--labels", str(labels), "--method", method, "--out", str(out), *ARGS]
+    )
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
     assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5"]
     paths = [r["path"] for r in rows]
     assert len(set(paths)) == 5 and set(paths) <= set(truth) and not set(paths) & set(labeled)
     again = tmp_path / "again.csv"
-    main(["query", "--pool", str(root), "--labels", str(labels), "--method", method, "--out", str(again), *ARGS])
+    main(
+        [
+            "query",
+            "--pool",
+            str(root),
+            "--labels",
+            str(labels),
+            "--method",
+            method,
+            "--out",
+            str(again),
+            *ARGS,
+        ]
+    )
     assert again.read_text() == out.read_text()  # deterministic for the same labels and seed
 
 
-@pytest.mark.parametrize("rows,header,needle", [
-    ([], "file,label", "line 1 must be the header 'path,label'"),
-    ([("nope.png", "red")], "path,label", "line 2 names 'nope.png', which is not an image"),
-    ([("img000.png", "")], "path,label", "line 2 must be 'path,label' with both filled in"),
-    ([("img000.png", "red"), ("img000.png", "blue")], "path,label", "line 3 labels 'img000.png' 'blue'"),
-    ([("img000.png", "red")], "path,label", "at least two classes"),
-])
+@pytest.mark.parametrize(
+    "rows,header,needle",
+    [
+        ([], "file,label", "line 1 must be the header 'path,label'"),
+        ([("nope.png", "red")], "path,label", "line 2 names 'nope.png', which is not an image"),
+        ([("img000.png", "")], "path,label", "line 2 must be 'path,label' with both filled in"),
+        ([("img000.png", "red"), ("img000.png", "blue")], "path,label", "line 3 labels 'img000.png' 'blue'"),
+        ([("img000.png", "red")], "path,label", "at least two classes"),
+    ],
+)
 def test_malformed_labels_file_is_one_clear_line(tmp_path, pool, capsys, rows, header, needle):
     root, _ = pool
     labels = _labels(tmp_path / "labels.csv", rows, header)
-    code = main(["query", "--pool", str(root), "--labels", str(labels), "--out", str(tmp_path / "n.csv"), *ARGS])
+    code = main(
+        ["query", "--pool", str(root), "--labels", str(labels), "--out", str(tmp_path / "n.csv"), *ARGS]
+    )
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err and not (tmp_path / "n.csv").exists()
 
@@ -67,8 +87,22 @@ def test_malformed_labels_file_is_one_clear_line(tmp_path, pool, capsys, rows, h
 def test_budget_larger_than_the_pool_and_missing_files(tmp_path, pool, capsys):
     root, truth = pool
     labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in sorted(truth)[:9]])
-    code = main(["query", "--pool", str(root), "--labels", str(labels), "--out", str(tmp_path / "n.csv"),
-                 "--preset", "digits", "--budget", "100", "--quiet"])
+    code = main(
+        [
+            "query",
+            "--pool",
+            str(root),
+            "--labels",
+            str(labels),
+            "--out",
+            str(tmp_path / "n.csv"),
+            "--preset",
+            "digits",
+            "--budget",
+            "100",
+            "--quiet",
+        ]
+    )
     assert code == 2 and "budget 100 is larger than the 51 unlabeled candidates" in capsys.readouterr().err
     code = main(["query", "--pool", str(tmp_path / "none"), "--labels", str(labels), *ARGS])
     assert code == 2 and "pool folder" in capsys.readouterr().err

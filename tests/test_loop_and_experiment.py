@@ -6,15 +6,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from conftest import tiny_config
 from tavaal.errors import TavaalError
 from tavaal.experiment import run_experiment
 from tavaal.pool import Pool
 from tavaal.results import read_records, strip_timing
-
-from conftest import tiny_config
 
 
 def test_pool_rejects_repeats_and_relabels():
@@ -53,8 +51,12 @@ def test_pool_needs_one_selection_fewer_without_final_selection(tmp_path, digits
     recs = run_experiment(cfg, ["random"], tmp_path / "a", ds=digits)
     assert recs[-1]["n_labeled"] == n
     with pytest.raises(TavaalError, match="3 selections"):
-        run_experiment(tiny_config(initial=n - 20, budget=10, cycles=3, final_selection=True), ["random"],
-                       tmp_path / "b", ds=digits)
+        run_experiment(
+            tiny_config(initial=n - 20, budget=10, cycles=3, final_selection=True),
+            ["random"],
+            tmp_path / "b",
+            ds=digits,
+        )
 
 
 def test_same_seed_gives_identical_results(tmp_path, digits):
@@ -93,9 +95,31 @@ def test_resume_continues_from_the_last_cycle(tmp_path, digits):
 
 
 def _compare_cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "tavaal", "compare", "--preset", "digits", "--methods", "random,tavaal",
-            "--trials", "1", "--cycles", "3", "--epochs", "3", "--vae-epochs", "1", "--initial", "20",
-            "--budget", "10", "--out", str(out), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "tavaal",
+        "compare",
+        "--preset",
+        "digits",
+        "--methods",
+        "random,tavaal",
+        "--trials",
+        "1",
+        "--cycles",
+        "3",
+        "--epochs",
+        "3",
+        "--vae-epochs",
+        "1",
+        "--initial",
+        "20",
+        "--budget",
+        "10",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
 
 
 def test_sigkill_mid_cycle_then_rerun_equals_uninterrupted(tmp_path):

@@ -2,8 +2,14 @@ import math
 
 import torch
 
-from tavaal.losses import (discriminator_loss, margin_loss, ranking_loss, total_loss, vae_adversarial_loss,
-                           vae_loss)
+from tavaal.losses import (
+    discriminator_loss,
+    margin_loss,
+    ranking_loss,
+    total_loss,
+    vae_adversarial_loss,
+    vae_loss,
+)
 
 PRED = torch.tensor([0.5, -1.0, 2.0, 0.0])
 TARGET = torch.tensor([1.0, 3.0, 0.5, 2.0])
@@ -55,7 +61,9 @@ def test_vae_loss_eq4_by_hand():
     kl_sum = -0.5 * ((1 + 0 - 1 - 1) + (1 + math.log(2.0) - 0 - 2))
     # Default (the authors' code): KL averaged over batch and the d = 2 latent dimensions.
     assert abs(float(vae_loss(recon, x, mu, logvar, beta=2.0)) - (mse + 2 * kl_sum / 2)) < 1e-6
-    assert abs(float(vae_loss(recon, x, mu, logvar, beta=2.0, kl_reduction="sum")) - (mse + 2 * kl_sum)) < 1e-6
+    assert (
+        abs(float(vae_loss(recon, x, mu, logvar, beta=2.0, kl_reduction="sum")) - (mse + 2 * kl_sum)) < 1e-6
+    )
 
 
 def test_vae_loss_kl_mean_is_independent_of_latent_size():
@@ -64,7 +72,9 @@ def test_vae_loss_kl_mean_is_independent_of_latent_size():
     small, large = torch.full((3, 4), 0.5), torch.full((3, 64), 0.5)
     zeros_s, zeros_l = torch.zeros(3, 4), torch.zeros(3, 64)
     assert torch.isclose(vae_loss(recon, x, small, zeros_s, 1.0), vae_loss(recon, x, large, zeros_l, 1.0))
-    assert torch.isclose(16 * vae_loss(recon, x, small, zeros_s, 1.0, "sum"), vae_loss(recon, x, large, zeros_l, 1.0, "sum"))
+    assert torch.isclose(
+        16 * vae_loss(recon, x, small, zeros_s, 1.0, "sum"), vae_loss(recon, x, large, zeros_l, 1.0, "sum")
+    )
 
 
 def test_adversarial_losses_eq5_eq6_by_hand():

@@ -3,12 +3,19 @@ import torch
 from torch import nn
 
 from tavaal.errors import TavaalError
-from tavaal.models import ConvVAE, Discriminator, MLPVAE, Ranker, TappedModel, build_task_learner
+from tavaal.models import MLPVAE, ConvVAE, Discriminator, Ranker, TappedModel, build_task_learner
 
 
-@pytest.mark.parametrize("name,shape,n_feats,emb", [
-    ("mlp", (2,), 1, 32), ("smallcnn", (1, 8, 8), 3, 128), ("resnet18", (3, 32, 32), 4, 512),
-    ("resnet18", (1, 28, 28), 4, 512), ("resnet18-imagenet", (3, 64, 64), 4, 512)])
+@pytest.mark.parametrize(
+    "name,shape,n_feats,emb",
+    [
+        ("mlp", (2,), 1, 32),
+        ("smallcnn", (1, 8, 8), 3, 128),
+        ("resnet18", (3, 32, 32), 4, 512),
+        ("resnet18", (1, 28, 28), 4, 512),
+        ("resnet18-imagenet", (3, 64, 64), 4, 512),
+    ],
+)
 def test_task_learner_contract_and_ranker_shapes(name, shape, n_feats, emb):
     model = build_task_learner(name, shape, num_classes=7).eval()
     logits, embedding, feats = model(torch.randn(3, *shape))
@@ -24,8 +31,15 @@ def test_resnet18_cifar_stage_sizes():
 
 
 def test_tapped_user_model():
-    user = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
-                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
+    user = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 5),
+    )
     model = TappedModel(user, ["1", "3"], torch.zeros(1, 3, 16, 16), embedding_layer="5")
     logits, emb, feats = model(torch.randn(4, 3, 16, 16))
     assert logits.shape == (4, 5) and emb.shape == (4, 16)

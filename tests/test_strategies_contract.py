@@ -1,15 +1,15 @@
 """The template test every registered strategy must pass, on moons and digits: it runs over the
 registry itself, so a newly registered method cannot escape it."""
+
 import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_config
 from tavaal.errors import BudgetError
 from tavaal.loop import initial_labeled, run_cycle
 from tavaal.pool import Pool
 from tavaal.strategies import STRATEGIES, get_strategy
-
-from conftest import tiny_config
 
 EXPECTED = {"random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "vaal-lloss", "tavaal"}
 
@@ -45,11 +45,12 @@ def test_select_contract(method, preset, moons, digits):
 @pytest.mark.parametrize("method", sorted(STRATEGIES))
 def test_budget_larger_than_candidates_is_refused(method, moons):
     cfg = tiny_config("moons")
-    from tavaal.strategies import SelectionContext
     from tavaal.models import Ranker, build_task_learner
+    from tavaal.strategies import SelectionContext
 
     model = build_task_learner("mlp", (2,), 2, 0.3)
-    ctx = SelectionContext(model, Ranker(model.feature_dims), moons, np.arange(20), np.arange(20, 30), cfg,
-                           torch.device("cpu"))
+    ctx = SelectionContext(
+        model, Ranker(model.feature_dims), moons, np.arange(20), np.arange(20, 30), cfg, torch.device("cpu")
+    )
     with pytest.raises(BudgetError, match="larger than the 10 unlabeled candidates"):
         get_strategy(method, cfg).select(ctx, 11)

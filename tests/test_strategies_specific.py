@@ -3,14 +3,13 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_config
 from tavaal.loop import initial_labeled, run_cycle
 from tavaal.models import Discriminator, build_task_learner
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.coreset import k_center_greedy, min_distances
 from tavaal.train import evaluate, infer
-
-from conftest import tiny_config
 
 CPU = torch.device("cpu")
 
@@ -60,8 +59,16 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
     trainer.disc = spy
     raw = infer(nets["model"], moons, np.asarray(rec["candidates"]), cfg, CPU, ranker=nets["ranker"])["rank"]
     assert (raw < 0).any() or (raw > 1).any()  # raw outputs are distinguishable from sigmoid ones
-    ctx = SelectionContext(nets["model"], nets["ranker"], moons, np.asarray(rec["candidates"][:0]),
-                           np.asarray(rec["candidates"]), cfg, CPU, cache={"trainer": trainer})
+    ctx = SelectionContext(
+        nets["model"],
+        nets["ranker"],
+        moons,
+        np.asarray(rec["candidates"][:0]),
+        np.asarray(rec["candidates"]),
+        cfg,
+        CPU,
+        cache={"trainer": trainer},
+    )
     ctx.labeled = np.asarray(range(0))
     strategy.score(ctx)
     got = torch.cat(spy.seen)
@@ -72,7 +79,7 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
 def test_selection_is_the_argmin_of_d(moons):
     cfg, _, rec, _ = _tavaal_ctx(moons, "moons")
     scores, cand = np.asarray(rec["scores"]), np.asarray(rec["candidates"])
-    assert set(rec["selected"]) == set(cand[np.argsort(scores, kind="stable")[:cfg.budget]])
+    assert set(rec["selected"]) == set(cand[np.argsort(scores, kind="stable")[: cfg.budget]])
     assert np.all((scores > 0) & (scores < 1))
 
 
@@ -99,7 +106,11 @@ class _CountingModel(nn.Module):
     def __init__(self, inner):
         super().__init__()
         self.inner, self.samples = inner, 0
-        self.feature_dims, self.embedding_dim, self.dropout = inner.feature_dims, inner.embedding_dim, inner.dropout
+        self.feature_dims, self.embedding_dim, self.dropout = (
+            inner.feature_dims,
+            inner.embedding_dim,
+            inner.dropout,
+        )
 
     def forward(self, x):
         self.samples += x.shape[0]
@@ -111,7 +122,10 @@ def test_official_schedule_runs_the_frozen_learner_once_per_sample(moons, method
     cfg = tiny_config("moons", schedule="official", vae_epochs=3)
     pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
     strategy = get_strategy(method, cfg)
-    assert strategy.training_hook(SelectionContext(None, None, moons, pool.labeled, np.arange(5), cfg, CPU)) is None
+    assert (
+        strategy.training_hook(SelectionContext(None, None, moons, pool.labeled, np.arange(5), cfg, CPU))
+        is None
+    )
     from tavaal.models import Ranker
 
     model = _CountingModel(build_task_learner("mlp", (2,), 2))
@@ -143,7 +157,9 @@ def test_mc_dropout_scores(digits):
     pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.initial, cfg.seed, 0))
     for score in ("bald", "entropy", "varratio"):
         c = tiny_config("digits", mc_score=score)
-        rec, _ = run_cycle(c, get_strategy("mcdropout", c), digits, Pool(digits.n_train, pool.labeled), 0, 0, CPU)
+        rec, _ = run_cycle(
+            c, get_strategy("mcdropout", c), digits, Pool(digits.n_train, pool.labeled), 0, 0, CPU
+        )
         s = np.asarray(rec["scores"])
         assert rec["score_name"] == score and np.all(s >= -1e-6)
         if score == "varratio":

@@ -1,4 +1,3 @@
-import json
 import math
 
 import numpy as np
@@ -14,9 +13,18 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _rec(method, trial, cycle, acc, **kw):
-    r = {"dataset": "digits", "method": method, "trial": trial, "cycle": cycle, "n_labeled": 20 + 10 * cycle,
-         "accuracy": acc, "train_seconds": 1.0, "select_seconds": 0.1, "selected": [cycle * 3, cycle * 3 + 1, cycle * 3 + 2],
-         "selected_class_counts": [2, 1, 0] if method == "random" else [1, 1, 1]}
+    r = {
+        "dataset": "digits",
+        "method": method,
+        "trial": trial,
+        "cycle": cycle,
+        "n_labeled": 20 + 10 * cycle,
+        "accuracy": acc,
+        "train_seconds": 1.0,
+        "select_seconds": 0.1,
+        "selected": [cycle * 3, cycle * 3 + 1, cycle * 3 + 2],
+        "selected_class_counts": [2, 1, 0] if method == "random" else [1, 1, 1],
+    }
     r.update(kw)
     return r
 
@@ -30,8 +38,12 @@ def records():
             for c, a in enumerate(cycles):
                 extra = {}
                 if m == "tavaal":
-                    extra = {"candidates": [0, 1, 2, 3, 4, 5, 6], "scores": [0.1, 0.9, 0.3, 0.2, 0.8, 0.5, 0.4],
-                             "score_name": "d_labeled_prob", "candidate_losses": [2.0, 0.1, 1.5, 1.0, 0.2, 0.4, 0.3]}
+                    extra = {
+                        "candidates": [0, 1, 2, 3, 4, 5, 6],
+                        "scores": [0.1, 0.9, 0.3, 0.2, 0.8, 0.5, 0.4],
+                        "score_name": "d_labeled_prob",
+                        "candidate_losses": [2.0, 0.1, 1.5, 1.0, 0.2, 0.4, 0.3],
+                    }
                     extra["selected"] = [0, 3, 2]
                 recs.append(_rec(m, t, c, a, **extra))
     return recs
@@ -72,8 +84,13 @@ def test_report_writes_valid_pngs_and_an_index(tmp_path, records):
     write_records(tmp_path / "results.jsonl", records)
     index = write_report(tmp_path)
     text = index.read_text()
-    for name in ("accuracy.png", "gain_over_random.png", "selection_entropy.png", "likelihood_histogram.png",
-                 "loss_vs_likelihood_tavaal.png"):
+    for name in (
+        "accuracy.png",
+        "gain_over_random.png",
+        "selection_entropy.png",
+        "likelihood_histogram.png",
+        "loss_vs_likelihood_tavaal.png",
+    ):
         p = tmp_path / "report" / name
         assert p.read_bytes()[:8] == PNG and name in text
     assert "Skipped: the dataset's images could not be loaded" in text
@@ -81,8 +98,11 @@ def test_report_writes_valid_pngs_and_an_index(tmp_path, records):
 
 
 def test_report_skips_figures_without_inputs(tmp_path, records):
-    plain = [{k: v for k, v in r.items() if k not in ("scores", "candidate_losses", "score_name")}
-             for r in records if r["method"] == "tavaal"]
+    plain = [
+        {k: v for k, v in r.items() if k not in ("scores", "candidate_losses", "score_name")}
+        for r in records
+        if r["method"] == "tavaal"
+    ]
     write_records(tmp_path / "results.jsonl", plain)
     text = write_report(tmp_path, tmp_path / "out").read_text()
     assert "Skipped: no random baseline" in text
@@ -93,10 +113,36 @@ def test_report_skips_figures_without_inputs(tmp_path, records):
 
 def test_report_image_grids_from_a_real_run(tmp_path):
     from tavaal.cli import main as cli
+
     out = tmp_path / "run"
-    assert cli(["compare", "--preset", "digits", "--methods", "random,vaal", "--trials", "1", "--cycles", "2",
-                "--epochs", "2", "--vae-epochs", "1", "--initial", "20", "--budget", "10", "--analysis",
-                "--out", str(out), "--quiet"]) == 0
+    assert (
+        cli(
+            [
+                "compare",
+                "--preset",
+                "digits",
+                "--methods",
+                "random,vaal",
+                "--trials",
+                "1",
+                "--cycles",
+                "2",
+                "--epochs",
+                "2",
+                "--vae-epochs",
+                "1",
+                "--initial",
+                "20",
+                "--budget",
+                "10",
+                "--analysis",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     text = write_report(out).read_text()
     assert (out / "report" / "selected_vaal.png").read_bytes()[:8] == PNG
     assert "loss_vs_likelihood_vaal.png" in text

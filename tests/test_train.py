@@ -1,10 +1,9 @@
 import numpy as np
 import torch
 
+from conftest import tiny_config
 from tavaal.models import Ranker, build_task_learner
 from tavaal.train import evaluate, ranker_schedule, train_task_learner
-
-from conftest import tiny_config
 
 
 def _setup(ds, cfg):
@@ -24,7 +23,9 @@ def test_after_0_8_n_ranker_is_frozen_but_its_loss_still_trains_t(digits):
     def spy(feats):  # the gradient L_R sends back into T's features, per epoch
         for f in feats:
             if f.requires_grad:
-                f.register_hook(lambda g, e=current[0]: grad_into_t.setdefault(e, []).append(float(g.abs().sum())))
+                f.register_hook(
+                    lambda g, e=current[0]: grad_into_t.setdefault(e, []).append(float(g.abs().sum()))
+                )
         return forward(feats)
 
     ranker.forward = spy

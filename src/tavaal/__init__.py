@@ -3,6 +3,7 @@
 The package runs deep active learning with TA-VAAL and every method the paper compares it
 with, and lets a practitioner ask which samples to label next.
 """
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

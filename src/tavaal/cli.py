@@ -1,4 +1,5 @@
 """The ``tavaal`` command: run, compare, presets, summary, report, toy."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,23 +14,34 @@ from tavaal.config import PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides,
 from tavaal.errors import TavaalError
 
 # The fastest settings measured per device (benchmarks/README.md); given fields are kept.
-FAST = {"cuda": {"amp": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
-        "cpu": {"channels_last": True}}
+FAST = {
+    "cuda": {"amp": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
+    "cpu": {"channels_last": True},
+}
 
 # Config fields with their own, hand-written options (or none on the command line).
-_SPECIAL = {"preset", "lr_milestones", "download", "channels_last", "compile", "analysis", "cuda_graphs", "fused",
-            "cudnn_benchmark"}
+_SPECIAL = {
+    "preset",
+    "lr_milestones",
+    "download",
+    "channels_last",
+    "compile",
+    "analysis",
+    "cuda_graphs",
+    "fused",
+    "cudnn_benchmark",
+}
 
 
 _BOOL_HELP = {
     "vae_augment": "train the VAE and discriminator on augmented images (default: un-augmented, as the "
-                   "authors' code; r is always computed on un-augmented images)",
+    "authors' code; r is always computed on un-augmented images)",
     "final_selection": "select after the last cycle as well (--analysis implies it); otherwise the last "
-                       "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
+    "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
 }
 _HELP = {
     "recipe": "paper (default) or authors: set every field in which the authors' code differs from the paper "
-              "(docs/fidelity.md); an explicit field still wins",
+    "(docs/fidelity.md); an explicit field still wins",
 }
 
 
@@ -45,30 +57,64 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         if str(f.type) == "bool":  # --x / --no-x: a bool never parses from text ("False" would be true)
-            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                           help=_BOOL_HELP.get(f.name))
+            g.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=_BOOL_HELP.get(f.name),
+            )
             continue
-        g.add_argument(flag, dest=f.name, type=_parse_type(str(f.type)), default=None, metavar=str(f.type).upper(),
-                       help=_HELP.get(f.name))
-    g.add_argument("--lr-milestones", dest="lr_milestones", default=None, metavar="E1,E2",
-                   help="epochs at which the learning rate is multiplied by --lr-gamma")
-    for name, text in (("download", "download the dataset into --data-dir"),
-                       ("channels_last", "channels_last memory format"), ("compile", "torch.compile the task learner"),
-                       ("cuda_graphs", "capture the training and VAE steps as CUDA graphs"),
-                       ("fused", "fused SGD/Adam kernels on CUDA"),
-                       ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)")):
-        g.add_argument("--" + name.replace("_", "-"), dest=name, action=argparse.BooleanOptionalAction, default=None,
-                       help=text)
-    g.add_argument("--cudnn-benchmark", dest="cudnn_benchmark", action=argparse.BooleanOptionalAction, default=None,
-                   help="on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)")
-    p.add_argument("--fast", action="store_true",
-                   help="the fastest measured settings: on CUDA bf16 autocast, channels_last, CUDA graphs and "
-                        "fused optimizers (same accuracy, ~2x the fp32 eager speed on an H100); on CPU "
-                        "channels_last (x1.15 for ResNet-18 on 2 cores)")
+        g.add_argument(
+            flag,
+            dest=f.name,
+            type=_parse_type(str(f.type)),
+            default=None,
+            metavar=str(f.type).upper(),
+            help=_HELP.get(f.name),
+        )
+    g.add_argument(
+        "--lr-milestones",
+        dest="lr_milestones",
+        default=None,
+        metavar="E1,E2",
+        help="epochs at which the learning rate is multiplied by --lr-gamma",
+    )
+    for name, text in (
+        ("download", "download the dataset into --data-dir"),
+        ("channels_last", "channels_last memory format"),
+        ("compile", "torch.compile the task learner"),
+        ("cuda_graphs", "capture the training and VAE steps as CUDA graphs"),
+        ("fused", "fused SGD/Adam kernels on CUDA"),
+        ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)"),
+    ):
+        g.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=text,
+        )
+    g.add_argument(
+        "--cudnn-benchmark",
+        dest="cudnn_benchmark",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="the fastest measured settings: on CUDA bf16 autocast, channels_last, CUDA graphs and "
+        "fused optimizers (same accuracy, ~2x the fp32 eager speed on an H100); on CPU "
+        "channels_last (x1.15 for ResNet-18 on 2 cores)",
+    )
     p.add_argument("--config", default=None, help="YAML file of config fields")
     p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--keep-models", action="store_true", help="save each cycle's weights under DIR/jobs/")
-    p.add_argument("--mlflow", action="store_true", help="log to a local MLflow store (pip install 'tavaal[mlflow]')")
+    p.add_argument(
+        "--mlflow", action="store_true", help="log to a local MLflow store (pip install 'tavaal[mlflow]')"
+    )
 
 
 def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
@@ -87,13 +133,17 @@ def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
     if "preset" in yml:
         yml_preset = yml.pop("preset")
         if args.preset is not None and args.preset != yml_preset:
-            raise TavaalError(f"conflicting presets: --preset {args.preset} but {args.config} says {yml_preset}")
+            raise TavaalError(
+                f"conflicting presets: --preset {args.preset} but {args.config} says {yml_preset}"
+            )
         preset = yml_preset
     for k in set(yml) & set(cli):
         a, b = yml[k], cli[k]
         if (list(a) if isinstance(a, (list, tuple)) else a) != (list(b) if isinstance(b, tuple) else b):
-            raise TavaalError(f"conflicting values for {k}: {args.config} says {a!r}, the command line says {b!r}; "
-                              "give it in one place")
+            raise TavaalError(
+                f"conflicting values for {k}: {args.config} says {a!r}, the command line says {b!r}; "
+                "give it in one place"
+            )
     merged = {**yml, **cli}
     if getattr(args, "fast", False):
         kind = "cuda" if str(merged.get("device", "cpu")).startswith("cuda") else "cpu"
@@ -113,16 +163,22 @@ def _preset_for_run(args: argparse.Namespace) -> str:
 
 
 def print_table(records: list[dict[str, Any]]) -> None:
-    print(f"{'method':<11} {'trial':>5} {'cycle':>5} {'labeled':>8} {'accuracy':>9} {'train s':>8} {'select s':>9}")
+    print(
+        f"{'method':<11} {'trial':>5} {'cycle':>5} {'labeled':>8} {'accuracy':>9} "
+        f"{'train s':>8} {'select s':>9}"
+    )
     for r in records:
-        print(f"{r['method']:<11} {r['trial']:>5} {r['cycle']:>5} {r['n_labeled']:>8} {100 * r['accuracy']:>8.2f}% "
-              f"{r['train_seconds']:>8.1f} {r['select_seconds']:>9.2f}")
+        print(
+            f"{r['method']:<11} {r['trial']:>5} {r['cycle']:>5} {r['n_labeled']:>8} "
+            f"{100 * r['accuracy']:>8.2f}% "
+            f"{r['train_seconds']:>8.1f} {r['select_seconds']:>9.2f}"
+        )
 
 
 def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
+    from tavaal.errors import did_you_mean
     from tavaal.experiment import run_experiment
     from tavaal.strategies import STRATEGIES
-    from tavaal.errors import did_you_mean
 
     for m in methods:
         if m not in STRATEGIES:
@@ -131,10 +187,17 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     tracker = None
     if args.mlflow:
         from tavaal.tracking import MLflowTracker
+
         tracker = MLflowTracker(Path(args.out), cfg)
     t0 = time.perf_counter()
-    records = run_experiment(cfg, methods, args.out, progress=not args.quiet, keep_models=args.keep_models,
-                             on_cycle=tracker.log_cycle if tracker else None)
+    records = run_experiment(
+        cfg,
+        methods,
+        args.out,
+        progress=not args.quiet,
+        keep_models=args.keep_models,
+        on_cycle=tracker.log_cycle if tracker else None,
+    )
     wall = time.perf_counter() - t0
     if tracker:
         tracker.finish(Path(args.out))
@@ -157,8 +220,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    keys = ["dataset", "model", "initial", "budget", "cycles", "epochs", "batch_size", "lr", "latent_dim",
-            "vae_lr", "eta", "lam", "beta"]
+    keys = [
+        "dataset",
+        "model",
+        "initial",
+        "budget",
+        "cycles",
+        "epochs",
+        "batch_size",
+        "lr",
+        "latent_dim",
+        "vae_lr",
+        "eta",
+        "lam",
+        "beta",
+    ]
     print(f"{'preset':<15}" + "".join(f"{k:>11}" for k in keys))
     for name in PRESETS:
         cfg = make_config(name)
@@ -201,23 +277,31 @@ def cmd_query(args: argparse.Namespace) -> int:
     from tavaal.labeling import query, write_suggestions
 
     cfg = resolve_config(args, args.preset or "cifar10")
-    suggestions = query(Path(args.pool), Path(args.labels), args.method, cfg.budget, cfg, progress=not args.quiet)
+    suggestions = query(
+        Path(args.pool), Path(args.labels), args.method, cfg.budget, cfg, progress=not args.quiet
+    )
     write_suggestions(Path(args.out), suggestions)
     for s in suggestions[:10]:
         print(f"{s.rank:>4}  {s.path}" + ("" if s.score is None else f"  score {s.score:.4g}"))
     more = f" (and {len(suggestions) - 10} more)" if len(suggestions) > 10 else ""
-    print(f"{len(suggestions)} images to label next{more} written to {args.out}; label them, add the rows to "
-          f"{args.labels} and run again")
+    print(
+        f"{len(suggestions)} images to label next{more} written to {args.out}; label them, add the rows to "
+        f"{args.labels} and run again"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tavaal", description="Deep active learning with TA-VAAL and its baselines.")
+    p = argparse.ArgumentParser(
+        prog="tavaal", description="Deep active learning with TA-VAAL and its baselines."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="active learning with one method")
     r.add_argument("--method", default="tavaal")
-    r.add_argument("--preset", default=None, help="hyper-parameters by name (default: the dataset's own preset)")
+    r.add_argument(
+        "--preset", default=None, help="hyper-parameters by name (default: the dataset's own preset)"
+    )
     r.add_argument("--out", default="runs/latest")
     add_config_options(r)
     r.set_defaults(func=cmd_run)
@@ -272,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tavaal: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tavaal: interrupted; completed cycles are saved, rerun the same command to resume", file=sys.stderr)
+        print(
+            "tavaal: interrupted; completed cycles are saved, rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

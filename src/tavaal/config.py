@@ -1,10 +1,11 @@
 """Run configuration as a dataclass, and the paper's presets (Table 1 and section 4) by name."""
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -95,23 +96,51 @@ class RunConfig:
 
     def validate(self) -> None:
         """Reject values that cannot work, naming the field and the fix."""
-        for name in ("initial", "budget", "cycles", "trials", "subset_factor", "epochs", "batch_size",
-                     "latent_dim", "mc_samples", "vae_epochs", "coreset_chunk", "eval_batch_size", "disc_layers"):
+        for name in (
+            "initial",
+            "budget",
+            "cycles",
+            "trials",
+            "subset_factor",
+            "epochs",
+            "batch_size",
+            "latent_dim",
+            "mc_samples",
+            "vae_epochs",
+            "coreset_chunk",
+            "eval_batch_size",
+            "disc_layers",
+        ):
             if getattr(self, name) <= 0:
-                raise TavaalError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
+                raise TavaalError(
+                    f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}"
+                )
         if self.subset_size < 0:
-            raise TavaalError(f"--subset-size must be 0 (subset-factor x budget) or positive, got {self.subset_size}")
+            raise TavaalError(
+                f"--subset-size must be 0 (subset-factor x budget) or positive, got {self.subset_size}"
+            )
         if self.crop_pad < -1:
             raise TavaalError(f"--crop-pad must be -1 (the dataset's) or >= 0, got {self.crop_pad}")
-        choices = {"recipe": tuple(RECIPES), "schedule": ("paper", "official"), "ranker_stop": ("freeze", "detach"),
-                   "disc_r": ("sigmoid", "raw"), "mc_score": ("bald", "entropy", "varratio"),
-                   "optimizer": ("sgd", "adam"), "amp": ("none", "bf16"),
-                   "vae_kind": ("auto", "conv", "mlp"), "imbalance_pattern": ("paper", "official"),
-                   "kl_reduction": ("mean", "sum"), "vae_order": ("fixed", "shuffle"),
-                   "vae_init": ("kaiming", "default")}
+        choices = {
+            "recipe": tuple(RECIPES),
+            "schedule": ("paper", "official"),
+            "ranker_stop": ("freeze", "detach"),
+            "disc_r": ("sigmoid", "raw"),
+            "mc_score": ("bald", "entropy", "varratio"),
+            "optimizer": ("sgd", "adam"),
+            "amp": ("none", "bf16"),
+            "vae_kind": ("auto", "conv", "mlp"),
+            "imbalance_pattern": ("paper", "official"),
+            "kl_reduction": ("mean", "sum"),
+            "vae_order": ("fixed", "shuffle"),
+            "vae_init": ("kaiming", "default"),
+        }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
-                raise TavaalError(f"--{name.replace('_', '-')} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+                raise TavaalError(
+                    f"--{name.replace('_', '-')} must be one of {', '.join(valid)}, "
+                    f"got {getattr(self, name)!r}"
+                )
         if self.cuda_graphs and not self.device.startswith("cuda"):
             raise TavaalError("--cuda-graphs needs --device cuda")
         if self.cuda_graphs and self.compile:
@@ -127,8 +156,18 @@ class RunConfig:
     def experiment_hash(self) -> str:
         """Hash of the fields that change results; device, trials, paths and --analysis (which only
         records more per cycle) are left out, so such changes can resume an experiment."""
-        skip = {"trials", "device", "data_dir", "train_dir", "test_dir", "download", "eval_batch_size", "analysis",
-                "cudnn_benchmark", "final_selection"}
+        skip = {
+            "trials",
+            "device",
+            "data_dir",
+            "train_dir",
+            "test_dir",
+            "download",
+            "eval_batch_size",
+            "analysis",
+            "cudnn_benchmark",
+            "final_selection",
+        }
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -148,9 +187,26 @@ class RunConfig:
 
 
 def _cifar(**kw: Any) -> dict[str, Any]:
-    base = dict(model="resnet18", initial=1000, budget=1000, cycles=10, trials=5, epochs=200,
-                batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-3, lr_milestones=(160,),
-                latent_dim=64, vae_lr=5e-4, disc_lr=5e-4, eta=1.0, lam=1.0, beta=1.0, vae_epochs=100)
+    base = dict(
+        model="resnet18",
+        initial=1000,
+        budget=1000,
+        cycles=10,
+        trials=5,
+        epochs=200,
+        batch_size=128,
+        optimizer="sgd",
+        lr=0.1,
+        weight_decay=5e-3,
+        lr_milestones=(160,),
+        latent_dim=64,
+        vae_lr=5e-4,
+        disc_lr=5e-4,
+        eta=1.0,
+        lam=1.0,
+        beta=1.0,
+        vae_epochs=100,
+    )
     base.update(kw)
     return base
 
@@ -158,33 +214,101 @@ def _cifar(**kw: Any) -> dict[str, Any]:
 # Table 1 and section 4. The paper's text gives weight decay 0.005 for CIFAR; the authors' code
 # uses 5e-4 (pass --weight-decay 5e-4 to reproduce it).
 PRESETS: dict[str, dict[str, Any]] = {
-    "moons": dict(dataset="moons", model="mlp", initial=20, budget=10, cycles=5, trials=5, epochs=100,
-                  batch_size=32, optimizer="adam", lr=0.1, weight_decay=0.0, lr_milestones=(),
-                  latent_dim=4, vae_lr=0.01, disc_lr=0.01, disc_layers=2, vae_epochs=100,
-                  dropout=0.3),
-    "digits": dict(dataset="digits", model="smallcnn", initial=50, budget=50, cycles=5, trials=3,
-                   epochs=40, batch_size=32, optimizer="sgd", lr=0.05, weight_decay=5e-4,
-                   lr_milestones=(30,), latent_dim=32, vae_lr=1e-3, disc_lr=1e-3, vae_epochs=40, eta=0.1),
+    "moons": dict(
+        dataset="moons",
+        model="mlp",
+        initial=20,
+        budget=10,
+        cycles=5,
+        trials=5,
+        epochs=100,
+        batch_size=32,
+        optimizer="adam",
+        lr=0.1,
+        weight_decay=0.0,
+        lr_milestones=(),
+        latent_dim=4,
+        vae_lr=0.01,
+        disc_lr=0.01,
+        disc_layers=2,
+        vae_epochs=100,
+        dropout=0.3,
+    ),
+    "digits": dict(
+        dataset="digits",
+        model="smallcnn",
+        initial=50,
+        budget=50,
+        cycles=5,
+        trials=3,
+        epochs=40,
+        batch_size=32,
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=5e-4,
+        lr_milestones=(30,),
+        latent_dim=32,
+        vae_lr=1e-3,
+        disc_lr=1e-3,
+        vae_epochs=40,
+        eta=0.1,
+    ),
     "cifar10": _cifar(dataset="cifar10"),
     "cifar100": _cifar(dataset="cifar100", initial=2000, budget=2000),
     "cifar10-imb10": _cifar(dataset="cifar10-imb10", cycles=5),
     "cifar10-imb100": _cifar(dataset="cifar10-imb100", cycles=4),
     "svhn": _cifar(dataset="svhn"),
     "fashionmnist": _cifar(dataset="fashionmnist"),
-    "caltech101": dict(dataset="caltech101", model="resnet18-imagenet", initial=1000, budget=500,
-                       cycles=10, trials=5, epochs=200, batch_size=16, optimizer="sgd", lr=0.01,
-                       weight_decay=5e-4, lr_milestones=(160,), latent_dim=128, vae_lr=1e-4,
-                       disc_lr=1e-4, eta=0.2, lam=15.0, beta=1.0, vae_epochs=100, image_size=224),
-    "cityscapes": dict(dataset="cityscapes", model="drn", initial=200, budget=200, cycles=5,
-                       trials=3, epochs=100, batch_size=4, optimizer="sgd", lr=1e-3,
-                       weight_decay=5e-4, lr_milestones=(), latent_dim=128, vae_lr=1e-4,
-                       disc_lr=1e-4, eta=0.1, lam=25.0, beta=1.0, vae_epochs=100, image_size=412),
+    "caltech101": dict(
+        dataset="caltech101",
+        model="resnet18-imagenet",
+        initial=1000,
+        budget=500,
+        cycles=10,
+        trials=5,
+        epochs=200,
+        batch_size=16,
+        optimizer="sgd",
+        lr=0.01,
+        weight_decay=5e-4,
+        lr_milestones=(160,),
+        latent_dim=128,
+        vae_lr=1e-4,
+        disc_lr=1e-4,
+        eta=0.2,
+        lam=15.0,
+        beta=1.0,
+        vae_epochs=100,
+        image_size=224,
+    ),
+    "cityscapes": dict(
+        dataset="cityscapes",
+        model="drn",
+        initial=200,
+        budget=200,
+        cycles=5,
+        trials=3,
+        epochs=100,
+        batch_size=4,
+        optimizer="sgd",
+        lr=1e-3,
+        weight_decay=5e-4,
+        lr_milestones=(),
+        latent_dim=128,
+        vae_lr=1e-4,
+        disc_lr=1e-4,
+        eta=0.1,
+        lam=25.0,
+        beta=1.0,
+        vae_epochs=100,
+        image_size=412,
+    ),
 }
 
 PRESET_NOTES = {
     "moons": "toy problem, section 4.1 (MLP, Adam 0.1, 20 initial + 10 per cycle)",
     "digits": "scikit-learn 8x8 digits, embedded; a fast default (not in the paper; eta 0.1, as eta 1 "
-              "cost the small CNN 3.5 points at 50 labels)",
+    "cost the small CNN 3.5 points at 50 labels)",
     "cifar10": "Table 1: ResNet-18, SGD 0.1 -> 0.01 at 160/200, d=64, 1000/1000",
     "cifar100": "Table 1: ResNet-18, d=64, 2000/2000",
     "cifar10-imb10": "section 4.3: first five classes reduced, ratio x10",
@@ -202,9 +326,21 @@ PRESET_NOTES = {
 # silent (KL reduction, VAE input augmentation, batch order, initialisation) already the authors'.
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
-    "authors": dict(schedule="official", ranker_stop="detach", disc_r="raw", weight_decay=5e-4, latent_dim=32,
-                    disc_layers=3, crop_pad=4, subset_size=10000, imbalance_pattern="official",
-                    kl_reduction="mean", vae_augment=False, vae_order="fixed", vae_init="kaiming"),
+    "authors": dict(
+        schedule="official",
+        ranker_stop="detach",
+        disc_r="raw",
+        weight_decay=5e-4,
+        latent_dim=32,
+        disc_layers=3,
+        crop_pad=4,
+        subset_size=10000,
+        imbalance_pattern="official",
+        kl_reduction="mean",
+        vae_augment=False,
+        vae_order="fixed",
+        vae_init="kaiming",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """The run's device, and the backend switches a run sets once before it starts."""
+
 from __future__ import annotations
 
 import torch

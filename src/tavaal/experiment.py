@@ -8,12 +8,14 @@ Folder layout::
     DIR/jobs/<method>-trial<k>/models/      per-cycle weights, only with --keep-models
     DIR/results.jsonl                   every job's records, merged (rewritten after each cycle)
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -61,12 +63,20 @@ class ResultsDir:
                 diff = [k for k, v in cfg.to_dict().items() if k in old and old[k] != v]
                 raise TavaalError(
                     f"{self.root} holds results of a different experiment (differs in: "
-                    f"{', '.join(diff) or 'unknown fields'}); use another --out folder, or the same settings to resume")
+                    f"{', '.join(diff) or 'unknown fields'}); use another --out folder, "
+                    "or the same settings to resume"
+                )
             return
         if self.results_path.exists() or (self.root / "jobs").exists():
             raise TavaalError(f"{self.root} holds results without a config.yaml; use another --out folder")
-        text = yaml.safe_dump({"experiment_hash": cfg.experiment_hash(), "config": cfg.to_dict(),
-                               "recipe_overrides": recipe_overrides(cfg)}, sort_keys=True)
+        text = yaml.safe_dump(
+            {
+                "experiment_hash": cfg.experiment_hash(),
+                "config": cfg.to_dict(),
+                "recipe_overrides": recipe_overrides(cfg),
+            },
+            sort_keys=True,
+        )
         atomic_write_text(self.config_path, text)
 
     def job_records(self) -> list[dict[str, Any]]:
@@ -90,8 +100,17 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def run_job(cfg: RunConfig, method: str, trial: int, ds: ArrayDataset, out: ResultsDir, device: torch.device,
-            progress: bool = False, keep_models: bool = False, on_cycle: CycleCallback | None = None) -> list[dict[str, Any]]:
+def run_job(
+    cfg: RunConfig,
+    method: str,
+    trial: int,
+    ds: ArrayDataset,
+    out: ResultsDir,
+    device: torch.device,
+    progress: bool = False,
+    keep_models: bool = False,
+    on_cycle: CycleCallback | None = None,
+) -> list[dict[str, Any]]:
     """Run (or resume) the cycles of one (method, trial) job; returns all its records."""
     strategy = get_strategy(method, cfg)
     jdir = out.job_dir(method, trial)
@@ -101,8 +120,12 @@ def run_job(cfg: RunConfig, method: str, trial: int, ds: ArrayDataset, out: Resu
         pool, records = Pool.from_state_dict(state["pool"]), state["records"]
     else:
         pool, records = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, trial)), []
-    for cycle in tqdm(range(len(records), cfg.cycles), desc=f"{method} trial {trial} cycles", disable=not progress,
-                      leave=False):
+    for cycle in tqdm(
+        range(len(records), cfg.cycles),
+        desc=f"{method} trial {trial} cycles",
+        disable=not progress,
+        leave=False,
+    ):
         if cycle == 0:
             initial = pool.labeled.tolist()
         record, nets = run_cycle(cfg, strategy, ds, pool, trial, cycle, device, progress)
@@ -111,13 +134,21 @@ def run_job(cfg: RunConfig, method: str, trial: int, ds: ArrayDataset, out: Resu
         records.append(record)
         if keep_models:
             (jdir / "models").mkdir(parents=True, exist_ok=True)
-            torch.save({k: v.state_dict() for k, v in nets.items() if hasattr(v, "state_dict")},
-                       jdir / "models" / f"cycle{cycle}.pt")
+            torch.save(
+                {k: v.state_dict() for k, v in nets.items() if hasattr(v, "state_dict")},
+                jdir / "models" / f"cycle{cycle}.pt",
+            )
         # Every cycle reseeds numpy and torch from (seed, trial, cycle), so the pool and the next
         # cycle's seed are the whole RNG state that resume needs.
-        state = {"method": method, "trial": trial, "cycle": cycle, "pool": pool.state_dict(),
-                 "next_cycle_seed": derive_seed(cfg.seed, trial, cycle + 1), "config_hash": cfg.experiment_hash(),
-                 "records": records}
+        state = {
+            "method": method,
+            "trial": trial,
+            "cycle": cycle,
+            "pool": pool.state_dict(),
+            "next_cycle_seed": derive_seed(cfg.seed, trial, cycle + 1),
+            "config_hash": cfg.experiment_hash(),
+            "records": records,
+        }
         atomic_write_text(state_path, json.dumps(state))
         out.merge()
         if on_cycle is not None:
@@ -125,16 +156,30 @@ def run_job(cfg: RunConfig, method: str, trial: int, ds: ArrayDataset, out: Resu
     return records
 
 
-def run_experiment(cfg: RunConfig, methods: list[str], out_dir: str | Path, progress: bool = False,
-                   keep_models: bool = False, on_cycle: CycleCallback | None = None,
-                   ds: ArrayDataset | None = None) -> list[dict[str, Any]]:
+def run_experiment(
+    cfg: RunConfig,
+    methods: list[str],
+    out_dir: str | Path,
+    progress: bool = False,
+    keep_models: bool = False,
+    on_cycle: CycleCallback | None = None,
+    ds: ArrayDataset | None = None,
+) -> list[dict[str, Any]]:
     """Every (trial, method) job in turn; within a trial all methods share the initial set."""
     for m in methods:
         get_strategy(m, cfg)  # unknown names fail before any work
     device = setup_device(cfg)
     if ds is None:
-        ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.train_dir, cfg.test_dir, cfg.image_size,
-                          cfg.imbalance_pattern, quiet=not progress)
+        ds = load_dataset(
+            cfg.dataset,
+            cfg.data_dir,
+            cfg.download,
+            cfg.train_dir,
+            cfg.test_dir,
+            cfg.image_size,
+            cfg.imbalance_pattern,
+            quiet=not progress,
+        )
     ds = with_crop_pad(ds, cfg.crop_pad)
     check_model(cfg, ds)
     check_sizes(cfg, ds.n_train)

@@ -4,10 +4,12 @@ At batch 128 a ResNet-18 step is bound by kernel launches, not arithmetic; repla
 graph removes the launch cost. Inputs are copied into static buffers, so each distinct input
 shape gets its own graph (a cycle has at most two: full batches and the constant-size last one).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import torch
 

@@ -5,6 +5,7 @@ the folder) holds the labels given so far. ``query`` trains the task learner (an
 needs) on the labeled images and returns the ``budget`` unlabeled images the method picks, with
 their scores. The user labels them, appends rows to ``labels.csv``, and asks again.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,9 +34,14 @@ def list_images(pool: Path) -> list[str]:
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     if not pool.is_dir():
-        raise TavaalError(f"pool folder {pool} does not exist; give the folder that holds your unlabeled images")
-    found = sorted(str(p.relative_to(pool)) for p in pool.rglob("*") if p.is_file()
-                   and p.suffix.lower() in IMG_EXTENSIONS)
+        raise TavaalError(
+            f"pool folder {pool} does not exist; give the folder that holds your unlabeled images"
+        )
+    found = sorted(
+        str(p.relative_to(pool))
+        for p in pool.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS
+    )
     if not found:
         raise TavaalError(f"no images found under {pool}")
     return found
@@ -44,8 +50,10 @@ def list_images(pool: Path) -> list[str]:
 def read_labels(path: Path, known: set[str]) -> dict[str, str]:
     """``path,label`` rows; every problem is reported with its line number."""
     if not path.is_file():
-        raise TavaalError(f"labels file {path} does not exist; create it with the header 'path,label' and one "
-                          "row per labeled image")
+        raise TavaalError(
+            f"labels file {path} does not exist; create it with the header 'path,label' and one "
+            "row per labeled image"
+        )
     rows = list(csv.reader(io.StringIO(path.read_text())))
     if not rows or [c.strip().lower() for c in rows[0]] != ["path", "label"]:
         raise TavaalError(f"{path}: line 1 must be the header 'path,label'")
@@ -71,8 +79,9 @@ class Suggestion:
     rank: int
 
 
-def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfig,
-          progress: bool = False) -> list[Suggestion]:
+def query(
+    pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfig, progress: bool = False
+) -> list[Suggestion]:
     """Train on the labeled images and return the ``budget`` unlabeled ones ``method`` picks."""
     device = setup_device(cfg)
     paths = list_images(pool)
@@ -88,15 +97,25 @@ def query(pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfi
     to_idx = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
     mean, std = channel_stats(x[torch.from_numpy(labeled)])
-    ds = with_crop_pad(ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size)),
-                       cfg.crop_pad)
+    ds = with_crop_pad(
+        ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size)), cfg.crop_pad
+    )
     check_model(cfg, ds)
     ds = ds.to(device)
     seed = derive_seed(cfg.seed, len(labeled))
     candidates = draw_candidates(unlabeled, dataclasses.replace(cfg, budget=budget), seed)
     strategy = get_strategy(method, cfg)
-    ctx, _ = build_and_train(cfg, strategy, ds, labeled, candidates, device, seed, progress,
-                             desc=f"{method} on {len(labeled)} labels")
+    ctx, _ = build_and_train(
+        cfg,
+        strategy,
+        ds,
+        labeled,
+        candidates,
+        device,
+        seed,
+        progress,
+        desc=f"{method} on {len(labeled)} labels",
+    )
     sel = strategy.select(ctx, budget)
     score_of = dict(zip(candidates.tolist(), sel.scores.tolist())) if sel.scores is not None else {}
     return [Suggestion(paths[i], score_of.get(int(i)), r + 1) for r, i in enumerate(sel.indices)]

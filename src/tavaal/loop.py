@@ -1,5 +1,6 @@
 """One active-learning cycle, as data flows (DESIGN.md): fresh T (+R), train, evaluate, draw a
 random subset of 10 x budget, let the strategy pick ``budget`` indices, label them."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,10 @@ def check_sizes(cfg: RunConfig, n_train: int) -> None:
     selections = cfg.cycles if cfg.selects_last_cycle else cfg.cycles - 1
     need = cfg.initial + cfg.budget * selections
     if need > n_train:
-        raise TavaalError(f"{cfg.cycles} cycles ({selections} selections) of --budget {cfg.budget} after --initial "
-                          f"{cfg.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget")
+        raise TavaalError(
+            f"{cfg.cycles} cycles ({selections} selections) of --budget {cfg.budget} after --initial "
+            f"{cfg.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget"
+        )
 
 
 def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
@@ -52,9 +55,18 @@ def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
         raise TavaalError(f"--model {cfg.model} takes images but {ds.name} holds vectors; use --model mlp")
 
 
-def build_and_train(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, labeled: np.ndarray,
-                    candidates: np.ndarray, device: torch.device, seed: int, progress: bool = False,
-                    desc: str = "train", selects: bool = True) -> tuple[SelectionContext, TrainLog]:
+def build_and_train(
+    cfg: RunConfig,
+    strategy: Strategy,
+    ds: ArrayDataset,
+    labeled: np.ndarray,
+    candidates: np.ndarray,
+    device: torch.device,
+    seed: int,
+    progress: bool = False,
+    desc: str = "train",
+    selects: bool = True,
+) -> tuple[SelectionContext, TrainLog]:
     """A fresh task learner (+ Ranker when the strategy needs one), trained on ``labeled`` with the
     strategy's epoch hook; returns the selection context that holds them, and the training log.
 
@@ -68,9 +80,19 @@ def build_and_train(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, labele
     if cfg.channels_last and ds.is_image:
         model = model.to(memory_format=torch.channels_last)
     ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
-    log = train_task_learner(model, ranker, ds, labeled, cfg, device, strategy.ranker_loss,
-                             strategy.training_hook(ctx) if selects else None, seed=seed, progress=progress,
-                             desc=desc)
+    log = train_task_learner(
+        model,
+        ranker,
+        ds,
+        labeled,
+        cfg,
+        device,
+        strategy.ranker_loss,
+        strategy.training_hook(ctx) if selects else None,
+        seed=seed,
+        progress=progress,
+        desc=desc,
+    )
     return ctx, log
 
 
@@ -79,26 +101,43 @@ def score_diagnostics(scores: np.ndarray | None, tied_at_cut: int) -> dict[str, 
     std, how many candidates tied with the last pick were left out (those picks were random), and
     ``degenerate``: the scores are (nearly) constant, their spread below 1e-4 of their magnitude."""
     if scores is None or len(scores) == 0:
-        return {"n_distinct_scores": None, "score_spread": None, "score_std": None, "tied_at_cut": tied_at_cut,
-                "degenerate": False}
+        return {
+            "n_distinct_scores": None,
+            "score_spread": None,
+            "score_std": None,
+            "tied_at_cut": tied_at_cut,
+            "degenerate": False,
+        }
     s = np.asarray(scores, dtype=np.float64)
     spread = float(s.max() - s.min())
     distinct = int(np.unique(s).size)
-    return {"n_distinct_scores": distinct, "score_spread": spread, "score_std": float(s.std()),
-            "tied_at_cut": tied_at_cut,
-            "degenerate": bool(distinct <= 1 or spread <= 1e-4 * max(float(np.abs(s).max()), 1e-12))}
+    return {
+        "n_distinct_scores": distinct,
+        "score_spread": spread,
+        "score_std": float(s.std()),
+        "tied_at_cut": tied_at_cut,
+        "degenerate": bool(distinct <= 1 or spread <= 1e-4 * max(float(np.abs(s).max()), 1e-12)),
+    }
 
 
 def warn_if_degenerate(record: dict[str, Any]) -> None:
     """Log a warning when the scores could not order the candidates, so the picks were random."""
     where = f"{record['method']} trial {record['trial']} cycle {record['cycle']}"
     if record["degenerate"]:
-        logger.warning("%s: the %s scores are (nearly) constant (%d distinct, spread %.3g): the selection was "
-                    "effectively random", where, record["score_name"], record["n_distinct_scores"],
-                    record["score_spread"])
+        logger.warning(
+            "%s: the %s scores are (nearly) constant (%d distinct, spread %.3g): the selection was "
+            "effectively random",
+            where,
+            record["score_name"],
+            record["n_distinct_scores"],
+            record["score_spread"],
+        )
     elif record["tied_at_cut"]:
-        logger.info("%s: %d candidates tied with the last pick; the tie was broken at random", where,
-                    record["tied_at_cut"] + 1)
+        logger.info(
+            "%s: %d candidates tied with the last pick; the tie was broken at random",
+            where,
+            record["tied_at_cut"] + 1,
+        )
 
 
 def draw_candidates(unlabeled: np.ndarray, cfg: RunConfig, seed: int) -> np.ndarray:
@@ -107,8 +146,16 @@ def draw_candidates(unlabeled: np.ndarray, cfg: RunConfig, seed: int) -> np.ndar
     return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
 
 
-def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, trial: int, cycle: int,
-              device: torch.device, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_cycle(
+    cfg: RunConfig,
+    strategy: Strategy,
+    ds: ArrayDataset,
+    pool: Pool,
+    trial: int,
+    cycle: int,
+    device: torch.device,
+    progress: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one cycle in place on ``pool``; return its record and the trained networks.
 
     The last cycle (``cycle == cfg.cycles - 1``) trains and evaluates only, unless
@@ -119,8 +166,18 @@ def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, 
     labeled = pool.labeled
     selects = cycle < cfg.cycles - 1 or cfg.selects_last_cycle
 
-    ctx, log = build_and_train(cfg, strategy, ds, labeled, candidates, device, seed, progress,
-                               desc=f"{strategy.name} t{trial} c{cycle}", selects=selects)
+    ctx, log = build_and_train(
+        cfg,
+        strategy,
+        ds,
+        labeled,
+        candidates,
+        device,
+        seed,
+        progress,
+        desc=f"{strategy.name} t{trial} c{cycle}",
+        selects=selects,
+    )
     model, ranker = ctx.model, ctx.ranker
     t0 = time.perf_counter()
     accuracy = evaluate(model, ds, cfg, device)
@@ -138,9 +195,15 @@ def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, 
 
     y = ds.y_train.cpu().numpy()
     record: dict[str, Any] = {
-        "dataset": ds.name, "preset": cfg.preset, "method": strategy.name, "trial": trial, "cycle": cycle,
-        "n_labeled": int(len(labeled)), "accuracy": accuracy,
-        "train_seconds": round(log.seconds, 4), "eval_seconds": round(eval_seconds, 4),
+        "dataset": ds.name,
+        "preset": cfg.preset,
+        "method": strategy.name,
+        "trial": trial,
+        "cycle": cycle,
+        "n_labeled": int(len(labeled)),
+        "accuracy": accuracy,
+        "train_seconds": round(log.seconds, 4),
+        "eval_seconds": round(eval_seconds, 4),
         "select_seconds": round(select_seconds, 4),
         "selected": [int(i) for i in selection.indices],
         "selected_class_counts": np.bincount(y[selection.indices], minlength=ds.num_classes).tolist(),
@@ -148,15 +211,22 @@ def run_cycle(cfg: RunConfig, strategy: Strategy, ds: ArrayDataset, pool: Pool, 
         "candidates": [int(i) for i in candidates],
         "score_name": selection.score_name,
         "scores": None if selection.scores is None else [float(s) for s in selection.scores],
-        **score_diagnostics(selection.scores, selection.tied_at_cut), **selection.info,
-        "seed": seed, "config_hash": cfg.experiment_hash(), "version": __version__, "device": str(device),
+        **score_diagnostics(selection.scores, selection.tied_at_cut),
+        **selection.info,
+        "seed": seed,
+        "config_hash": cfg.experiment_hash(),
+        "version": __version__,
+        "device": str(device),
     }
     if selects:
         warn_if_degenerate(record)
     if cfg.analysis and selects:
         out = infer(model, ds, candidates, cfg, device)
-        losses = F.cross_entropy(out["logits"], ds.y_train[torch.as_tensor(candidates, device=ds.y_train.device)]
-                                 .to(device), reduction="none")
+        losses = F.cross_entropy(
+            out["logits"],
+            ds.y_train[torch.as_tensor(candidates, device=ds.y_train.device)].to(device),
+            reduction="none",
+        )
         record["candidate_losses"] = [float(v) for v in losses.cpu()]
         record["candidate_classes"] = [int(v) for v in y[candidates]]
     return record, {"model": model, "ranker": ranker, **ctx.cache}

@@ -3,6 +3,7 @@
 Pairs: a batch of B samples is split into B/2 pairs (i, j) with j = B-1-i (the first half against
 the reversed second half, as in Learning Loss); with odd B the middle sample is left out.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,8 +43,14 @@ def total_loss(task_loss: torch.Tensor, rank_loss: torch.Tensor, eta: float) -> 
     return task_loss + eta * rank_loss
 
 
-def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             beta: float, kl_reduction: str = "mean") -> torch.Tensor:
+def vae_loss(
+    recon: torch.Tensor,
+    x: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    beta: float,
+    kl_reduction: str = "mean",
+) -> torch.Tensor:
     """One pool's half of eq. (4) as a loss to minimise: reconstruction error (mean squared error
     over every element, the Gaussian log-likelihood up to scale) + beta * KL(q(z|x) || N(0, I)).
 
@@ -67,11 +74,13 @@ def vae_adversarial_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> 
     both pools look labeled."""
     ones_l = torch.ones_like(d_labeled)
     ones_u = torch.ones_like(d_unlabeled)
-    return (F.binary_cross_entropy_with_logits(d_labeled, ones_l)
-            + F.binary_cross_entropy_with_logits(d_unlabeled, ones_u))
+    return F.binary_cross_entropy_with_logits(d_labeled, ones_l) + F.binary_cross_entropy_with_logits(
+        d_unlabeled, ones_u
+    )
 
 
 def discriminator_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> torch.Tensor:
     """Eq. (6): -E[log D(r_L, z_L)] - E[log(1 - D(r_U, z_U))], from D's logits."""
-    return (F.binary_cross_entropy_with_logits(d_labeled, torch.ones_like(d_labeled))
-            + F.binary_cross_entropy_with_logits(d_unlabeled, torch.zeros_like(d_unlabeled)))
+    return F.binary_cross_entropy_with_logits(
+        d_labeled, torch.ones_like(d_labeled)
+    ) + F.binary_cross_entropy_with_logits(d_unlabeled, torch.zeros_like(d_unlabeled))

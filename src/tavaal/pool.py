@@ -1,7 +1,9 @@
 """The labeled / unlabeled split over a dataset's training set."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -48,5 +50,5 @@ class Pool:
         return {"n": self.n, "labeled": list(self._order)}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "Pool":
+    def from_state_dict(cls, state: dict[str, Any]) -> Pool:
         return cls(state["n"], state["labeled"])

@@ -3,11 +3,13 @@
 Each figure function returns the file it wrote, or raises ``Skip`` with a one-line reason when
 its inputs are not in the records (the report then lists the reason instead of failing).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib
 
@@ -18,8 +20,9 @@ import numpy as np  # noqa: E402
 from tavaal.results import atomic_write_text, read_records  # noqa: E402
 from tavaal.summary import summarize, to_markdown  # noqa: E402
 
-plt.rcParams.update({"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
-                     "figure.dpi": 110})
+plt.rcParams.update(
+    {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10, "figure.dpi": 110}
+)
 ADVERSARIAL = ("vaal", "tavaal", "vaal-lloss")
 
 
@@ -39,7 +42,9 @@ def _dataset_label(records: list[dict[str, Any]]) -> str:
     return ", ".join(names)
 
 
-def _band_figure(rows: list, mean: str, std: str, title: str, ylabel: str, path: Path, baseline: bool = False) -> Path:
+def _band_figure(
+    rows: list, mean: str, std: str, title: str, ylabel: str, path: Path, baseline: bool = False
+) -> Path:
     """One line per method with a shaded +/- std band; values are fractions, drawn in percent."""
     fig, ax = plt.subplots(figsize=(9, 4.5))
     if baseline:
@@ -59,9 +64,14 @@ def _band_figure(rows: list, mean: str, std: str, title: str, ylabel: str, path:
 
 def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
     """Figures 11 and 12: mean accuracy with a +/- std band per method."""
-    return _band_figure(summarize(records), "mean", "std",
-                        f"Test accuracy vs. labeled samples ({_dataset_label(records)})", "test accuracy (%)",
-                        out / "accuracy.png")
+    return _band_figure(
+        summarize(records),
+        "mean",
+        "std",
+        f"Test accuracy vs. labeled samples ({_dataset_label(records)})",
+        "test accuracy (%)",
+        out / "accuracy.png",
+    )
 
 
 def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
@@ -69,8 +79,15 @@ def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
     rows = [r for r in summarize(records) if r.gain_mean is not None]
     if not rows:
         raise Skip("no random baseline in the records (run it with --methods random,...)")
-    return _band_figure(rows, "gain_mean", "gain_std", f"Gain over random sampling ({_dataset_label(records)})",
-                        "accuracy − random (percentage points)", out / "gain_over_random.png", baseline=True)
+    return _band_figure(
+        rows,
+        "gain_mean",
+        "gain_std",
+        f"Gain over random sampling ({_dataset_label(records)})",
+        "accuracy − random (percentage points)",
+        out / "gain_over_random.png",
+        baseline=True,
+    )
 
 
 def class_entropy(counts: list[int]) -> float:
@@ -98,15 +115,21 @@ def selection_entropy(records: list[dict[str, Any]], out: Path) -> Path:
     n_classes = len(recs[0]["selected_class_counts"])
     ax.axhline(np.log(n_classes), color="black", ls="--", lw=1, label=f"uniform over {n_classes} classes")
     ax.set_xticks(np.arange(len(counts)), [str(n) for n in counts])
-    ax.set(title="Class-count entropy of the selected samples", xlabel="labeled samples when selecting",
-           ylabel="entropy of class counts (nats)")
+    ax.set(
+        title="Class-count entropy of the selected samples",
+        xlabel="labeled samples when selecting",
+        ylabel="entropy of class counts (nats)",
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, out / "selection_entropy.png")
 
 
 def _last_cycle(records: list[dict[str, Any]], method: str, need: str) -> list[dict[str, Any]]:
-    recs = [r for r in records if r["method"] == method and r.get(need) is not None
-            and r.get("score_name") == "d_labeled_prob"]
+    recs = [
+        r
+        for r in records
+        if r["method"] == method and r.get(need) is not None and r.get("score_name") == "d_labeled_prob"
+    ]
     if not recs:
         return []
     last = max(r["cycle"] for r in recs)
@@ -123,12 +146,17 @@ def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
     values = {m: np.concatenate([r["scores"] for r in recs]) for m, recs in found.items()}
     lo = min(float(v.min()) for v in values.values())
     hi = max(float(v.max()) for v in values.values())
-    bins = np.linspace(lo, hi if hi > lo else lo + 1e-3, 41)  # the data's own range: D often spans little of [0, 1]
+    bins = np.linspace(
+        lo, hi if hi > lo else lo + 1e-3, 41
+    )  # the data's own range: D often spans little of [0, 1]
     for m, recs in found.items():
         v = values[m]
         ax.hist(v, bins=bins, alpha=0.55, label=f"{m} (cycle {recs[0]['cycle']}, {len(recs)} trial(s))")
-    ax.set(title="Discriminator output over the unlabeled subset, last cycle",
-           xlabel="D(r, z): likelihood of being labeled (selection takes the smallest)", ylabel="samples")
+    ax.set(
+        title="Discriminator output over the unlabeled subset, last cycle",
+        xlabel="D(r, z): likelihood of being labeled (selection takes the smallest)",
+        ylabel="samples",
+    )
     ax.legend()
     return _save(fig, out / "likelihood_histogram.png")
 
@@ -146,8 +174,12 @@ def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
         ax.scatter(1 - d[~chosen], loss[~chosen], s=8, alpha=0.4, label="not selected")
         ax.scatter(1 - d[chosen], loss[chosen], s=22, color="crimson", label="selected")
-        ax.set(title=f"{m}: real loss vs. likelihood of being unlabeled (cycle {r['cycle']}, trial {r['trial']})",
-               xlabel="1 − D(r, z): likelihood of being unlabeled", ylabel="real cross-entropy loss (nats)")
+        ax.set(
+            title=f"{m}: real loss vs. likelihood of being unlabeled "
+            f"(cycle {r['cycle']}, trial {r['trial']})",
+            xlabel="1 − D(r, z): likelihood of being unlabeled",
+            ylabel="real cross-entropy loss (nats)",
+        )
         ax.legend()
         paths.append(_save(fig, out / f"loss_vs_likelihood_{m}.png"))
     if not paths:
@@ -155,8 +187,9 @@ def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
     return paths
 
 
-def selected_grids(records: list[dict[str, Any]], out: Path, x_train: np.ndarray | None,
-                   classes: list[str] | None) -> list[Path]:
+def selected_grids(
+    records: list[dict[str, Any]], out: Path, x_train: np.ndarray | None, classes: list[str] | None
+) -> list[Path]:
     """Figure 13: the images each method selected per cycle (first trial), with class counts."""
     if x_train is None:
         raise Skip("the dataset's images could not be loaded for the selection grids")
@@ -164,8 +197,10 @@ def selected_grids(records: list[dict[str, Any]], out: Path, x_train: np.ndarray
         raise Skip("the dataset is not made of images")
     paths = []
     for m in dict.fromkeys(r["method"] for r in records):
-        recs = sorted((r for r in records if r["method"] == m and r["trial"] == 0 and r.get("selected")),
-                      key=lambda r: r["cycle"])
+        recs = sorted(
+            (r for r in records if r["method"] == m and r["trial"] == 0 and r.get("selected")),
+            key=lambda r: r["cycle"],
+        )
         if not recs:
             continue
         cols = min(10, min(len(r["selected"]) for r in recs))
@@ -177,8 +212,10 @@ def selected_grids(records: list[dict[str, Any]], out: Path, x_train: np.ndarray
                 ax.set_xticks([])
                 ax.set_yticks([])
             counts = r.get("selected_class_counts") or []
-            top = sorted(((c, (classes or [])[k] if classes else str(k)) for k, c in enumerate(counts) if c),
-                         reverse=True)[:5]
+            top = sorted(
+                ((c, (classes or [])[k] if classes else str(k)) for k, c in enumerate(counts) if c),
+                reverse=True,
+            )[:5]
             row[0].set_ylabel(f"cycle {r['cycle']}", fontsize=9)
             row[cols // 2].set_title(", ".join(f"{n}:{c}" for c, n in top), fontsize=8)
         fig.suptitle(f"{m}: first {cols} selected images per cycle (titles: top class counts)")
@@ -192,9 +229,17 @@ def _load_images(root: Path) -> tuple[np.ndarray | None, list[str] | None]:
 
         from tavaal.config import config_from_dict
         from tavaal.data import load_dataset
+
         cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text())["config"])
-        ds = load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size,
-                          cfg.imbalance_pattern)
+        ds = load_dataset(
+            cfg.dataset,
+            cfg.data_dir,
+            False,
+            cfg.train_dir,
+            cfg.test_dir,
+            cfg.image_size,
+            cfg.imbalance_pattern,
+        )
         return ds.x_train.numpy(), ds.classes
     except Exception:  # any failure only drops the image grids, with the reason in the index
         return None, None
@@ -214,8 +259,14 @@ def write_report(root: Path, out: Path | None = None) -> Path:
         ("Real loss vs. likelihood (Figure 8)", lambda: loss_vs_likelihood(recs, out)),
         ("Selected images per cycle (Figure 13)", lambda: selected_grids(recs, out, x_train, classes)),
     ]
-    lines = [f"# tavaal report: {_dataset_label(recs)}", "", f"{len(recs)} records from `{root}`.", "",
-             to_markdown(summarize(recs)), ""]
+    lines = [
+        f"# tavaal report: {_dataset_label(recs)}",
+        "",
+        f"{len(recs)} records from `{root}`.",
+        "",
+        to_markdown(summarize(recs)),
+        "",
+    ]
     for title, make in figures:
         lines.append(f"## {title}")
         try:
@@ -230,8 +281,13 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     return index
 
 
-def run_toy(out: Path, seed: int = 0, progress: bool = False, methods: tuple[str, ...] = ("lloss", "vaal", "tavaal"),
-            stage: int = 5) -> list[Path]:
+def run_toy(
+    out: Path,
+    seed: int = 0,
+    progress: bool = False,
+    methods: tuple[str, ...] = ("lloss", "vaal", "tavaal"),
+    stage: int = 5,
+) -> list[Path]:
     """Figure 1: moons, the learned decision boundary, and the 10 samples each method picks at stage 5."""
     import torch
 
@@ -245,15 +301,19 @@ def run_toy(out: Path, seed: int = 0, progress: bool = False, methods: tuple[str
     ds = load_dataset("moons")
     cfg = make_config("moons", {"seed": seed, "cycles": stage, "final_selection": True})
     x, y = ds.x_train.numpy(), ds.y_train.numpy()
-    gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - .5, x[:, 0].max() + .5, 200),
-                         np.linspace(x[:, 1].min() - .5, x[:, 1].max() + .5, 200))
+    gx, gy = np.meshgrid(
+        np.linspace(x[:, 0].min() - 0.5, x[:, 0].max() + 0.5, 200),
+        np.linspace(x[:, 1].min() - 0.5, x[:, 1].max() + 0.5, 200),
+    )
     grid = torch.tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32)
     paths = []
     for m in methods:
         pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, seed, 0))
         for cycle in range(stage):
             labeled_before = pool.labeled
-            rec, nets = run_cycle(cfg, get_strategy(m, cfg), ds, pool, 0, cycle, torch.device("cpu"), progress)
+            rec, nets = run_cycle(
+                cfg, get_strategy(m, cfg), ds, pool, 0, cycle, torch.device("cpu"), progress
+            )
         model = nets["model"].eval()
         with torch.no_grad():
             prob = torch.softmax(model(prepare(grid, ds, train=False))[0], 1)[:, 1].numpy().reshape(gx.shape)
@@ -261,12 +321,23 @@ def run_toy(out: Path, seed: int = 0, progress: bool = False, methods: tuple[str
         ax.contour(gx, gy, prob, levels=[0.5], colors="black", linestyles="--")
         ax.scatter(x[y == 0, 0], x[y == 0, 1], s=8, c="tab:red", alpha=0.35, label="class 0 (500)")
         ax.scatter(x[y == 1, 0], x[y == 1, 1], s=14, c="tab:blue", alpha=0.7, label="class 1 (50)")
-        ax.scatter(x[labeled_before, 0], x[labeled_before, 1], s=30, facecolors="none", edgecolors="gray",
-                   label="labeled before")
+        ax.scatter(
+            x[labeled_before, 0],
+            x[labeled_before, 1],
+            s=30,
+            facecolors="none",
+            edgecolors="gray",
+            label="labeled before",
+        )
         sel = np.asarray(rec["selected"])
-        ax.scatter(x[sel, 0], x[sel, 1], marker="x", s=80, c="black", linewidths=2, label=f"selected ({len(sel)})")
-        ax.set(title=f"{m}: selection at stage {stage} (test acc. {100 * rec['accuracy']:.1f}%)",
-               xlabel="feature 1", ylabel="feature 2")
+        ax.scatter(
+            x[sel, 0], x[sel, 1], marker="x", s=80, c="black", linewidths=2, label=f"selected ({len(sel)})"
+        )
+        ax.set(
+            title=f"{m}: selection at stage {stage} (test acc. {100 * rec['accuracy']:.1f}%)",
+            xlabel="feature 1",
+            ylabel="feature 2",
+        )
         ax.plot([], [], "k--", label="learned decision boundary")
         ax.legend(loc="lower left", fontsize=8)
         paths.append(_save(fig, out / f"toy_{m}.png"))

@@ -1,11 +1,13 @@
 """Result records, atomic writes, and reading records back with clear errors."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tavaal.errors import TavaalError
 
@@ -55,7 +57,9 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            raise TavaalError(f"{path}: line {n} is not valid JSON ({e.msg}); fix or delete that line") from None
+            raise TavaalError(
+                f"{path}: line {n} is not valid JSON ({e.msg}); fix or delete that line"
+            ) from None
         if not isinstance(rec, dict):
             raise TavaalError(f"{path}: line {n} is not a JSON object; fix or delete that line")
         out.append(rec)

@@ -1,4 +1,5 @@
 """Mean +/- std accuracy per (method, labeled count) and the gain over random, from records only."""
+
 from __future__ import annotations
 
 import csv
@@ -72,7 +73,9 @@ def to_markdown(rows: list[Row]) -> str:
         for m in methods:
             r = cell.get((m, n))
             a.append("" if r is None else f"{_pct(r.mean)} ± {_pct(r.std)} (n={r.trials})")
-            g.append("" if r is None or r.gain_mean is None else f"{100 * r.gain_mean:+.2f} ± {_pct(r.gain_std)}")
+            g.append(
+                "" if r is None or r.gain_mean is None else f"{100 * r.gain_mean:+.2f} ± {_pct(r.gain_std)}"
+            )
         acc += f"| {n} | " + " | ".join(a) + " |\n"
         gain += f"| {n} | " + " | ".join(g) + " |\n"
     return acc + "\n" + gain
@@ -83,7 +86,15 @@ def to_csv(rows: list[Row]) -> str:
     w = csv.writer(buf)
     w.writerow(["method", "n_labeled", "trials", "accuracy_mean", "accuracy_std", "gain_mean", "gain_std"])
     for r in rows:
-        w.writerow([r.method, r.n_labeled, r.trials, f"{r.mean:.6f}", f"{r.std:.6f}",
-                    "" if r.gain_mean is None else f"{r.gain_mean:.6f}",
-                    "" if r.gain_std is None else f"{r.gain_std:.6f}"])
+        w.writerow(
+            [
+                r.method,
+                r.n_labeled,
+                r.trials,
+                f"{r.mean:.6f}",
+                f"{r.std:.6f}",
+                "" if r.gain_mean is None else f"{r.gain_mean:.6f}",
+                "" if r.gain_std is None else f"{r.gain_std:.6f}",
+            ]
+        )
     return buf.getvalue()

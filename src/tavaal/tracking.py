@@ -1,4 +1,5 @@
 """Optional MLflow tracking to a local file store (``pip install 'tavaal[mlflow]'``)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,10 +1,11 @@
 """Task learner (+ Ranker) training, the task part of Algorithm 1, and batched inference."""
+
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ def autocast(cfg: RunConfig, device: torch.device):
     """bf16 autocast when asked for, a no-op otherwise."""
     if cfg.amp == "bf16":
         # CUDA graphs must not replay autocast's cast cache from capture time.
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=not cfg.cuda_graphs)
+        return torch.autocast(
+            device_type=device.type, dtype=torch.bfloat16, cache_enabled=not cfg.cuda_graphs
+        )
     return contextlib.nullcontext()
 
 
@@ -54,10 +57,16 @@ def optimizer_kwargs(cfg: RunConfig, device: torch.device, adam: bool) -> dict[s
 def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
     """SGD with momentum (CIFAR, Caltech) or Adam (the toy problem), at learning rate zeta1."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                **optimizer_kwargs(cfg, device, adam=True))
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                           **optimizer_kwargs(cfg, device, adam=False))
+        return torch.optim.Adam(
+            params, lr=cfg.lr, weight_decay=cfg.weight_decay, **optimizer_kwargs(cfg, device, adam=True)
+        )
+    return torch.optim.SGD(
+        params,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        **optimizer_kwargs(cfg, device, adam=False),
+    )
 
 
 def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:
@@ -73,10 +82,19 @@ def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:
     return cfg.epochs, int(cfg.ranker_detach_fraction * cfg.epochs) + 1
 
 
-def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayDataset, labeled: np.ndarray,
-                       cfg: RunConfig, device: torch.device, ranker_loss: str | None = None,
-                       epoch_hook: EpochHook | None = None, seed: int = 0, progress: bool = False,
-                       desc: str = "train") -> TrainLog:
+def train_task_learner(
+    model: nn.Module,
+    ranker: nn.Module | None,
+    ds: ArrayDataset,
+    labeled: np.ndarray,
+    cfg: RunConfig,
+    device: torch.device,
+    ranker_loss: str | None = None,
+    epoch_hook: EpochHook | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "train",
+) -> TrainLog:
     """Train T (and R with ``ranker_loss`` "ranking" (eq. 1) or "margin") on the labeled set.
 
     ``epoch_hook(epoch, model, ranker)`` runs at the start of every epoch; TA-VAAL's paper schedule
@@ -129,12 +147,17 @@ def train_task_learner(model: nn.Module, ranker: nn.Module | None, ds: ArrayData
         perm = idx_all[torch.randperm(n, generator=gen, device=device)]
         epoch_loss = torch.zeros((), device=device)
         for start in range(0, n, bs):
-            bi = perm[start:start + bs]
+            bi = perm[start : start + bs]
             if graphed is not None:
                 # Gather, augmentation (default CUDA generator: graph-safe RNG) and the step, in one graph.
                 mode = (use_ranker, update_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
-                loss = graphed(mode, lambda b: step(to_input(ds.batch(b, train=True), cfg), ds.y_train[b],
-                                                    use_ranker, detach), bi)
+                loss = graphed(
+                    mode,
+                    lambda b, u=use_ranker, d=detach: step(
+                        to_input(ds.batch(b, train=True), cfg), ds.y_train[b], u, d
+                    ),
+                    bi,
+                )
             else:
                 x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
                 loss = step(x, ds.y_train[bi], use_ranker, detach)
@@ -155,8 +178,16 @@ def dropout_layers(model: nn.Module) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def infer(model: nn.Module, ds: ArrayDataset, idx: np.ndarray | torch.Tensor, cfg: RunConfig, device: torch.device,
-          split: str = "train", ranker: nn.Module | None = None, train_mode_dropout: bool = False) -> dict[str, torch.Tensor]:
+def infer(
+    model: nn.Module,
+    ds: ArrayDataset,
+    idx: np.ndarray | torch.Tensor,
+    cfg: RunConfig,
+    device: torch.device,
+    split: str = "train",
+    ranker: nn.Module | None = None,
+    train_mode_dropout: bool = False,
+) -> dict[str, torch.Tensor]:
     """Batched forward pass over rows ``idx``: logits, embeddings and (with a Ranker) its outputs.
 
     The model is in eval mode; ``train_mode_dropout`` keeps only its dropout layers active.
@@ -168,7 +199,7 @@ def infer(model: nn.Module, ds: ArrayDataset, idx: np.ndarray | torch.Tensor, cf
     idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=device)
     logits, embs, ranks = [], [], []
     for start in range(0, idx.numel(), cfg.eval_batch_size):
-        bi = idx[start:start + cfg.eval_batch_size]
+        bi = idx[start : start + cfg.eval_batch_size]
         x = to_input(ds.batch(bi, train=False, split=split), cfg)
         with autocast(cfg, device):
             lo, emb, feats = model(x)
@@ -177,8 +208,10 @@ def infer(model: nn.Module, ds: ArrayDataset, idx: np.ndarray | torch.Tensor, cf
         logits.append(lo.float())
         embs.append(emb.float())
     model.eval()
-    out = {"logits": torch.cat(logits) if logits else torch.empty(0, device=device),
-           "embedding": torch.cat(embs) if embs else torch.empty(0, device=device)}
+    out = {
+        "logits": torch.cat(logits) if logits else torch.empty(0, device=device),
+        "embedding": torch.cat(embs) if embs else torch.empty(0, device=device),
+    }
     if ranker is not None:
         out["rank"] = torch.cat(ranks) if ranks else torch.empty(0, device=device)
     return out

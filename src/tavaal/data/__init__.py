@@ -1,4 +1,5 @@
 """Dataset registry: every name a run can use, and how to load it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,13 +8,31 @@ from pathlib import Path
 from tavaal.data.base import ArrayDataset, Augment, prepare
 from tavaal.errors import TavaalError, did_you_mean
 
-DATASETS = ["moons", "digits", "cifar10", "cifar100", "cifar10-imb10", "cifar10-imb100", "svhn",
-            "fashionmnist", "caltech101", "imagefolder", "cityscapes"]
+DATASETS = [
+    "moons",
+    "digits",
+    "cifar10",
+    "cifar100",
+    "cifar10-imb10",
+    "cifar10-imb100",
+    "svhn",
+    "fashionmnist",
+    "caltech101",
+    "imagefolder",
+    "cityscapes",
+]
 
 
-def load_dataset(name: str, data_dir: str = "data", download: bool = False, train_dir: str = "",
-                 test_dir: str = "", image_size: int = 0, imbalance_pattern: str = "paper",
-                 quiet: bool = True) -> ArrayDataset:
+def load_dataset(
+    name: str,
+    data_dir: str = "data",
+    download: bool = False,
+    train_dir: str = "",
+    test_dir: str = "",
+    image_size: int = 0,
+    imbalance_pattern: str = "paper",
+    quiet: bool = True,
+) -> ArrayDataset:
     """Load a registered dataset by name into memory (uint8 images, or float vectors)."""
     from tavaal.data import toy, vision
 
@@ -38,8 +57,10 @@ def load_dataset(name: str, data_dir: str = "data", download: bool = False, trai
     if name == "imagefolder":
         return vision.load_imagefolder(train_dir, test_dir, image_size, quiet)
     if name == "cityscapes":
-        raise TavaalError("cityscapes (semantic segmentation) is not supported in this version: tavaal has "
-                          "no segmentation task learner yet; use a classification dataset")
+        raise TavaalError(
+            "cityscapes (semantic segmentation) is not supported in this version: tavaal has "
+            "no segmentation task learner yet; use a classification dataset"
+        )
     raise did_you_mean("dataset", name, DATASETS)
 
 
@@ -58,8 +79,25 @@ def make_imbalanced(ds: ArrayDataset, ratio: int, pattern: str, name: str) -> Ar
     from tavaal.data.imbalance import imbalanced_indices
 
     keep = torch.from_numpy(imbalanced_indices(ds.y_train.numpy(), ratio, pattern))
-    return ArrayDataset(name, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.classes,
-                        ds.mean, ds.std, ds.augment)
+    return ArrayDataset(
+        name,
+        ds.x_train[keep],
+        ds.y_train[keep],
+        ds.x_test,
+        ds.y_test,
+        ds.classes,
+        ds.mean,
+        ds.std,
+        ds.augment,
+    )
 
 
-__all__ = ["ArrayDataset", "Augment", "DATASETS", "load_dataset", "make_imbalanced", "prepare", "with_crop_pad"]
+__all__ = [
+    "ArrayDataset",
+    "Augment",
+    "DATASETS",
+    "load_dataset",
+    "make_imbalanced",
+    "prepare",
+    "with_crop_pad",
+]

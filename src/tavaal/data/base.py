@@ -3,6 +3,7 @@
 Images stay uint8 (N, C, H, W) wherever they live; crops, flips and normalisation run on whole
 batches on the device, so the training loop has no per-sample Python.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,23 +55,35 @@ class ArrayDataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
-    def to(self, device: torch.device | str) -> "ArrayDataset":
+    def to(self, device: torch.device | str) -> ArrayDataset:
         """Move the tensors to ``device`` (the whole uint8 set lives there on CUDA)."""
         dev = torch.device(device)
         if self.x_train.device == dev:
             return self
-        return ArrayDataset(self.name, self.x_train.to(dev), self.y_train.to(dev), self.x_test.to(dev),
-                            self.y_test.to(dev), self.classes, self.mean, self.std, self.augment, self.task)
+        return ArrayDataset(
+            self.name,
+            self.x_train.to(dev),
+            self.y_train.to(dev),
+            self.x_test.to(dev),
+            self.y_test.to(dev),
+            self.classes,
+            self.mean,
+            self.std,
+            self.augment,
+            self.task,
+        )
 
-    def batch(self, idx: torch.Tensor, train: bool, generator: torch.Generator | None = None,
-              split: str = "train") -> torch.Tensor:
+    def batch(
+        self, idx: torch.Tensor, train: bool, generator: torch.Generator | None = None, split: str = "train"
+    ) -> torch.Tensor:
         """Gather rows ``idx`` and return float network input (augmented when ``train``)."""
         x = (self.x_train if split == "train" else self.x_test)[idx]
         return prepare(x, self, train, generator)
 
 
-def prepare(x: torch.Tensor, ds: ArrayDataset, train: bool,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def prepare(
+    x: torch.Tensor, ds: ArrayDataset, train: bool, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """uint8 or float rows -> normalised float input, with ``ds.augment`` applied when training."""
     if x.dtype == torch.uint8:
         x = x.float().div_(255.0)
@@ -90,13 +103,17 @@ def prepare(x: torch.Tensor, ds: ArrayDataset, train: bool,
 _NORM_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _norm_tensors(mean: tuple[float, ...], std: tuple[float, ...], dim: int,
-                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _norm_tensors(
+    mean: tuple[float, ...], std: tuple[float, ...], dim: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean/std as device tensors, made once: a host-to-device copy per batch would stall CUDA."""
     key = (mean, std, dim, str(device))
     if key not in _NORM_CACHE:
         shape = (1, -1, 1, 1) if dim == 4 else (1, -1)
-        _NORM_CACHE[key] = (torch.tensor(mean, device=device).view(shape), torch.tensor(std, device=device).view(shape))
+        _NORM_CACHE[key] = (
+            torch.tensor(mean, device=device).view(shape),
+            torch.tensor(std, device=device).view(shape),
+        )
     return _NORM_CACHE[key]
 
 
@@ -131,7 +148,7 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     s = torch.zeros(c, dtype=torch.float64)
     s2 = torch.zeros(c, dtype=torch.float64)
     for i in range(0, x.shape[0], 4096):
-        chunk = x[i:i + 4096].to(torch.float64).div(255.0)
+        chunk = x[i : i + 4096].to(torch.float64).div(255.0)
         s += chunk.sum(dim=(0, 2, 3)).cpu()
         s2 += chunk.pow(2).sum(dim=(0, 2, 3)).cpu()
     n = x.shape[0] * x.shape[2] * x.shape[3]

@@ -1,12 +1,13 @@
 """Decode images once: a uint8 array cached on disk, keyed by source paths, sizes and mtimes."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -59,14 +60,17 @@ def decode_cached(paths: Sequence[str], size: int, desc: str = "decoding", quiet
         out[i] = decode_image(paths[i], size)
 
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        for _ in tqdm(pool.map(work, range(len(paths))), total=len(paths), desc=desc, disable=quiet,
-                      leave=False):
+        for _ in tqdm(
+            pool.map(work, range(len(paths))), total=len(paths), desc=desc, disable=quiet, leave=False
+        ):
             pass
     target.parent.mkdir(parents=True, exist_ok=True)
     import io
+
     buf = io.BytesIO()
     np.save(buf, out)
     atomic_write_bytes(target, buf.getvalue())
-    (target.with_suffix(".json")).write_text(json.dumps({"n": len(paths), "size": size,
-                                                         "first": paths[0] if paths else None}))
+    (target.with_suffix(".json")).write_text(
+        json.dumps({"n": len(paths), "size": size, "first": paths[0] if paths else None})
+    )
     return out

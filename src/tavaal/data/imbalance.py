@@ -1,4 +1,5 @@
 """Imbalanced CIFAR-10 of section 4.3: reduce the first five classes by a ratio."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Embedded datasets that need no download: the paper's two-moons toy problem and sklearn digits."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,9 @@ from sklearn.datasets import load_digits, make_moons
 from tavaal.data.base import ArrayDataset, Augment
 
 
-def imbalanced_moons(n_major: int = 500, n_minor: int = 50, noise: float = 0.2,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def imbalanced_moons(
+    n_major: int = 500, n_minor: int = 50, noise: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Section 4.1: make_moons with noise 0.2, 500 samples of class 0 and 50 of class 1 (x10)."""
     # make_moons splits n_samples evenly, so draw enough of both and keep what is needed.
     x, y = make_moons(n_samples=2 * n_major, noise=noise, random_state=seed)
@@ -31,8 +33,16 @@ def load_moons(seed: int = 0) -> ArrayDataset:
     xtr, ytr = imbalanced_moons(seed=seed)
     xte, yte = imbalanced_moons(seed=seed + 1)
     mean, std = tuple(float(v) for v in xtr.mean(0)), tuple(float(v) for v in xtr.std(0))
-    return ArrayDataset("moons", torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte),
-                        torch.from_numpy(yte), ["class 0", "class 1"], mean, std)
+    return ArrayDataset(
+        "moons",
+        torch.from_numpy(xtr),
+        torch.from_numpy(ytr),
+        torch.from_numpy(xte),
+        torch.from_numpy(yte),
+        ["class 0", "class 1"],
+        mean,
+        std,
+    )
 
 
 def load_digits_dataset(test_size: int = 497, seed: int = 0) -> ArrayDataset:
@@ -45,6 +55,14 @@ def load_digits_dataset(test_size: int = 497, seed: int = 0) -> ArrayDataset:
     xt = torch.from_numpy(x[tr])
     mean = float(xt.float().div(255).mean())
     std = float(xt.float().div(255).std())
-    return ArrayDataset("digits", xt, torch.from_numpy(y[tr]), torch.from_numpy(x[te]),
-                        torch.from_numpy(y[te]), [str(i) for i in range(10)], (mean,), (std,),
-                        Augment(pad=1, flip=False))
+    return ArrayDataset(
+        "digits",
+        xt,
+        torch.from_numpy(y[tr]),
+        torch.from_numpy(x[te]),
+        torch.from_numpy(y[te]),
+        [str(i) for i in range(10)],
+        (mean,),
+        (std,),
+        Augment(pad=1, flip=False),
+    )

@@ -2,10 +2,11 @@
 
 Every loader returns uint8 (N, C, H, W) tensors; nothing is decoded per epoch.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -32,17 +33,30 @@ def _torchvision(name: str, make: Callable[[bool], object], root: Path, download
     except (RuntimeError, FileNotFoundError, OSError) as e:
         if download:
             raise TavaalError(f"could not download {name} into {root.resolve()}: {e}") from None
-        raise _missing(name, root, "pass --download to fetch it there, or --data-dir DIR "
-                       "pointing at a folder that holds it in torchvision's layout") from None
+        raise _missing(
+            name,
+            root,
+            "pass --download to fetch it there, or --data-dir DIR "
+            "pointing at a folder that holds it in torchvision's layout",
+        ) from None
 
 
-def _finish(name: str, xtr: np.ndarray, ytr, xte: np.ndarray, yte, classes: list[str],
-            augment: Augment) -> ArrayDataset:
+def _finish(
+    name: str, xtr: np.ndarray, ytr, xte: np.ndarray, yte, classes: list[str], augment: Augment
+) -> ArrayDataset:
     xtr_t = torch.from_numpy(np.ascontiguousarray(xtr))
     mean, std = channel_stats(xtr_t)
-    return ArrayDataset(name, xtr_t, torch.as_tensor(np.asarray(ytr), dtype=torch.long),
-                        torch.from_numpy(np.ascontiguousarray(xte)),
-                        torch.as_tensor(np.asarray(yte), dtype=torch.long), list(classes), mean, std, augment)
+    return ArrayDataset(
+        name,
+        xtr_t,
+        torch.as_tensor(np.asarray(ytr), dtype=torch.long),
+        torch.from_numpy(np.ascontiguousarray(xte)),
+        torch.as_tensor(np.asarray(yte), dtype=torch.long),
+        list(classes),
+        mean,
+        std,
+        augment,
+    )
 
 
 def load_cifar(name: str, root: Path, download: bool) -> ArrayDataset:
@@ -51,28 +65,57 @@ def load_cifar(name: str, root: Path, download: bool) -> ArrayDataset:
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     tr, te = _torchvision(name, lambda train: cls(str(root), train=train, download=download), root, download)
-    return _finish(name, tr.data.transpose(0, 3, 1, 2), tr.targets, te.data.transpose(0, 3, 1, 2),
-                   te.targets, tr.classes, CIFAR_AUGMENT)
+    return _finish(
+        name,
+        tr.data.transpose(0, 3, 1, 2),
+        tr.targets,
+        te.data.transpose(0, 3, 1, 2),
+        te.targets,
+        tr.classes,
+        CIFAR_AUGMENT,
+    )
 
 
 def load_svhn(root: Path, download: bool) -> ArrayDataset:
     """SVHN from ``train_32x32.mat`` and ``test_32x32.mat`` (no flips: digits are not symmetric)."""
     from torchvision import datasets
 
-    tr, te = _torchvision("svhn", lambda train: datasets.SVHN(str(root), split="train" if train else "test",
-                                                              download=download), root, download)
-    return _finish("svhn", tr.data, tr.labels, te.data, te.labels, [str(i) for i in range(10)],
-                   Augment(pad=2, flip=False))
+    tr, te = _torchvision(
+        "svhn",
+        lambda train: datasets.SVHN(str(root), split="train" if train else "test", download=download),
+        root,
+        download,
+    )
+    return _finish(
+        "svhn",
+        tr.data,
+        tr.labels,
+        te.data,
+        te.labels,
+        [str(i) for i in range(10)],
+        Augment(pad=2, flip=False),
+    )
 
 
 def load_fashionmnist(root: Path, download: bool) -> ArrayDataset:
     """Fashion-MNIST from its idx files, as 1x28x28 images."""
     from torchvision import datasets
 
-    tr, te = _torchvision("fashionmnist", lambda train: datasets.FashionMNIST(str(root), train=train,
-                                                                              download=download), root, download)
-    return _finish("fashionmnist", tr.data.numpy()[:, None], tr.targets, te.data.numpy()[:, None], te.targets,
-                   list(tr.classes), Augment(pad=2, flip=True))
+    tr, te = _torchvision(
+        "fashionmnist",
+        lambda train: datasets.FashionMNIST(str(root), train=train, download=download),
+        root,
+        download,
+    )
+    return _finish(
+        "fashionmnist",
+        tr.data.numpy()[:, None],
+        tr.targets,
+        te.data.numpy()[:, None],
+        te.targets,
+        list(tr.classes),
+        Augment(pad=2, flip=True),
+    )
 
 
 def _folder_samples(root: Path) -> tuple[list[str], list[int], list[str]]:
@@ -88,41 +131,59 @@ def _folder_samples(root: Path) -> tuple[list[str], list[int], list[str]]:
     return [p for p, _ in samples], [c for _, c in samples], classes
 
 
-def load_imagefolder(train_dir: str, test_dir: str, image_size: int = 0, quiet: bool = True,
-                     name: str = "imagefolder") -> ArrayDataset:
+def load_imagefolder(
+    train_dir: str, test_dir: str, image_size: int = 0, quiet: bool = True, name: str = "imagefolder"
+) -> ArrayDataset:
     """Two folders in torchvision's ImageFolder layout (one sub-folder per class), decoded once."""
     if not train_dir or not test_dir:
-        raise TavaalError("--dataset imagefolder needs --train-dir DIR and --test-dir DIR, each with one "
-                          "sub-folder per class")
+        raise TavaalError(
+            "--dataset imagefolder needs --train-dir DIR and --test-dir DIR, each with one "
+            "sub-folder per class"
+        )
     for d in (train_dir, test_dir):
         if not Path(d).is_dir():
-            raise TavaalError(f"image folder {Path(d).resolve()} does not exist; give a folder with one "
-                              "sub-folder of images per class")
+            raise TavaalError(
+                f"image folder {Path(d).resolve()} does not exist; give a folder with one "
+                "sub-folder of images per class"
+            )
     ptr, ytr, classes = _folder_samples(Path(train_dir))
     pte, yte, classes_te = _folder_samples(Path(test_dir))
     if classes_te != classes:
-        raise TavaalError(f"the class folders differ between {train_dir} ({len(classes)}) and {test_dir} "
-                          f"({len(classes_te)}); both need the same class sub-folders")
+        raise TavaalError(
+            f"the class folders differ between {train_dir} ({len(classes)}) and {test_dir} "
+            f"({len(classes_te)}); both need the same class sub-folders"
+        )
     size = image_size or first_image_size(ptr[0])
     xtr = decode_cached(ptr, size, f"decoding {train_dir}", quiet)
     xte = decode_cached(pte, size, f"decoding {test_dir}", quiet)
     return _finish(name, xtr, ytr, xte, yte, classes, default_augment(size))
 
 
-def load_caltech101(root: Path, download: bool, image_size: int = 224, quiet: bool = True,
-                    test_size: int = 1019, seed: int = 0) -> ArrayDataset:
+def load_caltech101(
+    root: Path,
+    download: bool,
+    image_size: int = 224,
+    quiet: bool = True,
+    test_size: int = 1019,
+    seed: int = 0,
+) -> ArrayDataset:
     """Caltech-101's 9,144 images (102 folders, background included, as counted in section 4.3),
     resized to ``image_size`` and split 8,125 / 1,019 with a fixed seed."""
     folder = root / "caltech101" / "101_ObjectCategories"
     if not folder.is_dir() and download:
         from torchvision import datasets
+
         try:
             datasets.Caltech101(str(root), download=True)
         except Exception as e:  # network or archive errors, reported as one line
             raise TavaalError(f"could not download caltech101 into {root.resolve()}: {e}") from None
     if not folder.is_dir():
-        raise _missing("caltech101", folder, "pass --download, or unpack 101_ObjectCategories.tar.gz "
-                       f"so that {folder} holds one folder per category")
+        raise _missing(
+            "caltech101",
+            folder,
+            "pass --download, or unpack 101_ObjectCategories.tar.gz "
+            f"so that {folder} holds one folder per category",
+        )
     paths, labels, classes = _folder_samples(folder)
     if test_size >= len(paths):
         raise TavaalError(f"caltech101 under {folder} has only {len(paths)} images")

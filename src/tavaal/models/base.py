@@ -4,6 +4,7 @@
 Core-set. ``feature_dims`` lists each feature's channel (or vector) size so a Ranker can be built
 without a dry run.
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,8 +48,9 @@ class SmallCNN(TaskLearner):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                                 nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+            )
 
         self.b1, self.b2, self.b3 = block(in_channels, 32), block(32, 64), block(64, 128)
         self.pool = nn.MaxPool2d(2)

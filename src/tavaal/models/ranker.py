@@ -3,6 +3,7 @@
 Each tapped feature map: global average pooling, FC(128), ReLU; the results are concatenated and
 fed to Linear(1). Vector features skip the pooling.
 """
+
 from __future__ import annotations
 
 import torch

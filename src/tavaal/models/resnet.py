@@ -2,6 +2,7 @@
 
 Returns logits, the 512-d embedding and the four stage outputs (the Ranker's inputs).
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,14 +34,21 @@ class BasicBlock(nn.Module):
 class ResNet18(TaskLearner):
     """ResNet-18; ``stem="cifar"`` for 32x32 inputs, ``stem="imagenet"`` for 224x224."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, stem: str = "cifar", dropout: float = 0.0):
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, stem: str = "cifar", dropout: float = 0.0
+    ):
         super().__init__()
         if stem == "cifar":
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64),
-                                      nn.ReLU(inplace=True))
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)
+            )
         else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
-                                      nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False),
+                nn.BatchNorm2d(64),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, 2, 1),
+            )
         widths, layers, cin = (64, 128, 256, 512), [], 64
         for i, w in enumerate(widths):
             stride = 1 if i == 0 else 2

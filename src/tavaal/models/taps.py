@@ -1,4 +1,5 @@
 """Turn any ``nn.Module`` into a task learner by naming the layers to tap (forward hooks)."""
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,13 @@ class TappedModel(TaskLearner):
     layers, and refuses a model that has none.
     """
 
-    def __init__(self, module: nn.Module, feature_layers: list[str], example_input: torch.Tensor,
-                 embedding_layer: str | None = None):
+    def __init__(
+        self,
+        module: nn.Module,
+        feature_layers: list[str],
+        example_input: torch.Tensor,
+        embedding_layer: str | None = None,
+    ):
         super().__init__()
         self.module = module
         self.feature_layers = list(feature_layers)
@@ -27,8 +33,9 @@ class TappedModel(TaskLearner):
         names = dict(module.named_modules())
         missing = [n for n in {*self.feature_layers, self.embedding_layer} if n not in names]
         if missing:
-            raise TavaalError(f"layers {missing} are not in the model; its layers are: "
-                              f"{', '.join(n for n in names if n)}")
+            raise TavaalError(
+                f"layers {missing} are not in the model; its layers are: {', '.join(n for n in names if n)}"
+            )
         self._store: dict[str, torch.Tensor] = {}
         for n in {*self.feature_layers, self.embedding_layer}:
             names[n].register_forward_hook(self._hook(n))
@@ -43,6 +50,7 @@ class TappedModel(TaskLearner):
     def _hook(self, name: str):
         def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
             self._store[name] = out
+
         return hook
 
     def forward(self, x: torch.Tensor) -> TaskOutput:

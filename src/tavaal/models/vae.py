@@ -5,6 +5,7 @@ convolutions with 128-256-512-1024 channels, then FC layers to mu and log-varian
 mirrors it with transposed convolutions. TA-VAAL's decoder receives [z, r]; with ``cond_dim=0``
 the network is exactly VAAL's.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,9 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 
 
 def _up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+    return nn.Sequential(
+        nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)
+    )
 
 
 class ConvVAE(nn.Module):
@@ -29,14 +32,14 @@ class ConvVAE(nn.Module):
         super().__init__()
         # Four stride-2 layers as in VAAL for 32x32; one more per doubling beyond 64 (224 -> 7x7).
         n_down = 4 + max(0, int(math.log2(max(image_size, 64) / 64)))
-        self.size = int(math.ceil(image_size / 2 ** n_down) * 2 ** n_down)
+        self.size = int(math.ceil(image_size / 2**n_down) * 2**n_down)
         chans = [128, 256, 512, 1024] + [1024] * (n_down - 4)
         enc, c = [], in_channels
         for w in chans:
             enc.append(_down(c, w))
             c = w
         self.encoder = nn.Sequential(*enc)
-        self.s = self.size // 2 ** n_down
+        self.s = self.size // 2**n_down
         self.fc_mu = nn.Linear(1024 * self.s * self.s, latent_dim)
         self.fc_logvar = nn.Linear(1024 * self.s * self.s, latent_dim)
         self.s_dec = 2 * self.s
@@ -78,11 +81,18 @@ class MLPVAE(nn.Module):
         super().__init__()
         self.in_shape = tuple(in_shape)
         d = int(math.prod(in_shape))
-        self.enc = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(True), nn.Linear(hidden, hidden), nn.ReLU(True))
+        self.enc = nn.Sequential(
+            nn.Linear(d, hidden), nn.ReLU(True), nn.Linear(hidden, hidden), nn.ReLU(True)
+        )
         self.fc_mu = nn.Linear(hidden, latent_dim)
         self.fc_logvar = nn.Linear(hidden, latent_dim)
-        self.dec = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden), nn.ReLU(True),
-                                 nn.Linear(hidden, hidden), nn.ReLU(True), nn.Linear(hidden, d))
+        self.dec = nn.Sequential(
+            nn.Linear(latent_dim + cond_dim, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, d),
+        )
         self.latent_dim, self.cond_dim = latent_dim, cond_dim
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,8 +157,9 @@ def kaiming_init(net: nn.Module, skip: tuple[nn.Module, ...] = ()) -> nn.Module:
     return net
 
 
-def build_vae(input_shape: tuple[int, ...], latent_dim: int, cond_dim: int, kind: str = "auto",
-              init: str = "kaiming") -> nn.Module:
+def build_vae(
+    input_shape: tuple[int, ...], latent_dim: int, cond_dim: int, kind: str = "auto", init: str = "kaiming"
+) -> nn.Module:
     """A convolutional VAE for images of 16 pixels or more, else the MLP VAE; ``init`` is
     "kaiming" (the authors') or "default" (PyTorch's)."""
     is_image = len(input_shape) == 3
@@ -161,7 +172,9 @@ def build_vae(input_shape: tuple[int, ...], latent_dim: int, cond_dim: int, kind
     return vae
 
 
-def build_discriminator(latent_dim: int, cond_dim: int, n_layers: int, init: str = "kaiming") -> Discriminator:
+def build_discriminator(
+    latent_dim: int, cond_dim: int, n_layers: int, init: str = "kaiming"
+) -> Discriminator:
     """D(r, z) with ``n_layers`` linear layers (5 in the paper, 3 in the authors' code)."""
     disc = Discriminator(latent_dim, cond_dim, n_layers=n_layers)
     return kaiming_init(disc) if init == "kaiming" else disc

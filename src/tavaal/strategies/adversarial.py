@@ -8,6 +8,7 @@ Two schedules:
 - ``official`` (the authors' code): T and R train first; then the VAE and D train for
   ``vae_epochs`` epochs with T and R frozen, so r is computed once per sample per cycle.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,9 @@ class AdversarialTrainer:
         self.ctx, self.conditioned = ctx, conditioned
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
-        self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind, cfg.vae_init).to(dev)
+        self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind, cfg.vae_init).to(
+            dev
+        )
         self.disc = build_discriminator(cfg.latent_dim, cond, cfg.disc_layers, cfg.vae_init).to(dev)
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
@@ -57,8 +60,9 @@ class AdversarialTrainer:
         """``total`` positions in [0, n), each sample once per pass over its pool."""
         if self.ctx.cfg.vae_order == "shuffle":  # a new random permutation for every pass
             reps = math.ceil(total / n)
-            return torch.cat([torch.randperm(n, generator=self.gen, device=self.gen.device)
-                              for _ in range(reps)])[:total]
+            return torch.cat(
+                [torch.randperm(n, generator=self.gen, device=self.gen.device) for _ in range(reps)]
+            )[:total]
         if pool not in self._orders:
             self._orders[pool] = torch.randperm(n, generator=self.gen, device=self.gen.device)
         start = self._offsets[pool]
@@ -69,8 +73,13 @@ class AdversarialTrainer:
         """The VAE's and D's weights (their optimizers' state is not needed after selection)."""
         return {"vae": self.vae.state_dict(), "disc": self.disc.state_dict()}
 
-    def train_epoch(self, r_l: torch.Tensor | None, r_u: torch.Tensor | None,
-                    d_l: torch.Tensor | None, d_u: torch.Tensor | None) -> None:
+    def train_epoch(
+        self,
+        r_l: torch.Tensor | None,
+        r_u: torch.Tensor | None,
+        d_l: torch.Tensor | None,
+        d_u: torch.Tensor | None,
+    ) -> None:
         """One pass of ceil((n_L + n_U) / batch) iterations over batch pairs (labeled, unlabeled).
 
         ``r_*`` (sigmoid-normalised) condition the decoder; ``d_*`` are what D receives (the same
@@ -93,7 +102,7 @@ class AdversarialTrainer:
                     buf.copy_(t)
         total = torch.zeros(2, device=self.labeled.device)
         for it in range(iters):
-            il, iu = pl[it * b:(it + 1) * b], pu[it * b:(it + 1) * b]
+            il, iu = pl[it * b : (it + 1) * b], pu[it * b : (it + 1) * b]
             if self.graphed is None:
                 total += self._step(il, iu, self.gen)
             else:  # augmentation from the default CUDA generator, which graphs replay safely
@@ -111,7 +120,9 @@ class AdversarialTrainer:
         r, then run one iteration."""
         ds, cfg = self.ctx.dataset, self.ctx.cfg
         aug = cfg.vae_augment
-        x = torch.cat([ds.batch(self.labeled[il], aug, generator), ds.batch(self.unlabeled[iu], aug, generator)])
+        x = torch.cat(
+            [ds.batch(self.labeled[il], aug, generator), ds.batch(self.unlabeled[iu], aug, generator)]
+        )
         r = dr = None
         if self.conditioned:
             r_l, r_u, d_l, d_u = self._cond
@@ -125,8 +136,9 @@ class AdversarialTrainer:
             recon, target, _, mu, logvar = self.vae(x, r)
             recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
             kl = cfg.kl_reduction
-            trans = (vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta, kl)
-                     + vae_loss(recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta, kl))  # eq. (4)
+            trans = vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta, kl) + vae_loss(
+                recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta, kl
+            )  # eq. (4)
             logit = self.disc(mu, dr).float()
             loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # eq. (4) + lambda eq. (5)
         self.vae_opt.zero_grad(set_to_none=True)
@@ -150,11 +162,11 @@ class AdversarialTrainer:
         self.disc.eval()
         out = []
         for start in range(0, self.unlabeled.numel(), cfg.eval_batch_size):
-            bi = self.unlabeled[start:start + cfg.eval_batch_size]
+            bi = self.unlabeled[start : start + cfg.eval_batch_size]
             x = to_input(ds.batch(bi, train=False), cfg)
             with autocast(cfg, self.ctx.device):
                 mu = self.vae.encode(x)[0]
-            dr = d_u[start:start + cfg.eval_batch_size] if self.conditioned else None
+            dr = d_u[start : start + cfg.eval_batch_size] if self.conditioned else None
             # D in fp32: in bf16 its outputs take a few hundred values and eq. (7) ties at the cut.
             out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
         return torch.cat(out)
@@ -170,7 +182,7 @@ class AdversarialStrategy(Strategy):
         """Raw Ranker outputs for the labeled set and the candidates, in one batched pass."""
         idx = np.concatenate([ctx.labeled, ctx.candidates])
         raw = infer(ctx.model, ctx.dataset, idx, ctx.cfg, ctx.device, ranker=ctx.ranker)["rank"]
-        return raw[:len(ctx.labeled)], raw[len(ctx.labeled):]
+        return raw[: len(ctx.labeled)], raw[len(ctx.labeled) :]
 
     def _conditions(self, raw_l: torch.Tensor, raw_u: torch.Tensor):
         """(r_L, r_U, D's r_L, D's r_U): r = sigmoid(R(x)); D gets r, or R(x) with ``disc_r=raw``."""
@@ -199,6 +211,7 @@ class AdversarialStrategy(Strategy):
             if self.conditioned:
                 cond = self._uniform(ctx, trainer) if epoch == 0 else self._conditions(*self._ranks(ctx))
             trainer.train_epoch(*cond)
+
         return hook
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ A strategy declares the training it needs (``ranker_loss``: None, "ranking" for 
 "margin" for Learning Loss; ``uses_dropout`` for MC dropout) and may hook into the training
 epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``SelectionContext``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -64,8 +65,10 @@ def check_budget(budget: int, n_candidates: int) -> None:
     if budget <= 0:
         raise BudgetError(f"budget must be positive, got {budget}")
     if budget > n_candidates:
-        raise BudgetError(f"budget {budget} is larger than the {n_candidates} unlabeled candidates; "
-                          "lower --budget or label fewer samples per cycle")
+        raise BudgetError(
+            f"budget {budget} is larger than the {n_candidates} unlabeled candidates; "
+            "lower --budget or label fewer samples per cycle"
+        )
 
 
 class Strategy:
@@ -91,8 +94,9 @@ class Strategy:
         check_budget(budget, len(ctx.candidates))
         scores, priority = self.score(ctx)
         order, tied = top_k(priority, budget, ctx.seed)
-        return Selection(np.asarray(ctx.candidates)[order], np.asarray(scores, dtype=np.float64), self.score_name,
-                         tied)
+        return Selection(
+            np.asarray(ctx.candidates)[order], np.asarray(scores, dtype=np.float64), self.score_name, tied
+        )
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

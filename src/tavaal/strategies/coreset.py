@@ -3,6 +3,7 @@
 Distances are computed in chunks on the run's device; memory stays O((labeled + candidates) x
 chunk) and no N x N matrix is built.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,18 +17,23 @@ def min_distances(points: torch.Tensor, centers: torch.Tensor, chunk: int = 4096
     """For every point, the Euclidean distance to its nearest center, in chunks of centers."""
     best = torch.full((points.shape[0],), float("inf"), device=points.device, dtype=points.dtype)
     for start in range(0, centers.shape[0], chunk):
-        d = torch.cdist(points, centers[start:start + chunk], compute_mode="donot_use_mm_for_euclid_dist")
+        d = torch.cdist(points, centers[start : start + chunk], compute_mode="donot_use_mm_for_euclid_dist")
         best = torch.minimum(best, d.min(dim=1).values)
     return best
 
 
-def k_center_greedy(points: torch.Tensor, centers: torch.Tensor, budget: int, chunk: int = 4096) -> tuple[list[int], torch.Tensor]:
+def k_center_greedy(
+    points: torch.Tensor, centers: torch.Tensor, budget: int, chunk: int = 4096
+) -> tuple[list[int], torch.Tensor]:
     """Pick ``budget`` points one by one, each the farthest from all centers chosen so far.
 
     Returns the chosen row numbers and the initial distance of every point to the labeled set.
     """
-    dist = min_distances(points, centers, chunk) if centers.shape[0] else \
-        torch.full((points.shape[0],), float("inf"), device=points.device)
+    dist = (
+        min_distances(points, centers, chunk)
+        if centers.shape[0]
+        else torch.full((points.shape[0],), float("inf"), device=points.device)
+    )
     initial = dist.clone()
     chosen = []
     for _ in range(budget):

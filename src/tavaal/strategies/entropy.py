@@ -1,4 +1,5 @@
 """Maximum predictive entropy: the cheap uncertainty baseline."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Both pick the candidates with the highest predicted loss; ``lloss`` trains the loss prediction
 module with the margin loss, ``lloss2`` with the ranking loss of eq. (1).
 """
+
 from __future__ import annotations
 
 import numpy as np

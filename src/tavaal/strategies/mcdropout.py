@@ -3,6 +3,7 @@
 Scores: BALD mutual information H[mean p] - mean H[p] (default), the predictive entropy
 H[mean p], or the variation ratio 1 - max mean p.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,9 @@ def mc_probabilities(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]
     seeded(ctx.seed)
     mean_p, mean_h = None, None
     for _ in range(ctx.cfg.mc_samples):
-        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device, train_mode_dropout=True)["logits"]
+        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device, train_mode_dropout=True)[
+            "logits"
+        ]
         p = torch.softmax(logits, dim=1)
         h = entropy(p)
         mean_p = p if mean_p is None else mean_p + p
@@ -39,9 +42,11 @@ class MCDropout(Strategy):
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         if not dropout_layers(ctx.model):
             # Every pass would be the same: BALD 0 everywhere and a silently random selection.
-            raise TavaalError("mcdropout needs dropout layers with p > 0 in the task learner, and this model has "
-                              "none; add nn.Dropout to your model, or use a built-in --model (they get a head "
-                              "dropout of --dropout)")
+            raise TavaalError(
+                "mcdropout needs dropout layers with p > 0 in the task learner, and this model has "
+                "none; add nn.Dropout to your model, or use a built-in --model (they get a head "
+                "dropout of --dropout)"
+            )
         p, h_each = mc_probabilities(ctx)
         if self.cfg.mc_score == "bald":
             s = entropy(p) - h_each

@@ -1,4 +1,5 @@
 """Random sampling: uniform over the candidates, without replacement."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """VAAL (Sinha et al. 2019): VAE + discriminator on z alone; picks the lowest D(z)."""
+
 from tavaal.strategies.adversarial import AdversarialStrategy
 from tavaal.strategies.base import register
 
