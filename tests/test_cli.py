@@ -151,3 +151,56 @@ def test_mlflow_without_the_extra_is_a_clear_error(capsys, tmp_path, monkeypatch
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
     code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--mlflow", "--out", str(tmp_path / "o"))
     assert code == 2 and "pip install 'tavaal[mlflow]'" in _err_line(err)
+
+
+@pytest.mark.parametrize(
+    "yaml_text,needle",
+    [
+        ("epochs: ten\n", "config field 'epochs' must be a whole number, got 'ten'"),
+        ("lr_milestones: [abc]\n", "config field 'lr_milestones' must be a list of whole numbers"),
+        ("lr_milestones: 30\n", "config field 'lr_milestones' must be a list of whole numbers"),
+        ("lr: fast\n", "config field 'lr' must be a number, got 'fast'"),
+        ("analysis: maybe\n", "config field 'analysis' must be true or false, got 'maybe'"),
+        ("schedule: 3\n", "config field 'schedule' must be text, got 3"),
+        ("recipe: mine\n", "valid recipes are: authors, paper"),
+    ],
+)
+def test_yaml_values_of_the_wrong_type_name_the_field(capsys, tmp_path, yaml_text, needle):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml_text)
+    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--config", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and needle in _err_line(err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_yaml_numbers_as_yaml_1_1_reads_them(tmp_path):
+    from tavaal.config import load_yaml_overrides, make_config
+
+    good = tmp_path / "good.yaml"
+    good.write_text("weight_decay: 5e-4\nepochs: 3\nlr: 1\nfinal_selection: true\nlr_milestones: [2]\n")
+    cfg = make_config("digits", load_yaml_overrides(good))
+    assert (cfg.weight_decay, cfg.epochs, cfg.lr, cfg.final_selection, cfg.lr_milestones) == (5e-4, 3, 1.0, True, (2,))
+    assert isinstance(cfg.lr, float)
+
+
+def test_every_field_round_trips_from_the_cli_with_its_type():
+    from dataclasses import fields
+
+    from tavaal.cli import build_parser
+    from tavaal.config import RunConfig
+
+    parse = build_parser().parse_args
+    for f in fields(RunConfig):
+        if f.name == "preset":
+            continue
+        flag, kind = "--" + f.name.replace("_", "-"), str(f.type)
+        if kind == "bool":  # a pair of flags, never text ("False" would be true)
+            assert getattr(parse(["run", flag]), f.name) is True, f.name
+            assert getattr(parse(["run", "--no-" + flag[2:]]), f.name) is False, f.name
+            assert getattr(parse(["run"]), f.name) is None, f.name  # unset: the preset decides
+        elif kind in ("int", "float", "str"):
+            text, value = {"int": ("7", 7), "float": ("0.25", 0.25), "str": ("x", "x")}[kind]
+            got = getattr(parse(["run", flag, text]), f.name)
+            assert got == value and type(got) is type(value), f.name
+        else:
+            assert kind.startswith("tuple[int") and getattr(parse(["run", flag, "3,5"]), f.name) == "3,5"

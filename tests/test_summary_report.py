@@ -151,3 +151,31 @@ def test_report_image_grids_from_a_real_run(tmp_path):
 def test_toy_figure(tmp_path):
     paths = run_toy(tmp_path, methods=("lloss",), stage=2)
     assert [p.name for p in paths] == ["toy_lloss.png"] and paths[0].read_bytes()[:8] == PNG
+
+
+def test_report_without_matplotlib_names_the_extra(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from tavaal.cli import main
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "tavaal.report", raising=False)
+    (tmp_path / "results.jsonl").write_text("")
+    code = main(["report", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'tavaal[report]'" in err and "Traceback" not in err
+
+
+def test_each_equation_is_tagged_once_where_it_is_implemented():
+    import re
+    from pathlib import Path
+
+    import tavaal
+
+    tags: dict[str, list[str]] = {}
+    for path in Path(tavaal.__file__).parent.rglob("*.py"):
+        for n in re.findall(r"eq\. \((\d)\)", path.read_text()):
+            tags.setdefault(n, []).append(path.name)
+    assert {n: len(v) for n, v in tags.items()} == {str(n): 1 for n in range(1, 8)}, tags
+    assert tags["1"] == tags["2"] == tags["4"] == tags["5"] == tags["6"] == ["losses.py"]
+    assert tags["3"] == tags["7"] == ["adversarial.py"]

@@ -19,8 +19,8 @@ class RunConfig:
     """Everything that decides what a run computes.
 
     Names follow the paper: ``lr`` is zeta1 (task learner), ``vae_lr`` zeta2, ``disc_lr`` zeta3,
-    ``eta`` scales the ranking loss in eq. (2), ``lam`` is lambda and ``beta`` the KL weight of
-    eq. (4), ``latent_dim`` is d.
+    ``eta`` scales the ranking loss in equation 2, ``lam`` is lambda and ``beta`` the KL weight of
+    equation 4, ``latent_dim`` is d.
     """
 
     preset: str = "digits"
@@ -63,7 +63,7 @@ class RunConfig:
     disc_layers: int = 5
     disc_r: str = "sigmoid"  # "sigmoid": paper; "raw": official code gives D the raw R(x)
     # Where the paper is silent, the authors' code decides these defaults.
-    kl_reduction: str = "mean"  # eq. (4)'s KL averaged over batch and latent dims; "sum": over dims
+    kl_reduction: str = "mean"  # equation 4's KL averaged over batch and latent dims; "sum": over dims
     vae_augment: bool = False  # VAE and D see un-augmented images, as r does
     vae_order: str = "fixed"  # batches in one fixed random order per cycle; "shuffle": new order per pass
     vae_init: str = "kaiming"  # VAE and D weights: Kaiming normal, zero biases; "default": PyTorch's
@@ -359,16 +359,51 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConf
         raise did_you_mean("recipe", str(recipe), list(RECIPES))
     values = {**PRESETS[preset], **RECIPES[recipe]}
     values["preset"] = preset
-    valid = {f.name for f in fields(RunConfig)}
+    types = {f.name: str(f.type) for f in fields(RunConfig)}
     for key, val in overrides.items():
-        if key not in valid:
-            raise TavaalError(f"unknown config field {key!r}; valid fields are: {', '.join(sorted(valid))}")
-        values[key] = val
-    if "lr_milestones" in values and values["lr_milestones"] is not None:
-        values["lr_milestones"] = tuple(int(m) for m in values["lr_milestones"])
+        if key not in types:
+            raise TavaalError(f"unknown config field {key!r}; valid fields are: {', '.join(sorted(types))}")
+        values[key] = check_type(key, types[key], val)
     cfg = RunConfig(**values)
     cfg.validate()
     return cfg
+
+
+def check_type(name: str, type_name: str, value: Any) -> Any:
+    """``value`` as field ``name`` of type ``type_name`` wants it, or a clear error naming both
+    (a YAML ``epochs: ten`` or ``lr_milestones: [abc]`` would otherwise fail deep in the code)."""
+    def wrong(expected: str) -> TavaalError:
+        return TavaalError(f"config field {name!r} must be {expected}, got {value!r} ({type(value).__name__})")
+
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if type_name == "int":
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("a whole number")
+        return value
+    if type_name == "float":
+        if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as text
+            try:
+                return float(value)
+            except ValueError:
+                raise wrong("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong("a number")
+        return float(value)
+    if type_name == "str":
+        if not isinstance(value, str):
+            raise wrong("text")
+        return value
+    if type_name.startswith("tuple[int"):
+        items = list(value) if isinstance(value, (list, tuple)) else None
+        if items is None or any(isinstance(m, bool) or not isinstance(m, int) for m in items):
+            raise wrong("a list of whole numbers, e.g. [160] or [60, 120]")
+        return tuple(items)
+    return value
 
 
 def recipe_overrides(cfg: RunConfig) -> dict[str, dict[str, Any]]:

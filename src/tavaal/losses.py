@@ -18,7 +18,7 @@ def _pairs(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor) -> torch.Tensor:
-    """Eq. (1), the Ranker's loss L_R: BCE of sigmoid(l^_i - l^_j) against I = 1[l_i > l_j].
+    """eq. (1), the Ranker's loss L_R: BCE of sigmoid(l^_i - l^_j) against I = 1[l_i > l_j].
 
     Target losses are detached, so L_R trains the Ranker (and, through the features, T) only.
     """
@@ -39,7 +39,7 @@ def margin_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, margin: floa
 
 
 def total_loss(task_loss: torch.Tensor, rank_loss: torch.Tensor, eta: float) -> torch.Tensor:
-    """Eq. (2): L_total = L_T + eta * L_R."""
+    """eq. (2): L_total = L_T + eta * L_R."""
     return task_loss + eta * rank_loss
 
 
@@ -51,7 +51,7 @@ def vae_loss(
     beta: float,
     kl_reduction: str = "mean",
 ) -> torch.Tensor:
-    """One pool's half of eq. (4) as a loss to minimise: reconstruction error (mean squared error
+    """eq. (4), one pool's half, as a loss to minimise: reconstruction error (mean squared error
     over every element, the Gaussian log-likelihood up to scale) + beta * KL(q(z|x) || N(0, I)).
 
     The paper does not say how the KL is reduced. ``mean`` (the authors' code) averages it over
@@ -70,7 +70,7 @@ def vae_loss(
 
 
 def vae_adversarial_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> torch.Tensor:
-    """Eq. (5): -E[log D(r_L, z_L) + log D(r_U, z_U)], from D's logits: the VAE tries to make
+    """eq. (5): -E[log D(r_L, z_L) + log D(r_U, z_U)], from D's logits: the VAE tries to make
     both pools look labeled."""
     ones_l = torch.ones_like(d_labeled)
     ones_u = torch.ones_like(d_unlabeled)
@@ -80,7 +80,7 @@ def vae_adversarial_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> 
 
 
 def discriminator_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> torch.Tensor:
-    """Eq. (6): -E[log D(r_L, z_L)] - E[log(1 - D(r_U, z_U))], from D's logits."""
+    """eq. (6): -E[log D(r_L, z_L)] - E[log(1 - D(r_U, z_U))], from D's logits."""
     return F.binary_cross_entropy_with_logits(
         d_labeled, torch.ones_like(d_labeled)
     ) + F.binary_cross_entropy_with_logits(d_unlabeled, torch.zeros_like(d_unlabeled))

@@ -11,14 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
+from tavaal.errors import TavaalError
+from tavaal.results import atomic_write_text, read_records
+from tavaal.summary import summarize, to_markdown
+
+try:  # an extra: runs and summaries work without it
+    import matplotlib
+except ImportError:
+    raise TavaalError("figures need matplotlib, which is not installed: pip install 'tavaal[report]'") from None
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tavaal.results import atomic_write_text, read_records  # noqa: E402
-from tavaal.summary import summarize, to_markdown  # noqa: E402
 
 plt.rcParams.update(
     {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10, "figure.dpi": 110}

@@ -95,7 +95,7 @@ def train_task_learner(
     progress: bool = False,
     desc: str = "train",
 ) -> TrainLog:
-    """Train T (and R with ``ranker_loss`` "ranking" (eq. 1) or "margin") on the labeled set.
+    """Train T (and R with ``ranker_loss`` "ranking" (equation 1) or "margin") on the labeled set.
 
     ``epoch_hook(epoch, model, ranker)`` runs at the start of every epoch; TA-VAAL's paper schedule
     uses it to train the VAE and discriminator inside the same epoch loop (Algorithm 1).
@@ -111,7 +111,7 @@ def train_task_learner(
     rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
 
     def step(x: torch.Tensor, y: torch.Tensor, use_ranker: bool, detach: bool) -> torch.Tensor:
-        """One SGD step on L_T, or on eq. (2) L_T + eta * L_R when the strategy has a Ranker."""
+        """One SGD step on L_T, or on L_total = L_T + eta * L_R (equation 2) when the strategy has a Ranker."""
         opt.zero_grad(set_to_none=True)
         with autocast(cfg, device):
             logits, _, feats = fwd(x)

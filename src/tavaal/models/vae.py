@@ -1,4 +1,4 @@
-"""VAAL's VAE and TA-VAAL's conditional VAE (eq. 4), and the discriminator D(r, z) (eq. 3, 6).
+"""VAAL's VAE and TA-VAAL's conditional VAE (equation 4), and the discriminator D(r, z) (equations 3, 6).
 
 The convolutional VAE follows the Wasserstein auto-encoder layout used by VAAL: stride-2 4x4
 convolutions with 128-256-512-1024 channels, then FC layers to mu and log-variance; the decoder
@@ -117,7 +117,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class Discriminator(nn.Module):
     """D(r, z): an MLP (5 layers in section 4.2) returning the logit of "labeled".
 
-    ``D(r, z) = sigmoid(logit)``; eq. (7) selects the smallest values.
+    ``D(r, z) = sigmoid(logit)``; equation 7 selects the smallest values.
     """
 
     def __init__(self, latent_dim: int, cond_dim: int = 0, hidden: int = 512, n_layers: int = 5):

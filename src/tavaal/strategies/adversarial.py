@@ -1,6 +1,6 @@
 """Shared machinery of VAAL, VAAL + Learning Loss and TA-VAAL: the (conditional) VAE and the
-discriminator, trained on the labeled set and the unlabeled subset (eq. 3-6), then selection by
-the smallest D (eq. 7).
+discriminator, trained on the labeled set and the unlabeled subset (equations 3-6), then selection by
+the smallest D (equation 7).
 
 Two schedules:
 - ``paper`` (Algorithm 1): the VAE and D train inside the task learner's epoch loop; r ~ U(0, 1)
@@ -53,7 +53,7 @@ class AdversarialTrainer:
         # from where the last epoch stopped, as the authors' endless loaders do.
         self._orders = {}
         self._offsets = {"l": 0, "u": 0}
-        # Mean VAE loss (eq. 4 + lambda eq. 5) and D loss (eq. 6) over the last epoch.
+        # Mean VAE loss (equation 4 + lambda equation 5) and D loss (equation 6) over the last epoch.
         self._epoch_losses = torch.full((2,), float("nan"))
 
     def _stream(self, pool: str, n: int, total: int) -> torch.Tensor:
@@ -130,7 +130,9 @@ class AdversarialTrainer:
         return self._iteration(to_input(x, cfg), r, dr)
 
     def _iteration(self, x: torch.Tensor, r: torch.Tensor | None, dr: torch.Tensor | None) -> torch.Tensor:
-        """One VAE step (eq. 4 + lambda eq. 5) then one D step (eq. 6) on labeled + unlabeled halves."""
+        """One round of eq. (3)'s game, min over the encoder q and max over D: a VAE step on the
+        transductive loss (equation 4) + lambda x the adversarial loss (equation 5), then a D step
+        (equation 6), on a labeled and an unlabeled half-batch."""
         cfg, b = self.ctx.cfg, x.shape[0] // 2
         with autocast(cfg, self.ctx.device):
             recon, target, _, mu, logvar = self.vae(x, r)
@@ -138,9 +140,9 @@ class AdversarialTrainer:
             kl = cfg.kl_reduction
             trans = vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta, kl) + vae_loss(
                 recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta, kl
-            )  # eq. (4)
+            )  # equation 4
             logit = self.disc(mu, dr).float()
-            loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # eq. (4) + lambda eq. (5)
+            loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # L_VAE = equation 4 + lambda equation 5
         self.vae_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.vae_opt.step()
@@ -148,7 +150,7 @@ class AdversarialTrainer:
             mu = self.vae.encode(x)[0]
         with autocast(cfg, self.ctx.device):
             logit = self.disc(mu.detach(), dr).float()
-            d_loss = discriminator_loss(logit[:b], logit[b:])  # eq. (6)
+            d_loss = discriminator_loss(logit[:b], logit[b:])  # equation 6
         self.disc_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.disc_opt.step()
@@ -156,7 +158,7 @@ class AdversarialTrainer:
 
     @torch.no_grad()
     def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:
-        """D(r_U, mu(x_U)) for every candidate, as a probability of "labeled" (eq. 7's argument)."""
+        """D(r_U, mu(x_U)) for every candidate, as a probability of "labeled" (the argument of equation 7)."""
         cfg, ds = self.ctx.cfg, self.ctx.dataset
         self.vae.eval()
         self.disc.eval()
@@ -167,7 +169,7 @@ class AdversarialTrainer:
             with autocast(cfg, self.ctx.device):
                 mu = self.vae.encode(x)[0]
             dr = d_u[start : start + cfg.eval_batch_size] if self.conditioned else None
-            # D in fp32: in bf16 its outputs take a few hundred values and eq. (7) ties at the cut.
+            # D in fp32: in bf16 its outputs take a few hundred values and equation 7 ties at the cut.
             out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
         return torch.cat(out)
 

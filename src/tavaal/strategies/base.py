@@ -1,6 +1,6 @@
 """The strategy contract: ``select(context, budget) -> Selection`` and a registry by name.
 
-A strategy declares the training it needs (``ranker_loss``: None, "ranking" for eq. (1) or
+A strategy declares the training it needs (``ranker_loss``: None, "ranking" for equation 1 or
 "margin" for Learning Loss; ``uses_dropout`` for MC dropout) and may hook into the training
 epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``SelectionContext``.
 """

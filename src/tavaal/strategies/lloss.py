@@ -1,7 +1,7 @@
 """Learning Loss (Yoo and Kweon 2019) and the paper's ``learning loss_v2``.
 
 Both pick the candidates with the highest predicted loss; ``lloss`` trains the loss prediction
-module with the margin loss, ``lloss2`` with the ranking loss of eq. (1).
+module with the margin loss, ``lloss2`` with the ranking loss (equation 1).
 """
 
 from __future__ import annotations
