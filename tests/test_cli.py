@@ -168,7 +168,8 @@ def test_mlflow_without_the_extra_is_a_clear_error(capsys, tmp_path, monkeypatch
 def test_yaml_values_of_the_wrong_type_name_the_field(capsys, tmp_path, yaml_text, needle):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml_text)
-    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--config", str(bad), "--out", str(tmp_path / "o"))
+    out = str(tmp_path / "o")
+    code, _, err = run_cli(capsys, "run", "--dataset", "moons", "--config", str(bad), "--out", out)
     assert code == 2 and needle in _err_line(err)
     assert not (tmp_path / "o").exists()
 
@@ -179,7 +180,8 @@ def test_yaml_numbers_as_yaml_1_1_reads_them(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("weight_decay: 5e-4\nepochs: 3\nlr: 1\nfinal_selection: true\nlr_milestones: [2]\n")
     cfg = make_config("digits", load_yaml_overrides(good))
-    assert (cfg.weight_decay, cfg.epochs, cfg.lr, cfg.final_selection, cfg.lr_milestones) == (5e-4, 3, 1.0, True, (2,))
+    got = (cfg.weight_decay, cfg.epochs, cfg.lr, cfg.final_selection, cfg.lr_milestones)
+    assert got == (5e-4, 3, 1.0, True, (2,))
     assert isinstance(cfg.lr, float)
 
 

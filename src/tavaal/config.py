@@ -372,8 +372,10 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConf
 def check_type(name: str, type_name: str, value: Any) -> Any:
     """``value`` as field ``name`` of type ``type_name`` wants it, or a clear error naming both
     (a YAML ``epochs: ten`` or ``lr_milestones: [abc]`` would otherwise fail deep in the code)."""
+
     def wrong(expected: str) -> TavaalError:
-        return TavaalError(f"config field {name!r} must be {expected}, got {value!r} ({type(value).__name__})")
+        got = f"{value!r} ({type(value).__name__})"
+        return TavaalError(f"config field {name!r} must be {expected}, got {got}")
 
     if type_name == "bool":
         if not isinstance(value, bool):

@@ -20,7 +20,9 @@ from tavaal.summary import summarize, to_markdown
 try:  # an extra: runs and summaries work without it
     import matplotlib
 except ImportError:
-    raise TavaalError("figures need matplotlib, which is not installed: pip install 'tavaal[report]'") from None
+    raise TavaalError(
+        "figures need matplotlib, which is not installed: pip install 'tavaal[report]'"
+    ) from None
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 

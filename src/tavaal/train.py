@@ -111,7 +111,7 @@ def train_task_learner(
     rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
 
     def step(x: torch.Tensor, y: torch.Tensor, use_ranker: bool, detach: bool) -> torch.Tensor:
-        """One SGD step on L_T, or on L_total = L_T + eta * L_R (equation 2) when the strategy has a Ranker."""
+        """One SGD step on L_T, or on L_total = L_T + eta * L_R (equation 2) with a Ranker."""
         opt.zero_grad(set_to_none=True)
         with autocast(cfg, device):
             logits, _, feats = fwd(x)

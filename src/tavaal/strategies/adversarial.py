@@ -142,7 +142,8 @@ class AdversarialTrainer:
                 recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta, kl
             )  # equation 4
             logit = self.disc(mu, dr).float()
-            loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])  # L_VAE = equation 4 + lambda equation 5
+            # L_VAE = equation 4 + lambda x equation 5
+            loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])
         self.vae_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.vae_opt.step()
