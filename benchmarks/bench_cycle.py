@@ -32,7 +32,7 @@ from tavaal.device import setup_device
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
-from tavaal.strategies.adversarial import AdversarialStrategy, AdversarialTrainer
+from tavaal.strategies.adversarial import AdversarialPhase, AdversarialStrategy
 from tavaal.train import train_task_learner
 
 OFFICIAL = {"images_per_s": 4000.0, "vae_ms": 51.0, "trial_h": 2.3}
@@ -93,7 +93,7 @@ def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
     strat = get_strategy("tavaal", cfg)
     ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
     cond = strat._conditions(*strat._ranks(ctx))
-    tr = AdversarialTrainer(ctx, True)
+    tr = AdversarialPhase(ctx, True)
     b = cfg.vae_batch
     n_u = max(b, iters * b - len(labeled))
     tr.unlabeled = tr.unlabeled[:n_u]
@@ -189,8 +189,9 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
             model, ranker if strat.ranker_loss else None, ds, labeled, cand, cfg, dev, seed=0
         )
         if isinstance(strat, AdversarialStrategy):
-            # scoring only: a trainer with no training epochs (training is the VAE phase above)
-            ctx.cache["trainer"] = AdversarialTrainer(ctx, strat.conditioned)
+            # scoring only: a phase with no training epochs (training is the VAE phase above)
+            ctx.phase = AdversarialPhase(ctx, strat.conditioned)
+            ctx.phase.fitted = True
         sync(dev)
         t0 = time.perf_counter()
         strat.select(ctx, min(cfg.budget, len(cand)))

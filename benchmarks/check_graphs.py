@@ -16,7 +16,7 @@ from tavaal.config import make_config
 from tavaal.data import Augment, load_dataset
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
-from tavaal.strategies.adversarial import AdversarialTrainer
+from tavaal.strategies.adversarial import AdversarialPhase
 from tavaal.train import evaluate, train_task_learner
 
 
@@ -53,7 +53,7 @@ def main() -> None:
         ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
         strat = get_strategy("tavaal", cfg)
         cond = strat._conditions(*strat._ranks(ctx))
-        tr = AdversarialTrainer(ctx, True)
+        tr = AdversarialPhase(ctx, True)
         tr.train_epoch(*cond)
         d = tr.discriminate(cond[3])
         nets[graphs] = (model, ranker, tr, d)

@@ -18,7 +18,7 @@ from tavaal.loop import initial_labeled, run_cycle, score_diagnostics
 from tavaal.models import TappedModel, build_discriminator, build_vae
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, Strategy, get_strategy
-from tavaal.strategies.adversarial import AdversarialTrainer
+from tavaal.strategies.adversarial import AdversarialPhase
 from tavaal.strategies.base import top_k
 
 CPU = torch.device("cpu")
@@ -102,7 +102,7 @@ def _trainer(ds, **kw):
     cfg = tiny_config("digits", **kw)
     labeled, cand = np.arange(20), np.arange(20, 120)
     ctx = SelectionContext(None, None, ds, labeled, cand, cfg, CPU, seed=3)
-    return AdversarialTrainer(ctx, conditioned=False)
+    return AdversarialPhase(ctx, conditioned=False)
 
 
 @pytest.mark.parametrize("vae_augment", [False, True])
@@ -182,3 +182,23 @@ def test_scores_stay_fp32_under_bf16_autocast(method, moons):
     pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
     rec, _ = run_cycle(cfg, get_strategy(method, cfg), moons, pool, 0, 0, CPU)
     assert rec["n_distinct_scores"] == len(rec["candidates"]) == 200
+
+
+def test_keep_models_saves_every_network_of_the_cycle_including_vae_and_d(tmp_path, moons):
+    cfg = tiny_config("moons", cycles=2)
+    run_experiment(cfg, ["tavaal"], tmp_path, ds=moons, keep_models=True)
+    saved = torch.load(tmp_path / "jobs" / "tavaal-trial0" / "models" / "cycle0.pt", weights_only=True)
+    assert set(saved) == {"model", "ranker", "adversarial"}
+    assert set(saved["adversarial"]) == {"vae", "disc"} and saved["adversarial"]["disc"]
+    last = torch.load(tmp_path / "jobs" / "tavaal-trial0" / "models" / "cycle1.pt", weights_only=True)
+    assert "adversarial" not in last  # the last cycle selects nothing, so it trains no VAE
+
+
+@pytest.mark.parametrize("schedule", ["paper", "official"])
+def test_the_adversarial_phase_is_fitted_by_its_schedule(schedule, moons):
+    cfg = tiny_config("moons", schedule=schedule, epochs=3, vae_epochs=2)
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    _, nets = run_cycle(cfg, get_strategy("tavaal", cfg), moons, pool, 0, 0, CPU)
+    phase = nets["adversarial"]
+    per_epoch = int(np.ceil((cfg.initial + cfg.n_candidates) / cfg.batch_size))
+    assert phase.fitted and phase.iterations == (3 if schedule == "paper" else 2) * per_epoch

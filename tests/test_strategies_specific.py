@@ -54,7 +54,7 @@ def _tavaal_ctx(ds, preset, **kw):
 @pytest.mark.parametrize("disc_r", ["sigmoid", "raw"])
 def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
     cfg, strategy, rec, nets = _tavaal_ctx(moons, "moons", disc_r=disc_r)
-    trainer = nets["trainer"]
+    trainer = nets["adversarial"]
     spy = _Spy(trainer.disc)
     trainer.disc = spy
     raw = infer(nets["model"], moons, np.asarray(rec["candidates"]), cfg, CPU, ranker=nets["ranker"])["rank"]
@@ -67,7 +67,7 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
         np.asarray(rec["candidates"]),
         cfg,
         CPU,
-        cache={"trainer": trainer},
+        phase=trainer,
     )
     ctx.labeled = np.asarray(range(0))
     strategy.score(ctx)
@@ -134,7 +134,7 @@ def test_official_schedule_runs_the_frozen_learner_once_per_sample(moons, method
     ctx = SelectionContext(model, ranker, moons, pool.labeled, cand, cfg, CPU, seed=1)
     sel = strategy.select(ctx, cfg.budget)
     assert len(sel.indices) == cfg.budget
-    assert ctx.cache["trainer"].iterations == 3 * int(np.ceil((20 + 100) / cfg.batch_size))
+    assert ctx.phase.fitted and ctx.phase.iterations == 3 * int(np.ceil((20 + 100) / cfg.batch_size))
     assert model.samples == 20 + 100  # once per labeled sample and candidate, not per VAE iteration
 
 

@@ -80,6 +80,8 @@ def build_and_train(
     if cfg.channels_last and ds.is_image:
         model = model.to(memory_format=torch.channels_last)
     ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
+    if selects:
+        ctx.phase = strategy.make_phase(ctx)
     log = train_task_learner(
         model,
         ranker,
@@ -229,4 +231,7 @@ def run_cycle(
         )
         record["candidate_losses"] = [float(v) for v in losses.cpu()]
         record["candidate_classes"] = [int(v) for v in y[candidates]]
-    return record, {"model": model, "ranker": ranker, **ctx.cache}
+    nets = {"model": model, "ranker": ranker}
+    if ctx.phase is not None:
+        nets["adversarial"] = ctx.phase
+    return record, nets

@@ -25,8 +25,10 @@ from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
 from tavaal.train import autocast, infer, optimizer_kwargs, to_input
 
 
-class AdversarialTrainer:
-    """The VAE and D of one cycle, with their Adam optimizers (learning rates zeta2, zeta3)."""
+class AdversarialPhase:
+    """The adversarial phase of one cycle: the VAE and D with their Adam optimizers (learning
+    rates zeta2, zeta3), trained inside T's epochs (paper schedule) or after them (official).
+    ``fitted`` turns true once its schedule's training is complete."""
 
     def __init__(self, ctx: SelectionContext, conditioned: bool, graphs: bool | None = None):
         """``graphs``: capture the VAE + D step as a CUDA graph (default: ``cfg.cuda_graphs``)."""
@@ -49,6 +51,7 @@ class AdversarialTrainer:
         self.labeled = torch.as_tensor(ctx.labeled, dtype=torch.long, device=dev)
         self.unlabeled = torch.as_tensor(ctx.candidates, dtype=torch.long, device=dev)
         self.iterations = 0
+        self.fitted = False
         # One random order per pool for the whole cycle (``vae_order="fixed"``), read cyclically
         # from where the last epoch stopped, as the authors' endless loaders do.
         self._orders = {}
@@ -109,6 +112,12 @@ class AdversarialTrainer:
                 total += self.graphed("vae", lambda li, ui: self._step(li, ui, None), il, iu)
         self.iterations += iters
         self._epoch_losses = total / iters  # read (one host sync) only when asked for
+
+    def fit(self, cond: tuple, epochs: int, progress: bool = False) -> None:
+        """The official schedule: ``epochs`` passes with T and R frozen, so r is fixed (``cond``)."""
+        for _ in tqdm(range(epochs), desc="vae", disable=not progress, leave=False):
+            self.train_epoch(*cond)
+        self.fitted = True
 
     def losses(self) -> tuple[float, float]:
         """(VAE loss, D loss), each the mean over the last epoch's iterations."""
@@ -194,42 +203,48 @@ class AdversarialStrategy(Strategy):
             return r_l, r_u, raw_l, raw_u
         return r_l, r_u, r_l, r_u
 
-    def _uniform(self, ctx: SelectionContext, trainer: AdversarialTrainer):
+    def _uniform(self, phase: AdversarialPhase, ctx: SelectionContext):
         """Algorithm 1, n = 1: r_L, r_U ~ U(0, 1)."""
-        r_l = torch.rand(len(ctx.labeled), generator=trainer.gen, device=trainer.gen.device)
-        r_u = torch.rand(len(ctx.candidates), generator=trainer.gen, device=trainer.gen.device)
+        r_l = torch.rand(len(ctx.labeled), generator=phase.gen, device=phase.gen.device)
+        r_u = torch.rand(len(ctx.candidates), generator=phase.gen, device=phase.gen.device)
         return r_l, r_u, r_l, r_u
 
-    def training_hook(self, ctx: SelectionContext):
-        if self.cfg.schedule != "paper":
-            return None
+    def make_phase(self, ctx: SelectionContext) -> AdversarialPhase:
         # Interleaved with the task learner's CUDA graphs, a captured VAE + D step crashed the
         # process on an H200 (segfault in replay, PyTorch 2.11; the official schedule, which
         # captures it after T is done, ran): in the paper schedule the VAE + D steps run eagerly.
-        trainer = AdversarialTrainer(ctx, self.conditioned, graphs=False)
-        ctx.cache["trainer"] = trainer
+        paper = self.cfg.schedule == "paper"
+        return AdversarialPhase(ctx, self.conditioned, graphs=False if paper else None)
 
-        def hook(epoch: int, model, ranker) -> None:
+    def training_hook(self, ctx: SelectionContext):
+        if self.cfg.schedule == "official":  # the phase trains after T and R, in score()
+            return None
+        phase = self._phase(ctx)
+
+        def hook(epoch: int, model, ranker) -> None:  # Algorithm 1: one VAE + D pass per T epoch
             cond = (None,) * 4
             if self.conditioned:
-                cond = self._uniform(ctx, trainer) if epoch == 0 else self._conditions(*self._ranks(ctx))
-            trainer.train_epoch(*cond)
+                cond = self._uniform(phase, ctx) if epoch == 0 else self._conditions(*self._ranks(ctx))
+            phase.train_epoch(*cond)
+            phase.fitted = epoch == self.cfg.epochs - 1
 
         return hook
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        trainer = ctx.cache.get("trainer")
+        phase = self._phase(ctx)
         cond = self._conditions(*self._ranks(ctx)) if self.conditioned else (None,) * 4
-        if trainer is None:  # official schedule: T and R are frozen, r was computed once above
-            trainer = AdversarialTrainer(ctx, self.conditioned)
-            ctx.cache["trainer"] = trainer
-            for _ in tqdm(range(self.cfg.vae_epochs), desc="vae", disable=not ctx.progress, leave=False):
-                trainer.train_epoch(*cond)
-        p = trainer.discriminate(cond[3]).cpu().numpy()
+        if self.cfg.schedule == "official" and not phase.fitted:  # T and R frozen: r computed once
+            phase.fit(cond, self.cfg.vae_epochs, ctx.progress)
+        p = phase.discriminate(cond[3]).cpu().numpy()
         return p, -p  # eq. (7): the smallest D(r, z) first
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         sel = super().select(ctx, budget)
-        vae_loss, disc_loss = ctx.cache["trainer"].losses()
+        vae_loss, disc_loss = self._phase(ctx).losses()
         sel.info.update(vae_loss=vae_loss, disc_loss=disc_loss)
         return sel
+
+    def _phase(self, ctx: SelectionContext) -> AdversarialPhase:
+        if ctx.phase is None:  # a context built by hand (benchmarks, tests): the phase starts now
+            ctx.phase = self.make_phase(ctx)
+        return ctx.phase

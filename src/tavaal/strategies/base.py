@@ -33,7 +33,7 @@ class SelectionContext:
     device: torch.device
     seed: int = 0
     progress: bool = False
-    cache: dict[str, Any] = field(default_factory=dict)
+    phase: Any = None  # what the strategy trains for selection this cycle (VAAL's VAE and D), or None
 
 
 @dataclass
@@ -81,6 +81,11 @@ class Strategy:
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
+
+    def make_phase(self, ctx: SelectionContext) -> Any:
+        """The selection-side networks of one cycle (with ``state_dict``), built before T trains;
+        None for strategies that have none."""
+        return None
 
     def training_hook(self, ctx: SelectionContext) -> EpochHook | None:
         """A callback run at the start of every training epoch, or None."""
