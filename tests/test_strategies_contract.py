@@ -54,3 +54,25 @@ def test_budget_larger_than_candidates_is_refused(method, moons):
     )
     with pytest.raises(BudgetError, match="larger than the 10 unlabeled candidates"):
         get_strategy(method, cfg).select(ctx, 11)
+
+
+def test_one_registry_style_for_methods_datasets_and_models():
+    from tavaal.data import DATASETS
+    from tavaal.errors import TavaalError
+    from tavaal.models import MODELS
+    from tavaal.registry import Registry
+
+    for registry, kind in ((STRATEGIES, "method"), (DATASETS, "dataset"), (MODELS, "model")):
+        assert isinstance(registry, Registry) and registry.kind == kind and len(registry) >= 4
+        with pytest.raises(TavaalError, match=f"unknown {kind} 'nope'; valid {kind}s are: "):
+            registry.get("nope")
+    with pytest.raises(ValueError, match="registered twice"):
+        STRATEGIES.register("random")(object)
+
+
+@pytest.mark.parametrize("method", sorted(STRATEGIES))
+def test_traits_are_declared_on_the_class(method):
+    cls = STRATEGIES.get(method)
+    assert cls.ranker_loss in (None, "ranking", "margin")
+    assert cls.adversarial == (cls.score_name == "d_labeled_prob")
+    assert (method in {"lloss", "lloss2", "tavaal", "vaal-lloss"}) == (cls.ranker_loss is not None)

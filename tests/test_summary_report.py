@@ -106,7 +106,9 @@ def test_report_skips_figures_without_inputs(tmp_path, records):
     write_records(tmp_path / "results.jsonl", plain)
     text = write_report(tmp_path, tmp_path / "out").read_text()
     assert "Skipped: no random baseline" in text
-    assert "Skipped: no vaal or tavaal records with discriminator scores" in text
+    assert (
+        "Skipped: no records of an adversarial method (vaal, tavaal, ...) with discriminator scores" in text
+    )
     assert "Skipped: no candidate_losses recorded" in text
     assert (tmp_path / "out" / "accuracy.png").read_bytes()[:8] == PNG
 

@@ -176,13 +176,11 @@ def print_table(records: list[dict[str, Any]]) -> None:
 
 
 def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
-    from tavaal.errors import did_you_mean
     from tavaal.experiment import run_experiment
     from tavaal.strategies import STRATEGIES
 
     for m in methods:
-        if m not in STRATEGIES:
-            raise did_you_mean("method", m, list(STRATEGIES))
+        STRATEGIES.get(m)  # an unknown name fails before any work
     cfg = resolve_config(args, preset)
     tracker = None
     if args.mlflow:

@@ -29,7 +29,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 plt.rcParams.update(
     {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10, "figure.dpi": 110}
 )
-ADVERSARIAL = ("vaal", "tavaal", "vaal-lloss")
+
+
+def adversarial_methods(records: list[dict[str, Any]]) -> list[str]:
+    """Methods in the records whose strategy declares itself adversarial (VAE + D scores)."""
+    from tavaal.strategies import STRATEGIES
+
+    names = dict.fromkeys(r["method"] for r in records)
+    return [m for m in names if m in STRATEGIES and STRATEGIES.get(m).adversarial]
 
 
 class Skip(Exception):
@@ -143,11 +150,12 @@ def _last_cycle(records: list[dict[str, Any]], method: str, need: str) -> list[d
 
 
 def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
-    """Figure 7b: D's output over the subset at the last cycle, VAAL against TA-VAAL."""
-    found = {m: _last_cycle(records, m, "scores") for m in ("vaal", "tavaal")}
+    """Figure 7b: D's output over the subset at the last cycle, VAAL against TA-VAAL (and any
+    other adversarial method in the records)."""
+    found = {m: _last_cycle(records, m, "scores") for m in adversarial_methods(records)}
     found = {m: v for m, v in found.items() if v}
     if not found:
-        raise Skip("no vaal or tavaal records with discriminator scores")
+        raise Skip("no records of an adversarial method (vaal, tavaal, ...) with discriminator scores")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     values = {m: np.concatenate([r["scores"] for r in recs]) for m, recs in found.items()}
     lo = min(float(v.min()) for v in values.values())
@@ -170,7 +178,7 @@ def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
 def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
     """Figure 8: real loss against D's output at the last cycle, selected points highlighted."""
     paths = []
-    for m in ADVERSARIAL:
+    for m in adversarial_methods(records):
         recs = _last_cycle(records, m, "candidate_losses")
         if not recs:
             continue

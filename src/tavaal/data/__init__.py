@@ -3,24 +3,84 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from tavaal.data.base import ArrayDataset, Augment, prepare
-from tavaal.errors import TavaalError, did_you_mean
+from tavaal.errors import TavaalError
+from tavaal.registry import Registry
 
-DATASETS = [
-    "moons",
-    "digits",
-    "cifar10",
-    "cifar100",
-    "cifar10-imb10",
-    "cifar10-imb100",
-    "svhn",
-    "fashionmnist",
-    "caltech101",
-    "imagefolder",
-    "cityscapes",
-]
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """Where and how to load a dataset: the config's data fields."""
+
+    data_dir: str = "data"
+    download: bool = False
+    train_dir: str = ""
+    test_dir: str = ""
+    image_size: int = 0
+    imbalance_pattern: str = "paper"
+    quiet: bool = True
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+
+DatasetLoader = Callable[[LoadOptions], ArrayDataset]
+DATASETS: Registry[DatasetLoader] = Registry("dataset")
+
+
+def _register_builtin() -> None:
+    """The loaders live in toy.py and vision.py, imported on first use (torchvision is slow)."""
+
+    def toy(fn_name: str) -> DatasetLoader:
+        def load(o: LoadOptions) -> ArrayDataset:
+            from tavaal.data import toy as mod
+
+            return getattr(mod, fn_name)()
+
+        return load
+
+    def vision(load_fn: Callable) -> DatasetLoader:
+        def load(o: LoadOptions) -> ArrayDataset:
+            from tavaal.data import vision as mod
+
+            return load_fn(mod, o)
+
+        return load
+
+    DATASETS.register("moons")(toy("load_moons"))
+    DATASETS.register("digits")(toy("load_digits_dataset"))
+    for name in ("cifar10", "cifar100"):
+        DATASETS.register(name)(vision(lambda m, o, n=name: m.load_cifar(n, o.root, o.download)))
+    for name, ratio in (("cifar10-imb10", 10), ("cifar10-imb100", 100)):
+        DATASETS.register(name)(
+            vision(
+                lambda m, o, n=name, r=ratio: make_imbalanced(
+                    m.load_cifar("cifar10", o.root, o.download), r, o.imbalance_pattern, n
+                )
+            )
+        )
+    DATASETS.register("svhn")(vision(lambda m, o: m.load_svhn(o.root, o.download)))
+    DATASETS.register("fashionmnist")(vision(lambda m, o: m.load_fashionmnist(o.root, o.download)))
+    DATASETS.register("caltech101")(
+        vision(lambda m, o: m.load_caltech101(o.root, o.download, o.image_size or 224, o.quiet))
+    )
+    DATASETS.register("imagefolder")(
+        vision(lambda m, o: m.load_imagefolder(o.train_dir, o.test_dir, o.image_size, o.quiet))
+    )
+
+    @DATASETS.register("cityscapes")
+    def _cityscapes(o: LoadOptions) -> ArrayDataset:
+        raise TavaalError(
+            "cityscapes (semantic segmentation) is not supported in this version: tavaal has "
+            "no segmentation task learner yet; use a classification dataset"
+        )
+
+
+_register_builtin()
 
 
 def load_dataset(
@@ -34,34 +94,8 @@ def load_dataset(
     quiet: bool = True,
 ) -> ArrayDataset:
     """Load a registered dataset by name into memory (uint8 images, or float vectors)."""
-    from tavaal.data import toy, vision
-
-    root = Path(data_dir)
-    if name == "moons":
-        return toy.load_moons()
-    if name == "digits":
-        return toy.load_digits_dataset()
-    if name in ("cifar10", "cifar100"):
-        return vision.load_cifar(name, root, download)
-    if name.startswith("cifar10-imb"):
-        ratio = {"cifar10-imb10": 10, "cifar10-imb100": 100}.get(name)
-        if ratio is None:
-            raise did_you_mean("dataset", name, DATASETS)
-        return make_imbalanced(vision.load_cifar("cifar10", root, download), ratio, imbalance_pattern, name)
-    if name == "svhn":
-        return vision.load_svhn(root, download)
-    if name == "fashionmnist":
-        return vision.load_fashionmnist(root, download)
-    if name == "caltech101":
-        return vision.load_caltech101(root, download, image_size or 224, quiet)
-    if name == "imagefolder":
-        return vision.load_imagefolder(train_dir, test_dir, image_size, quiet)
-    if name == "cityscapes":
-        raise TavaalError(
-            "cityscapes (semantic segmentation) is not supported in this version: tavaal has "
-            "no segmentation task learner yet; use a classification dataset"
-        )
-    raise did_you_mean("dataset", name, DATASETS)
+    opts = LoadOptions(data_dir, download, train_dir, test_dir, image_size, imbalance_pattern, quiet)
+    return DATASETS.get(name)(opts)
 
 
 def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from tavaal.errors import did_you_mean
+from collections.abc import Callable
+
 from tavaal.models.base import MLP, SmallCNN, TaskLearner, TaskOutput
 from tavaal.models.ranker import Ranker
 from tavaal.models.resnet import ResNet18
 from tavaal.models.taps import TappedModel
 from tavaal.models.vae import MLPVAE, ConvVAE, Discriminator, build_discriminator, build_vae
+from tavaal.registry import Registry
 
-MODELS = ["mlp", "smallcnn", "resnet18", "resnet18-imagenet"]
+# name -> builder(input_shape without the batch axis, num_classes, head dropout)
+ModelBuilder = Callable[[tuple[int, ...], int, float], TaskLearner]
+MODELS: Registry[ModelBuilder] = Registry("model")
+MODELS.register("mlp")(lambda shape, k, p: MLP(shape[0], 32, k, p))
+MODELS.register("smallcnn")(lambda shape, k, p: SmallCNN(shape[0], k, p))
+MODELS.register("resnet18")(lambda shape, k, p: ResNet18(k, shape[0], "cifar", p))
+MODELS.register("resnet18-imagenet")(lambda shape, k, p: ResNet18(k, shape[0], "imagenet", p))
 
 
 def build_task_learner(
     name: str, input_shape: tuple[int, ...], num_classes: int, dropout: float = 0.0
 ) -> TaskLearner:
     """Build a registered task learner for inputs of ``input_shape`` (without the batch axis)."""
-    if name == "mlp":
-        return MLP(input_shape[0], 32, num_classes, dropout)
-    if name == "smallcnn":
-        return SmallCNN(input_shape[0], num_classes, dropout)
-    if name == "resnet18":
-        return ResNet18(num_classes, input_shape[0], "cifar", dropout)
-    if name == "resnet18-imagenet":
-        return ResNet18(num_classes, input_shape[0], "imagenet", dropout)
-    raise did_you_mean("model", name, MODELS)
+    return MODELS.get(name)(input_shape, num_classes, dropout)
 
 
 __all__ = [

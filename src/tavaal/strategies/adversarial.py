@@ -188,6 +188,7 @@ class AdversarialStrategy(Strategy):
     """Base of vaal, vaal-lloss and tavaal; ``conditioned`` adds the Ranker's r (TA-VAAL)."""
 
     conditioned = False
+    adversarial = True
     score_name = "d_labeled_prob"
 
     def _ranks(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,8 @@ from torch import nn
 
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
-from tavaal.errors import BudgetError, did_you_mean
+from tavaal.errors import BudgetError
+from tavaal.registry import Registry
 from tavaal.train import EpochHook
 
 
@@ -75,8 +76,9 @@ class Strategy:
     """Base class: subclasses implement ``score`` (higher priority is chosen first) or ``select``."""
 
     name: ClassVar[str] = ""
-    ranker_loss: ClassVar[str | None] = None
+    ranker_loss: ClassVar[str | None] = None  # trait: needs a Ranker, trained with this loss
     uses_dropout: ClassVar[bool] = False
+    adversarial: ClassVar[bool] = False  # trait: scores with a VAE + discriminator (D's output)
     score_name: ClassVar[str | None] = None
 
     def __init__(self, cfg: RunConfig):
@@ -104,19 +106,16 @@ class Strategy:
         )
 
 
-STRATEGIES: dict[str, type[Strategy]] = {}
+STRATEGIES: Registry[type[Strategy]] = Registry("method")
 
 
 def register(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator adding a strategy to the registry under ``cls.name``."""
-    STRATEGIES[cls.name] = cls
-    return cls
+    return STRATEGIES.register(cls.name)(cls)
 
 
 def get_strategy(name: str, cfg: RunConfig) -> Strategy:
-    if name not in STRATEGIES:
-        raise did_you_mean("method", name, list(STRATEGIES))
-    return STRATEGIES[name](cfg)
+    return STRATEGIES.get(name)(cfg)
 
 
 def seeded(seed: int) -> None:
