@@ -7,7 +7,8 @@ in this one run:
   - ms per VAE + discriminator iteration (official schedule, r cached once);
   - seconds of selection per method over the subset;
   - the extrapolated time of a 10-cycle trial (200 epochs, EV = 100), and ratios to the
-    authors' code (reference/official-code-timings.md: 4,000 images/s, 51 ms, 2.3 h).
+    authors' code as measured on an H200 (4,000 images/s, 51 ms per VAE + D iteration, 2.3 h a
+    trial; benchmarks/README.md).
 
 Examples:
   python benchmarks/bench_cycle.py --device cpu --preset digits

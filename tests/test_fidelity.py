@@ -11,10 +11,10 @@ from torch import nn
 
 from conftest import tiny_config
 from tavaal.config import RECIPES, make_config
+from tavaal.cycle import initial_labeled, run_cycle, score_diagnostics
 from tavaal.data import with_crop_pad
 from tavaal.errors import TavaalError
 from tavaal.experiment import run_experiment
-from tavaal.loop import initial_labeled, run_cycle, score_diagnostics
 from tavaal.models import TappedModel, build_discriminator, build_vae
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, Strategy, get_strategy

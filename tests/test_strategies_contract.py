@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from tavaal.cycle import initial_labeled, run_cycle
 from tavaal.errors import BudgetError
-from tavaal.loop import initial_labeled, run_cycle
 from tavaal.pool import Pool
 from tavaal.strategies import STRATEGIES, get_strategy
 

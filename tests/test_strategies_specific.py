@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from conftest import tiny_config
-from tavaal.loop import initial_labeled, run_cycle
+from tavaal.cycle import initial_labeled, run_cycle
 from tavaal.models import Discriminator, build_task_learner
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, get_strategy

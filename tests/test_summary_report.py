@@ -5,9 +5,10 @@ import pytest
 
 from tavaal.cli import main
 from tavaal.errors import TavaalError
-from tavaal.report import class_entropy, run_toy, write_report
+from tavaal.report import class_entropy, write_report
 from tavaal.results import read_records, write_records
 from tavaal.summary import summarize, to_csv, to_markdown
+from tavaal.toy_figure import run_toy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -263,7 +263,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_toy(args: argparse.Namespace) -> int:
-    from tavaal.report import run_toy
+    from tavaal.toy_figure import run_toy
 
     paths = run_toy(Path(args.out), seed=args.seed, progress=not args.quiet)
     for p in paths:

@@ -21,14 +21,15 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig, recipe_overrides
+from tavaal.cycle import check_model, check_sizes, derive_seed, initial_labeled, run_cycle
 from tavaal.data import load_dataset, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
-from tavaal.loop import check_model, check_sizes, derive_seed, initial_labeled, run_cycle
 from tavaal.pool import Pool
-from tavaal.results import atomic_write_text, read_records, write_records
+from tavaal.results import read_records, write_records
 from tavaal.strategies import get_strategy
 
 CycleCallback = Callable[[dict[str, Any]], None]

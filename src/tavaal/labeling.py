@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
+from tavaal.cycle import build_and_train, check_model, derive_seed, draw_candidates
 from tavaal.data import with_crop_pad
 from tavaal.data.base import ArrayDataset, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
 from tavaal.data.vision import default_augment
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
-from tavaal.loop import build_and_train, check_model, derive_seed, draw_candidates
-from tavaal.results import atomic_write_text
 from tavaal.strategies import check_budget, get_strategy
 
 

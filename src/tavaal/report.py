@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tavaal.atomic import atomic_write_text
 from tavaal.errors import TavaalError
-from tavaal.results import atomic_write_text, read_records
+from tavaal.results import read_records
 from tavaal.summary import summarize, to_markdown
 
 try:  # an extra: runs and summaries work without it
@@ -293,66 +294,3 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     index = out / "index.md"
     atomic_write_text(index, "\n".join(lines))
     return index
-
-
-def run_toy(
-    out: Path,
-    seed: int = 0,
-    progress: bool = False,
-    methods: tuple[str, ...] = ("lloss", "vaal", "tavaal"),
-    stage: int = 5,
-) -> list[Path]:
-    """Figure 1: moons, the learned decision boundary, and the 10 samples each method picks at stage 5."""
-    import torch
-
-    from tavaal.config import make_config
-    from tavaal.data import load_dataset, prepare
-    from tavaal.loop import initial_labeled, run_cycle
-    from tavaal.pool import Pool
-    from tavaal.strategies import get_strategy
-
-    out.mkdir(parents=True, exist_ok=True)
-    ds = load_dataset("moons")
-    cfg = make_config("moons", {"seed": seed, "cycles": stage, "final_selection": True})
-    x, y = ds.x_train.numpy(), ds.y_train.numpy()
-    gx, gy = np.meshgrid(
-        np.linspace(x[:, 0].min() - 0.5, x[:, 0].max() + 0.5, 200),
-        np.linspace(x[:, 1].min() - 0.5, x[:, 1].max() + 0.5, 200),
-    )
-    grid = torch.tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32)
-    paths = []
-    for m in methods:
-        pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, seed, 0))
-        for cycle in range(stage):
-            labeled_before = pool.labeled
-            rec, nets = run_cycle(
-                cfg, get_strategy(m, cfg), ds, pool, 0, cycle, torch.device("cpu"), progress
-            )
-        model = nets["model"].eval()
-        with torch.no_grad():
-            prob = torch.softmax(model(prepare(grid, ds, train=False))[0], 1)[:, 1].numpy().reshape(gx.shape)
-        fig, ax = plt.subplots(figsize=(6, 5))
-        ax.contour(gx, gy, prob, levels=[0.5], colors="black", linestyles="--")
-        ax.scatter(x[y == 0, 0], x[y == 0, 1], s=8, c="tab:red", alpha=0.35, label="class 0 (500)")
-        ax.scatter(x[y == 1, 0], x[y == 1, 1], s=14, c="tab:blue", alpha=0.7, label="class 1 (50)")
-        ax.scatter(
-            x[labeled_before, 0],
-            x[labeled_before, 1],
-            s=30,
-            facecolors="none",
-            edgecolors="gray",
-            label="labeled before",
-        )
-        sel = np.asarray(rec["selected"])
-        ax.scatter(
-            x[sel, 0], x[sel, 1], marker="x", s=80, c="black", linewidths=2, label=f"selected ({len(sel)})"
-        )
-        ax.set(
-            title=f"{m}: selection at stage {stage} (test acc. {100 * rec['accuracy']:.1f}%)",
-            xlabel="feature 1",
-            ylabel="feature 2",
-        )
-        ax.plot([], [], "k--", label="learned decision boundary")
-        ax.legend(loc="lower left", fontsize=8)
-        paths.append(_save(fig, out / f"toy_{m}.png"))
-    return paths

@@ -1,39 +1,17 @@
-"""Result records, atomic writes, and reading records back with clear errors."""
+"""Result records: writing them (atomically) and reading them back with clear errors."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tavaal.atomic import atomic_write_text
 from tavaal.errors import TavaalError
 
 # Fields that measure the machine rather than the method; equal runs differ only in these.
 TIMING_FIELDS = ("train_seconds", "select_seconds", "eval_seconds", "wall_seconds", "device")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def dumps_records(records: Iterable[dict[str, Any]]) -> str:

@@ -14,8 +14,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tavaal.config import RunConfig
+from tavaal.cuda_graphs import GraphedStep
 from tavaal.data.base import ArrayDataset
-from tavaal.graphs import GraphedStep
 from tavaal.losses import margin_loss, ranking_loss, total_loss
 
 EpochHook = Callable[[int, nn.Module, nn.Module | None], None]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tavaal.results import atomic_write_bytes
+from tavaal.atomic import atomic_write_bytes
 
 
 def cache_dir() -> Path:

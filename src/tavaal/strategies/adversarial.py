@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tavaal.graphs import GraphedStep
+from tavaal.cuda_graphs import GraphedStep
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import build_discriminator, build_vae
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded

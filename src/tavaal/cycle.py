@@ -1,4 +1,4 @@
-"""One active-learning cycle, as data flows (DESIGN.md): fresh T (+R), train, evaluate, draw a
+"""One active-learning cycle, as data flows: fresh T (+R), train, evaluate, draw a
 random subset of 10 x budget, let the strategy pick ``budget`` indices, label them."""
 
 from __future__ import annotations
