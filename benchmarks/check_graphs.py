@@ -73,7 +73,7 @@ def main() -> None:
     print(
         f"max |w_eager - w_graph|: task learner {diff:.2e}, ranker {rdiff:.2e}, VAE {vdiff:.2e}; "
         f"max |D_eager - D_graph| {float((d0 - d1).abs().max()):.2e}; graph captures "
-        f"{t1.graphed.captures} (VAE)"
+        f"{t1.stepper.captures} (VAE)"
     )
 
 

@@ -75,13 +75,29 @@ def test_training_learns_and_evaluates(digits):
     assert evaluate(model, digits, cfg, torch.device("cpu")) > 0.6
 
 
-def test_optimizer_kwargs_for_cuda_graphs():
+def test_runtime_optimizer_kwargs_for_cuda_graphs():
     from tavaal.config import RunConfig
-    from tavaal.train import optimizer_kwargs
+    from tavaal.runtime import Runtime
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert optimizer_kwargs(RunConfig(), cpu, adam=True) == {}
-    assert optimizer_kwargs(RunConfig(), cuda, adam=False) == {"foreach": True}
-    graphs = RunConfig(cuda_graphs=True, fused=True)
-    assert optimizer_kwargs(graphs, cuda, adam=True) == {"fused": True, "capturable": True}
-    assert optimizer_kwargs(graphs, cuda, adam=False) == {"fused": True}
+    assert Runtime.from_config(RunConfig(), cpu).optimizer_kwargs(adam=True) == {}
+    assert Runtime.from_config(RunConfig(), cuda).optimizer_kwargs(adam=False) == {"foreach": True}
+    graphs = Runtime.from_config(RunConfig(cuda_graphs=True, fused=True), cuda)
+    assert graphs.optimizer_kwargs(adam=True) == {"fused": True, "capturable": True}
+    assert graphs.optimizer_kwargs(adam=False) == {"fused": True}
+
+
+def test_runtime_stepper_runs_eagerly_with_the_loops_generator_on_cpu():
+    from tavaal.runtime import Runtime
+
+    gen = torch.Generator().manual_seed(0)
+    stepper = Runtime(torch.device("cpu")).stepper(gen)
+    seen = []
+    assert stepper("mode", lambda g, x: seen.append(g) or x + 1, 1) == 2
+    assert seen == [gen] and stepper.captures == 0 and stepper.graph is None
+    x = torch.ones(2, 3, 4, 4)
+    assert (
+        Runtime(torch.device("cpu"), channels_last=True)
+        .to_input(x)
+        .is_contiguous(memory_format=torch.channels_last)
+    )

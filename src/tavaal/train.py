@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +13,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tavaal.config import RunConfig
-from tavaal.cuda_graphs import GraphedStep
 from tavaal.data.base import ArrayDataset
 from tavaal.losses import margin_loss, ranking_loss, total_loss
+from tavaal.runtime import Runtime
 
 EpochHook = Callable[[int, nn.Module, nn.Module | None], None]
 
@@ -28,44 +27,18 @@ class TrainLog:
     ranker_last_epoch: int  # last epoch (0-based) in which the Ranker was updated; -1 if never
 
 
-def autocast(cfg: RunConfig, device: torch.device):
-    """bf16 autocast when asked for, a no-op otherwise."""
-    if cfg.amp == "bf16":
-        # CUDA graphs must not replay autocast's cast cache from capture time.
-        return torch.autocast(
-            device_type=device.type, dtype=torch.bfloat16, cache_enabled=not cfg.cuda_graphs
-        )
-    return contextlib.nullcontext()
-
-
-def to_input(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
-    if cfg.channels_last and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def optimizer_kwargs(cfg: RunConfig, device: torch.device, adam: bool) -> dict[str, bool]:
-    """Fused or foreach kernels on CUDA; Adam inside a CUDA graph keeps its step count on the device."""
-    if device.type != "cuda":
-        return {}
-    kw = {"fused": True} if cfg.fused else {"foreach": True}
-    if adam and cfg.cuda_graphs:
-        kw["capturable"] = True
-    return kw
-
-
-def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, rt: Runtime) -> torch.optim.Optimizer:
     """SGD with momentum (CIFAR, Caltech) or Adam (the toy problem), at learning rate zeta1."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=cfg.lr, weight_decay=cfg.weight_decay, **optimizer_kwargs(cfg, device, adam=True)
+            params, lr=cfg.lr, weight_decay=cfg.weight_decay, **rt.optimizer_kwargs(adam=True)
         )
     return torch.optim.SGD(
         params,
         lr=cfg.lr,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,
-        **optimizer_kwargs(cfg, device, adam=False),
+        **rt.optimizer_kwargs(adam=False),
     )
 
 
@@ -101,33 +74,38 @@ def train_task_learner(
     uses it to train the VAE and discriminator inside the same epoch loop (Algorithm 1).
     """
     t0 = time.perf_counter()
+    rt = Runtime.from_config(cfg, device)
     gen = torch.Generator(device=device).manual_seed(seed)
     idx_all = torch.as_tensor(np.asarray(labeled), dtype=torch.long, device=device)
     params = list(model.parameters()) + (list(ranker.parameters()) if ranker is not None else [])
-    opt = make_optimizer(params, cfg, device)
+    opt = make_optimizer(params, cfg, rt)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     freeze_at, detach_at = ranker_schedule(cfg)
-    fwd = torch.compile(model) if cfg.compile else model
+    fwd = rt.compiled(model)
     rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
 
-    def step(x: torch.Tensor, y: torch.Tensor, use_ranker: bool, detach: bool) -> torch.Tensor:
-        """One SGD step on L_T, or on L_total = L_T + eta * L_R (equation 2) with a Ranker."""
+    def step(
+        generator: torch.Generator | None, bi: torch.Tensor, use_ranker: bool, detach: bool
+    ) -> torch.Tensor:
+        """One SGD step on the labeled batch ``bi``: on L_T, or with a Ranker on
+        L_total = L_T + eta * L_R (equation 2)."""
+        x, y = rt.to_input(ds.batch(bi, train=True, generator=generator)), ds.y_train[bi]
         opt.zero_grad(set_to_none=True)
-        with autocast(cfg, device):
+        with rt.autocast():
             logits, _, feats = fwd(x)
         per_sample = F.cross_entropy(logits.float(), y, reduction="none")
         loss = per_sample.mean()
         if use_ranker:
             if detach:
                 feats = [f.detach() for f in feats]
-            with autocast(cfg, device):
+            with rt.autocast():
                 pred = ranker(feats)
             loss = total_loss(loss, rank_fn(pred.float(), per_sample), cfg.eta)
         loss.backward()
         opt.step()
         return loss.detach()
 
-    graphed = GraphedStep() if cfg.cuda_graphs else None
+    stepper = rt.stepper(gen)
     n, bs = idx_all.numel(), cfg.batch_size
     last_ranker_epoch, epoch_loss = -1, torch.zeros((), device=device)
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
@@ -146,21 +124,10 @@ def train_task_learner(
                 p.requires_grad_(update_ranker)
         perm = idx_all[torch.randperm(n, generator=gen, device=device)]
         epoch_loss = torch.zeros((), device=device)
+        mode = (use_ranker, update_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
         for start in range(0, n, bs):
             bi = perm[start : start + bs]
-            if graphed is not None:
-                # Gather, augmentation (default CUDA generator: graph-safe RNG) and the step, in one graph.
-                mode = (use_ranker, update_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
-                loss = graphed(
-                    mode,
-                    lambda b, u=use_ranker, d=detach: step(
-                        to_input(ds.batch(b, train=True), cfg), ds.y_train[b], u, d
-                    ),
-                    bi,
-                )
-            else:
-                x = to_input(ds.batch(bi, train=True, generator=gen), cfg)
-                loss = step(x, ds.y_train[bi], use_ranker, detach)
+            loss = stepper(mode, lambda g, b, u=use_ranker, d=detach: step(g, b, u, d), bi)
             epoch_loss += loss * bi.numel()
         if update_ranker:
             last_ranker_epoch = epoch
@@ -192,6 +159,7 @@ def infer(
 
     The model is in eval mode; ``train_mode_dropout`` keeps only its dropout layers active.
     """
+    rt = Runtime.from_config(cfg, device)
     model.eval()
     if train_mode_dropout:
         for m in dropout_layers(model):
@@ -200,8 +168,8 @@ def infer(
     logits, embs, ranks = [], [], []
     for start in range(0, idx.numel(), cfg.eval_batch_size):
         bi = idx[start : start + cfg.eval_batch_size]
-        x = to_input(ds.batch(bi, train=False, split=split), cfg)
-        with autocast(cfg, device):
+        x = rt.to_input(ds.batch(bi, train=False, split=split))
+        with rt.autocast():
             lo, emb, feats = model(x)
         if ranker is not None:  # fp32: bf16's 8-bit mantissa would tie thousands of scores
             ranks.append(ranker([f.float() for f in feats]).float())

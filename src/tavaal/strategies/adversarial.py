@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tavaal.cuda_graphs import GraphedStep
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import build_discriminator, build_vae
+from tavaal.runtime import Runtime
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
-from tavaal.train import autocast, infer, optimizer_kwargs, to_input
+from tavaal.train import infer
 
 
 class AdversarialPhase:
@@ -34,6 +34,7 @@ class AdversarialPhase:
         """``graphs``: capture the VAE + D step as a CUDA graph (default: ``cfg.cuda_graphs``)."""
         cfg, dev = ctx.cfg, ctx.device
         self.ctx, self.conditioned = ctx, conditioned
+        self.rt = rt = Runtime.from_config(cfg, dev)
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
         self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind, cfg.vae_init).to(
@@ -42,12 +43,12 @@ class AdversarialPhase:
         self.disc = build_discriminator(cfg.latent_dim, cond, cfg.disc_layers, cfg.vae_init).to(dev)
         if cfg.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
-        opt_kw = optimizer_kwargs(cfg, dev, adam=True)
-        self.graphed = GraphedStep() if (cfg.cuda_graphs if graphs is None else graphs) else None
+        opt_kw = rt.optimizer_kwargs(adam=True)
         self._cond: list[torch.Tensor] | tuple | None = None  # (r_L, r_U, D's r_L, D's r_U)
         self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **opt_kw)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **opt_kw)
         self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
+        self.stepper = rt.stepper(self.gen, graphs)
         self.labeled = torch.as_tensor(ctx.labeled, dtype=torch.long, device=dev)
         self.unlabeled = torch.as_tensor(ctx.candidates, dtype=torch.long, device=dev)
         self.iterations = 0
@@ -95,7 +96,7 @@ class AdversarialPhase:
         self.vae.train()
         self.disc.train()
         cond = (r_l, r_u, d_l, d_u)
-        if self.graphed is None:
+        if self.stepper.graph is None:
             self._cond = cond
         elif self.conditioned:  # a graph reads fixed addresses: keep r in buffers it owns
             if self._cond is None:
@@ -106,10 +107,7 @@ class AdversarialPhase:
         total = torch.zeros(2, device=self.labeled.device)
         for it in range(iters):
             il, iu = pl[it * b : (it + 1) * b], pu[it * b : (it + 1) * b]
-            if self.graphed is None:
-                total += self._step(il, iu, self.gen)
-            else:  # augmentation from the default CUDA generator, which graphs replay safely
-                total += self.graphed("vae", lambda li, ui: self._step(li, ui, None), il, iu)
+            total += self.stepper("vae", self._step, il, iu)
         self.iterations += iters
         self._epoch_losses = total / iters  # read (one host sync) only when asked for
 
@@ -124,7 +122,7 @@ class AdversarialPhase:
         v, d = self._epoch_losses.tolist()
         return v, d
 
-    def _step(self, il: torch.Tensor, iu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _step(self, generator: torch.Generator | None, il: torch.Tensor, iu: torch.Tensor) -> torch.Tensor:
         """Gather and augment a labeled and an unlabeled batch (positions ``il``, ``iu``) with their
         r, then run one iteration."""
         ds, cfg = self.ctx.dataset, self.ctx.cfg
@@ -136,14 +134,14 @@ class AdversarialPhase:
         if self.conditioned:
             r_l, r_u, d_l, d_u = self._cond
             r, dr = torch.cat([r_l[il], r_u[iu]]), torch.cat([d_l[il], d_u[iu]])
-        return self._iteration(to_input(x, cfg), r, dr)
+        return self._iteration(self.rt.to_input(x), r, dr)
 
     def _iteration(self, x: torch.Tensor, r: torch.Tensor | None, dr: torch.Tensor | None) -> torch.Tensor:
         """One round of eq. (3)'s game, min over the encoder q and max over D: a VAE step on the
         transductive loss (equation 4) + lambda x the adversarial loss (equation 5), then a D step
         (equation 6), on a labeled and an unlabeled half-batch."""
         cfg, b = self.ctx.cfg, x.shape[0] // 2
-        with autocast(cfg, self.ctx.device):
+        with self.rt.autocast():
             recon, target, _, mu, logvar = self.vae(x, r)
             recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
             kl = cfg.kl_reduction
@@ -156,9 +154,9 @@ class AdversarialPhase:
         self.vae_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.vae_opt.step()
-        with torch.no_grad(), autocast(cfg, self.ctx.device):
+        with torch.no_grad(), self.rt.autocast():
             mu = self.vae.encode(x)[0]
-        with autocast(cfg, self.ctx.device):
+        with self.rt.autocast():
             logit = self.disc(mu.detach(), dr).float()
             d_loss = discriminator_loss(logit[:b], logit[b:])  # equation 6
         self.disc_opt.zero_grad(set_to_none=True)
@@ -175,8 +173,8 @@ class AdversarialPhase:
         out = []
         for start in range(0, self.unlabeled.numel(), cfg.eval_batch_size):
             bi = self.unlabeled[start : start + cfg.eval_batch_size]
-            x = to_input(ds.batch(bi, train=False), cfg)
-            with autocast(cfg, self.ctx.device):
+            x = self.rt.to_input(ds.batch(bi, train=False))
+            with self.rt.autocast():
                 mu = self.vae.encode(x)[0]
             dr = d_u[start : start + cfg.eval_batch_size] if self.conditioned else None
             # D in fp32: in bf16 its outputs take a few hundred values and equation 7 ties at the cut.
