@@ -108,3 +108,29 @@ def test_budget_larger_than_the_pool_and_missing_files(tmp_path, pool, capsys):
     assert code == 2 and "pool folder" in capsys.readouterr().err
     code = main(["query", "--pool", str(root), "--labels", str(tmp_path / "missing.csv"), *ARGS])
     assert code == 2 and "create it with the header 'path,label'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "encoding,text",
+    [
+        ("utf-8-sig", "path,label\r\n{a},cat\r\n{b},dog\r\n"),  # Excel's "CSV UTF-8": BOM + CRLF
+        ("utf-8", "path;label\n{a};cat\n{b};dog\n"),  # a ';' locale
+        ("utf-8", "path\tlabel\n{a}\tcat\n{b}\tdog\n"),  # tab-separated export
+    ],
+)
+def test_labels_as_spreadsheets_write_them(tmp_path, encoding, text):
+    from tavaal.labeling import read_labels
+
+    f = tmp_path / "labels.csv"
+    f.write_bytes(text.format(a="x/1.png", b="x/2.png").encode(encoding))
+    assert read_labels(f, {"x/1.png", "x/2.png"}) == {"x/1.png": "cat", "x/2.png": "dog"}
+
+
+def test_labels_not_in_utf8_are_one_clear_error(tmp_path):
+    from tavaal.errors import TavaalError
+    from tavaal.labeling import read_labels
+
+    f = tmp_path / "labels.csv"
+    f.write_bytes("path,label\nx/1.png,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TavaalError, match="is not UTF-8 text"):
+        read_labels(f, {"x/1.png"})

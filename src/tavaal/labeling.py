@@ -54,7 +54,16 @@ def read_labels(path: Path, known: set[str]) -> dict[str, str]:
             f"labels file {path} does not exist; create it with the header 'path,label' and one "
             "row per labeled image"
         )
-    rows = list(csv.reader(io.StringIO(path.read_text())))
+    try:  # utf-8-sig: spreadsheet programs start the file with a byte-order mark
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise TavaalError(
+            f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as CSV UTF-8"
+        ) from None
+    first = text.splitlines()[0] if text.strip() else ""
+    # Spreadsheets in some locales separate with ';' (or export tabs); line ends may be CRLF.
+    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     if not rows or [c.strip().lower() for c in rows[0]] != ["path", "label"]:
         raise TavaalError(f"{path}: line 1 must be the header 'path,label'")
     labels: dict[str, str] = {}
