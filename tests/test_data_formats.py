@@ -181,3 +181,46 @@ def test_missing_data_says_where_and_how(tmp_path):
         load_dataset("cifar10", data_dir=str(tmp_path))
     with pytest.raises(TavaalError, match="101_ObjectCategories"):
         load_dataset("caltech101", data_dir=str(tmp_path))
+
+
+def test_truncated_jpeg_is_named_and_can_be_skipped_with_a_warning(tmp_path, caplog, capsys):
+    _jpegs(tmp_path / "train", ["cat", "dog"], 3, (16, 16))
+    _jpegs(tmp_path / "test", ["cat", "dog"], 1, (16, 16))
+    bad = tmp_path / "train" / "dog" / "image_0002.jpg"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated, as an interrupted copy leaves it
+    with pytest.raises(
+        TavaalError, match=r"1 image file\(s\) cannot be read: .*dog/image_0002.jpg.*--skip-unreadable"
+    ):
+        load_imagefolder(str(tmp_path / "train"), str(tmp_path / "test"))
+    with caplog.at_level("WARNING", logger="tavaal"):
+        ds = load_imagefolder(str(tmp_path / "train"), str(tmp_path / "test"), skip_unreadable=True)
+    assert ds.x_train.shape[0] == 5 and ds.y_train.tolist() == [0, 0, 0, 1, 1]
+    assert "left out 1 unreadable image(s)" in caplog.text and "image_0002.jpg" in caplog.text
+    from tavaal.cli import main
+
+    argv = [
+        "run",
+        "--dataset",
+        "imagefolder",
+        "--train-dir",
+        str(tmp_path / "train"),
+        "--test-dir",
+        str(tmp_path / "test"),
+        "--model",
+        "smallcnn",
+        "--initial",
+        "2",
+        "--budget",
+        "1",
+        "--cycles",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    ]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "image_0002.jpg" in err and "Traceback" not in err
+    assert main([*argv, "--skip-unreadable"]) == 0

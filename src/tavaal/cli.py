@@ -36,6 +36,8 @@ _SPECIAL = {
 _BOOL_HELP = {
     "vae_augment": "train the VAE and discriminator on augmented images (default: un-augmented, as the "
     "authors' code; r is always computed on un-augmented images)",
+    "skip_unreadable": "leave out image files that cannot be decoded (truncated, corrupt), with a warning "
+    "that lists them; without it such a file is an error that names it",
     "final_selection": "select after the last cycle as well (--analysis implies it); otherwise the last "
     "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
 }

@@ -80,6 +80,7 @@ class RunConfig:
     download: bool = False
     image_size: int = 0  # 0: the dataset's own size
     imbalance_pattern: str = "paper"  # "paper": first five classes reduced; "official": the even ones
+    skip_unreadable: bool = False  # leave out image files that cannot be decoded, with a warning
     crop_pad: int = -1  # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
     # speed
     amp: str = "none"  # "none" | "bf16"
@@ -167,6 +168,7 @@ class RunConfig:
             "analysis",
             "cudnn_benchmark",
             "final_selection",
+            "skip_unreadable",
         }
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -180,6 +180,7 @@ def run_experiment(
             cfg.image_size,
             cfg.imbalance_pattern,
             quiet=not progress,
+            skip_unreadable=cfg.skip_unreadable,
         )
     ds = with_crop_pad(ds, cfg.crop_pad)
     check_model(cfg, ds)

@@ -98,11 +98,13 @@ def query(
     classes = sorted(set(labels.values()))
     if len(classes) < 2:
         raise TavaalError(f"{labels_file} must label images of at least two classes (found {len(classes)})")
+    files = [str(pool / p) for p in paths]
+    size = cfg.image_size or first_image_size(files)
+    x, keep = decode_cached(files, size, "decoding pool", not progress, cfg.skip_unreadable)
+    x, paths = torch.from_numpy(x), [paths[i] for i in keep]
     unlabeled = np.array([i for i, p in enumerate(paths) if p not in labels])
     labeled = np.array([i for i, p in enumerate(paths) if p in labels])
     check_budget(budget, min(len(unlabeled), cfg.subset_size or cfg.subset_factor * budget))
-    size = cfg.image_size or first_image_size(str(pool / paths[0]))
-    x = torch.from_numpy(decode_cached([str(pool / p) for p in paths], size, "decoding pool", not progress))
     to_idx = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
     mean, std = channel_stats(x[torch.from_numpy(labeled)])

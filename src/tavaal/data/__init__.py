@@ -22,6 +22,7 @@ class LoadOptions:
     image_size: int = 0
     imbalance_pattern: str = "paper"
     quiet: bool = True
+    skip_unreadable: bool = False
 
     @property
     def root(self) -> Path:
@@ -66,10 +67,18 @@ def _register_builtin() -> None:
     DATASETS.register("svhn")(vision(lambda m, o: m.load_svhn(o.root, o.download)))
     DATASETS.register("fashionmnist")(vision(lambda m, o: m.load_fashionmnist(o.root, o.download)))
     DATASETS.register("caltech101")(
-        vision(lambda m, o: m.load_caltech101(o.root, o.download, o.image_size or 224, o.quiet))
+        vision(
+            lambda m, o: m.load_caltech101(
+                o.root, o.download, o.image_size or 224, o.quiet, skip_unreadable=o.skip_unreadable
+            )
+        )
     )
     DATASETS.register("imagefolder")(
-        vision(lambda m, o: m.load_imagefolder(o.train_dir, o.test_dir, o.image_size, o.quiet))
+        vision(
+            lambda m, o: m.load_imagefolder(
+                o.train_dir, o.test_dir, o.image_size, o.quiet, skip_unreadable=o.skip_unreadable
+            )
+        )
     )
 
     @DATASETS.register("cityscapes")
@@ -92,9 +101,12 @@ def load_dataset(
     image_size: int = 0,
     imbalance_pattern: str = "paper",
     quiet: bool = True,
+    skip_unreadable: bool = False,
 ) -> ArrayDataset:
     """Load a registered dataset by name into memory (uint8 images, or float vectors)."""
-    opts = LoadOptions(data_dir, download, train_dir, test_dir, image_size, imbalance_pattern, quiet)
+    opts = LoadOptions(
+        data_dir, download, train_dir, test_dir, image_size, imbalance_pattern, quiet, skip_unreadable
+    )
     return DATASETS.get(name)(opts)
 
 

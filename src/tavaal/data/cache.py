@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,9 @@ import numpy as np
 from PIL import Image
 
 from tavaal.atomic import atomic_write_bytes
+from tavaal.errors import TavaalError
+
+logger = logging.getLogger("tavaal")
 
 
 def cache_dir() -> Path:
@@ -33,6 +37,10 @@ def cache_key(paths: Sequence[str], size: int) -> str:
     return h.hexdigest()[:24]
 
 
+# What PIL raises on a truncated, corrupt or foreign file.
+_UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
 def decode_image(path: str, size: int) -> np.ndarray:
     """One file -> (3, size, size) uint8 RGB (resized when it is not already that size)."""
     with Image.open(path) as im:
@@ -42,28 +50,60 @@ def decode_image(path: str, size: int) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
-def first_image_size(path: str) -> int:
-    with Image.open(path) as im:
-        return int(im.size[1])
+def first_image_size(paths: Sequence[str]) -> int:
+    """The height of the first readable image (the size a folder's images are decoded to)."""
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                return int(im.size[1])
+        except _UNREADABLE:
+            continue
+    raise TavaalError(f"none of the {len(paths)} images (first: {paths[0]}) can be read")
 
 
-def decode_cached(paths: Sequence[str], size: int, desc: str = "decoding", quiet: bool = True) -> np.ndarray:
-    """Decode ``paths`` to an (N, 3, size, size) uint8 array, or load it whole from the cache."""
+def _unreadable_error(bad: list[tuple[str, str]]) -> TavaalError:
+    listed = "; ".join(f"{p} ({reason})" for p, reason in bad[:5]) + (
+        f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    )
+    return TavaalError(
+        f"{len(bad)} image file(s) cannot be read: {listed}. Replace or delete them, or pass "
+        "--skip-unreadable to leave them out with a warning"
+    )
+
+
+def decode_cached(
+    paths: Sequence[str], size: int, desc: str = "decoding", quiet: bool = True, skip_unreadable: bool = False
+) -> tuple[np.ndarray, list[int]]:
+    """Decode ``paths`` to an (N, 3, size, size) uint8 array, or load it whole from the cache;
+    also the positions of the paths it holds. An unreadable file is an error naming it, or, with
+    ``skip_unreadable``, left out with a warning that lists every one (nothing is cached then,
+    so the warning comes back until the files are fixed)."""
     key = cache_key(paths, size)
     target = cache_dir() / f"images-{key}.npy"
     if target.is_file():
-        return np.load(target)
+        return np.load(target), list(range(len(paths)))
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+    bad: dict[int, str] = {}
     from tqdm.auto import tqdm
 
     def work(i: int) -> None:
-        out[i] = decode_image(paths[i], size)
+        try:
+            out[i] = decode_image(paths[i], size)
+        except _UNREADABLE as e:
+            bad[i] = str(e).splitlines()[0] if str(e) else type(e).__name__
 
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         for _ in tqdm(
             pool.map(work, range(len(paths))), total=len(paths), desc=desc, disable=quiet, leave=False
         ):
             pass
+    if bad:
+        listing = [(paths[i], bad[i]) for i in sorted(bad)]
+        if not skip_unreadable:
+            raise _unreadable_error(listing)
+        logger.warning("left out %d unreadable image(s): %s", len(bad), ", ".join(p for p, _ in listing))
+        kept = [i for i in range(len(paths)) if i not in bad]
+        return out[kept], kept
     target.parent.mkdir(parents=True, exist_ok=True)
     import io
 
@@ -73,4 +113,4 @@ def decode_cached(paths: Sequence[str], size: int, desc: str = "decoding", quiet
     (target.with_suffix(".json")).write_text(
         json.dumps({"n": len(paths), "size": size, "first": paths[0] if paths else None})
     )
-    return out
+    return out, list(range(len(paths)))

@@ -132,7 +132,12 @@ def _folder_samples(root: Path) -> tuple[list[str], list[int], list[str]]:
 
 
 def load_imagefolder(
-    train_dir: str, test_dir: str, image_size: int = 0, quiet: bool = True, name: str = "imagefolder"
+    train_dir: str,
+    test_dir: str,
+    image_size: int = 0,
+    quiet: bool = True,
+    name: str = "imagefolder",
+    skip_unreadable: bool = False,
 ) -> ArrayDataset:
     """Two folders in torchvision's ImageFolder layout (one sub-folder per class), decoded once."""
     if not train_dir or not test_dir:
@@ -153,9 +158,10 @@ def load_imagefolder(
             f"the class folders differ between {train_dir} ({len(classes)}) and {test_dir} "
             f"({len(classes_te)}); both need the same class sub-folders"
         )
-    size = image_size or first_image_size(ptr[0])
-    xtr = decode_cached(ptr, size, f"decoding {train_dir}", quiet)
-    xte = decode_cached(pte, size, f"decoding {test_dir}", quiet)
+    size = image_size or first_image_size(ptr)
+    xtr, keep_tr = decode_cached(ptr, size, f"decoding {train_dir}", quiet, skip_unreadable)
+    xte, keep_te = decode_cached(pte, size, f"decoding {test_dir}", quiet, skip_unreadable)
+    ytr, yte = [ytr[i] for i in keep_tr], [yte[i] for i in keep_te]
     return _finish(name, xtr, ytr, xte, yte, classes, default_augment(size))
 
 
@@ -166,6 +172,7 @@ def load_caltech101(
     quiet: bool = True,
     test_size: int = 1019,
     seed: int = 0,
+    skip_unreadable: bool = False,
 ) -> ArrayDataset:
     """Caltech-101's 9,144 images (102 folders, background included, as counted in section 4.3),
     resized to ``image_size`` and split 8,125 / 1,019 with a fixed seed."""
@@ -187,8 +194,8 @@ def load_caltech101(
     paths, labels, classes = _folder_samples(folder)
     if test_size >= len(paths):
         raise TavaalError(f"caltech101 under {folder} has only {len(paths)} images")
-    x = decode_cached(paths, image_size or 224, "decoding caltech101", quiet)
-    y = np.asarray(labels)
-    perm = np.random.default_rng(seed).permutation(len(paths))
+    x, keep = decode_cached(paths, image_size or 224, "decoding caltech101", quiet, skip_unreadable)
+    y = np.asarray(labels)[keep]
+    perm = np.random.default_rng(seed).permutation(len(y))
     te, tr = np.sort(perm[:test_size]), np.sort(perm[test_size:])
     return _finish("caltech101", x[tr], y[tr], x[te], y[te], classes, Augment(pad=0, flip=True))
