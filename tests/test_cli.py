@@ -206,3 +206,76 @@ def test_every_field_round_trips_from_the_cli_with_its_type():
             assert got == value and type(got) is type(value), f.name
         else:
             assert kind.startswith("tuple[int") and getattr(parse(["run", flag, "3,5"]), f.name) == "3,5"
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--model", "user_nets:make_net"], "needs --feature-layers"),
+        (
+            ["--model", "no_such_module:make_net", "--feature-layers", "1"],
+            "module 'no_such_module' does not import",
+        ),
+        (["--model", "user_nets:missing", "--feature-layers", "1"], "has no callable 'missing'"),
+        (["--model", "user_nets:make_net", "--feature-layers", "1,99"], "are not in the model"),
+        (["--model", "user_nets:make_wrong_net", "--feature-layers", "1"], "the dataset has 10 classes"),
+        (["--model", "user_nets:not_a_net", "--feature-layers", "1"], "not a torch.nn.Module"),
+        (
+            ["--model", "user_nets:make_plain_net", "--feature-layers", "2", "--method", "mcdropout"],
+            "needs dropout layers",
+        ),
+    ],
+)
+def test_a_users_model_errors_are_one_clear_line(capsys, tmp_path, extra, needle):
+    argv = [
+        "run",
+        "--dataset",
+        "digits",
+        "--cycles",
+        "2",
+        "--epochs",
+        "1",
+        "--initial",
+        "20",
+        "--budget",
+        "10",
+    ]
+    code, _, err = run_cli(capsys, *argv, *extra, "--out", str(tmp_path / "o"), "--quiet")
+    assert code == 2 and needle in _err_line(err)
+
+
+def test_a_users_model_from_the_command_line_with_keep_models(capsys, tmp_path):
+    import torch
+
+    out = tmp_path / "o"
+    argv = [
+        "run",
+        "--dataset",
+        "digits",
+        "--method",
+        "tavaal",
+        "--model",
+        "user_nets:make_net",
+        "--feature-layers",
+        "1,3",
+        "--cycles",
+        "2",
+        "--epochs",
+        "2",
+        "--vae-epochs",
+        "1",
+        "--initial",
+        "20",
+        "--budget",
+        "10",
+        "--keep-models",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    code, text, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    saved = torch.load(out / "jobs" / "tavaal-trial0" / "models" / "cycle0.pt", weights_only=True)
+    assert set(saved) == {"model", "ranker", "adversarial"} and any(
+        k.startswith("module.") for k in saved["model"]
+    )

@@ -76,3 +76,17 @@ def test_traits_are_declared_on_the_class(method):
     assert cls.ranker_loss in (None, "ranking", "margin")
     assert cls.adversarial == (cls.score_name == "d_labeled_prob")
     assert (method in {"lloss", "lloss2", "tavaal", "vaal-lloss"}) == (cls.ranker_loss is not None)
+
+
+USER = {"model": "user_nets:make_net", "feature_layers": "1,3", "embedding_layer": "6"}
+
+
+@pytest.mark.parametrize("method", sorted(STRATEGIES))
+def test_select_contract_with_a_users_own_model(method, digits):
+    """The same contract with a network the package does not ship, tapped by layer names."""
+    cfg, before, rec = _cycle(method, digits, "digits", **USER)
+    sel = np.asarray(rec["selected"])
+    assert len(sel) == cfg.budget and len(np.unique(sel)) == cfg.budget
+    assert set(sel) <= set(rec["candidates"]) and not set(sel) & set(before)
+    _, _, again = _cycle(method, digits, "digits", **USER)
+    assert again["selected"] == rec["selected"]

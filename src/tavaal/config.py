@@ -26,7 +26,9 @@ class RunConfig:
     preset: str = "digits"
     recipe: str = "paper"  # "paper" or "authors": see RECIPES and docs/fidelity.md
     dataset: str = "digits"
-    model: str = "smallcnn"
+    model: str = "smallcnn"  # a registered name, or module.path:factory for your own network
+    feature_layers: str = ""  # with a factory: comma-separated layers whose outputs feed the Ranker
+    embedding_layer: str = ""  # with a factory: the layer whose pooled output feeds Core-set
     # active learning
     initial: int = 50
     budget: int = 50

@@ -15,7 +15,8 @@ from tavaal import __version__
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
 from tavaal.errors import TavaalError
-from tavaal.models import Ranker, build_task_learner
+from tavaal.models import Ranker, TaskLearner, build_task_learner
+from tavaal.models.user import build_user_model, is_factory_path
 from tavaal.pool import Pool
 from tavaal.strategies import Selection, SelectionContext, Strategy
 from tavaal.train import TrainLog, evaluate, infer, train_task_learner
@@ -47,8 +48,21 @@ def check_sizes(cfg: RunConfig, n_train: int) -> None:
         )
 
 
+def build_model(cfg: RunConfig, ds: ArrayDataset, dropout: float) -> TaskLearner:
+    """A fresh task learner: a registered one by name, or the user's factory (``mod:fn``) wrapped
+    with its ``--feature-layers`` tapped."""
+    if is_factory_path(cfg.model):
+        layers = [s.strip() for s in cfg.feature_layers.split(",") if s.strip()]
+        example = ds.batch(torch.arange(min(2, ds.n_train), device=ds.x_train.device), train=False)
+        return build_user_model(cfg.model, layers, cfg.embedding_layer, example, ds.num_classes)
+    return build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout)
+
+
 def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
-    """The model must accept the dataset's inputs."""
+    """The model must accept the dataset's inputs (a user's factory is checked when built)."""
+    if is_factory_path(cfg.model):
+        build_model(cfg, ds, 0.0)  # import errors, unknown layers, wrong output: before any work
+        return
     if cfg.model == "mlp" and ds.is_image:
         raise TavaalError(f"--model mlp takes vectors but {ds.name} holds images; use smallcnn or resnet18")
     if cfg.model != "mlp" and not ds.is_image:
@@ -75,7 +89,7 @@ def build_and_train(
     """
     torch.manual_seed(seed)
     dropout = cfg.dropout if strategy.uses_dropout else 0.0
-    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout).to(device)
+    model = build_model(cfg, ds, dropout).to(device)
     ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
     if cfg.channels_last and ds.is_image:
         model = model.to(memory_format=torch.channels_last)
