@@ -27,11 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from tavaal.config import make_config
-from tavaal.data import load_dataset
+from tavaal.data import load_data
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
+from tavaal.runtime import Runtime
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.adversarial import AdversarialPhase, AdversarialStrategy
 from tavaal.train import train_task_learner
@@ -76,14 +77,16 @@ def data_overrides(data: str) -> dict:
 def split(ds: ArrayDataset, cfg, n_l: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed-seed labeled set of ``n_l`` and the candidate subset (subset_factor x budget) after it."""
     perm = np.random.default_rng(0).permutation(ds.n_train)
-    return perm[:n_l], np.sort(perm[n_l : n_l + min(cfg.subset_factor * cfg.budget, ds.n_train - n_l)])
+    return perm[:n_l], np.sort(
+        perm[n_l : n_l + min(cfg.protocol.subset_factor * cfg.protocol.budget, ds.n_train - n_l)]
+    )
 
 
 def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
     """A seeded task learner (channels_last when asked) and its Ranker."""
     torch.manual_seed(0)
-    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
-    if cfg.channels_last and ds.is_image:
+    model = build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes).to(dev)
+    if cfg.runtime.channels_last and ds.is_image:
         model = model.to(memory_format=torch.channels_last)
     return model, Ranker(model.feature_dims).to(dev)
 
@@ -92,10 +95,10 @@ def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
     """A TA-VAAL VAE + D trainer (official schedule: r computed once) over a candidate slice big
     enough for about ``iters`` iterations per epoch, and the conditions to pass to train_epoch."""
     strat = get_strategy("tavaal", cfg)
-    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
+    ctx = SelectionContext(model, ranker, ds, labeled, cand, Runtime.from_config(cfg, dev), seed=0)
     cond = strat._conditions(*strat._ranks(ctx))
-    tr = AdversarialPhase(ctx, True)
-    b = cfg.vae_batch
+    tr = AdversarialPhase(ctx, strat.p, True)
+    b = strat.p.vae_batch_size
     n_u = max(b, iters * b - len(labeled))
     tr.unlabeled = tr.unlabeled[:n_u]
     return tr, (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
@@ -105,11 +108,11 @@ def fast_throughput(cfg, ds, labeled, dev, epochs: int):
     """Images/s of train_task_learner (T + Ranker, eq. 2), after one warm-up epoch."""
     model, ranker = build_learner(cfg, ds, dev)
     warm = make_config(cfg.preset, {**cfg.to_dict(), "epochs": 1, "lr_milestones": ()})
-    train_task_learner(model, ranker, ds, labeled, warm, dev, "ranking")
+    train_task_learner(model, ranker, ds, labeled, warm.training, Runtime.from_config(warm, dev), "ranking")
     sync(dev)
     run = make_config(cfg.preset, {**cfg.to_dict(), "epochs": epochs, "lr_milestones": ()})
     t0 = time.perf_counter()
-    train_task_learner(model, ranker, ds, labeled, run, dev, "ranking")
+    train_task_learner(model, ranker, ds, labeled, run.training, Runtime.from_config(run, dev), "ranking")
     sync(dev)
     return epochs * len(labeled) / (time.perf_counter() - t0), model, ranker
 
@@ -140,15 +143,17 @@ class PILDataset(torch.utils.data.Dataset):
 def plain_throughput(cfg, ds, labeled, dev, epochs: int) -> float:
     """The plain path: DataLoader (no workers, as the authors' code) + PIL transforms + fp32 eager."""
     torch.manual_seed(0)
-    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes).to(dev)
+    model = build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes).to(dev)
     ranker = Ranker(model.feature_dims).to(dev)
     opt = torch.optim.SGD(
         list(model.parameters()) + list(ranker.parameters()),
-        lr=cfg.lr,
+        lr=cfg.training.lr,
         momentum=0.9,
-        weight_decay=cfg.weight_decay,
+        weight_decay=cfg.training.weight_decay,
     )
-    loader = torch.utils.data.DataLoader(PILDataset(ds, labeled), batch_size=cfg.batch_size, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        PILDataset(ds, labeled), batch_size=cfg.training.batch_size, shuffle=True
+    )
 
     def epoch():
         model.train()
@@ -156,7 +161,7 @@ def plain_throughput(cfg, ds, labeled, dev, epochs: int) -> float:
             x, y = x.to(dev), y.to(dev)
             logits, _, feats = model(x)
             per = F.cross_entropy(logits, y, reduction="none")
-            loss = total_loss(per.mean(), ranking_loss(ranker(feats), per), cfg.eta)
+            loss = total_loss(per.mean(), ranking_loss(ranker(feats), per), cfg.training.eta)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -187,28 +192,37 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
     for m in methods:
         strat = get_strategy(m, cfg)
         ctx = SelectionContext(
-            model, ranker if strat.ranker_loss else None, ds, labeled, cand, cfg, dev, seed=0
+            model,
+            ranker if strat.ranker_loss else None,
+            ds,
+            labeled,
+            cand,
+            Runtime.from_config(cfg, dev),
+            seed=0,
         )
         if isinstance(strat, AdversarialStrategy):
             # scoring only: a phase with no training epochs (training is the VAE phase above)
-            ctx.phase = AdversarialPhase(ctx, strat.conditioned)
+            ctx.phase = AdversarialPhase(ctx, strat.p, strat.conditioned)
             ctx.phase.fitted = True
+        model.dropout.p = strat.head_dropout  # MC dropout scores through the head's dropout
         sync(dev)
         t0 = time.perf_counter()
-        strat.select(ctx, min(cfg.budget, len(cand)))
+        strat.select(ctx, min(cfg.protocol.budget, len(cand)))
         sync(dev)
         out[m] = time.perf_counter() - t0
+        model.dropout.p = 0.0
     return out
 
 
 def extrapolate(cfg, n_train: int, img_s: float, ms: float, sel_s: float) -> float:
     """Seconds for a full trial: per cycle, epochs x labeled / throughput + VAE + selection."""
     total = 0.0
-    for c in range(cfg.cycles):
-        n_l = min(cfg.initial + c * cfg.budget, n_train)
-        n_u = min(cfg.subset_factor * cfg.budget, n_train - n_l)
-        total += cfg.epochs * n_l / img_s
-        total += np.ceil((n_l + n_u) / cfg.vae_batch) * cfg.vae_epochs * ms / 1000
+    for c in range(cfg.protocol.cycles):
+        n_l = min(cfg.protocol.initial + c * cfg.protocol.budget, n_train)
+        n_u = min(cfg.protocol.subset_factor * cfg.protocol.budget, n_train - n_l)
+        total += cfg.training.epochs * n_l / img_s
+        vae_batch = cfg.adversarial.vae_batch_size or cfg.training.batch_size
+        total += np.ceil((n_l + n_u) / vae_batch) * cfg.adversarial.vae_epochs * ms / 1000
         total += sel_s
     return total
 
@@ -254,19 +268,17 @@ def main() -> None:
         "cudnn_benchmark": a.cudnn_benchmark,
     }
     t0 = time.perf_counter()
-    ds = load_dataset(
-        cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True
-    )
+    ds = load_data(cfg.data, quiet=True)
     figs["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    load_dataset(cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True)
+    load_data(cfg.data, quiet=True)
     figs["load_cached_s"] = time.perf_counter() - t0
     ds = subset(ds, a.subset)
     t0 = time.perf_counter()
     ds = ds.to(dev)
     sync(dev)
     figs["to_device_s"] = time.perf_counter() - t0
-    n_l = a.labeled or cfg.initial
+    n_l = a.labeled or cfg.protocol.initial
     labeled, cand = split(ds, cfg, n_l)
 
     ref = a.preset == "cifar10"  # the authors' figures are for CIFAR-10 only
@@ -304,7 +316,8 @@ def main() -> None:
         )
     figs["vae_ms_per_iter"] = vae_ms(cfg, ds, model, ranker, labeled, cand, dev, a.vae_iters)
     print(
-        f"VAE + D iteration (batch {cfg.vae_batch}): {figs['vae_ms_per_iter']:.2f} ms"
+        f"VAE + D iteration (batch {cfg.adversarial.vae_batch_size or cfg.training.batch_size}): "
+        f"{figs['vae_ms_per_iter']:.2f} ms"
         + vs(f"{OFFICIAL['vae_ms']:.0f} ms: x{OFFICIAL['vae_ms'] / figs['vae_ms_per_iter']:.2f}"),
         flush=True,
     )
@@ -320,7 +333,8 @@ def main() -> None:
     )
     figs["trial_extrapolated_min"] = trial / 60
     print(
-        f"{cfg.cycles}-cycle trial, extrapolated ({cfg.epochs} epochs, EV={cfg.vae_epochs}): "
+        f"{cfg.protocol.cycles}-cycle trial, extrapolated ({cfg.training.epochs} epochs, "
+        f"EV={cfg.adversarial.vae_epochs}): "
         f"{figs['trial_extrapolated_min']:.1f} min"
         + vs(f"{OFFICIAL['trial_h']} h: x{OFFICIAL['trial_h'] * 60 / figs['trial_extrapolated_min']:.2f}")
     )

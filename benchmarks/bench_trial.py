@@ -26,9 +26,8 @@ import time
 import torch
 
 from bench_cycle import data_overrides, subset
-from tavaal.cli import FAST
-from tavaal.config import make_config
-from tavaal.data import load_dataset
+from tavaal.config import FAST, make_config
+from tavaal.data import load_data
 from tavaal.experiment import run_experiment
 
 OFFICIAL_TRIAL_MIN = 2.3 * 60  # the authors' code, measured on an H200 (benchmarks/README.md)
@@ -85,18 +84,17 @@ def main() -> None:
         over.update(FAST["cuda" if a.device.startswith("cuda") else "cpu"])
     for item in a.set:
         k, v = item.split("=", 1)
-        kind = type(getattr(make_config(a.preset), k))
+        kind = type(make_config(a.preset).get(k))
         over[k] = v.lower() in ("1", "true", "yes") if kind is bool else kind(v)
     full = make_config(a.preset, over)
-    ds = load_dataset(
-        full.dataset, full.data_dir, False, full.train_dir, full.test_dir, full.image_size, quiet=True
-    )
+    ds = load_data(full.data, quiet=True)
     ds = subset(ds, a.subset, a.test_subset)
     print(
         f"device {torch.cuda.get_device_name(0) if a.device.startswith('cuda') else 'cpu'}  torch "
         f"{torch.__version__}  preset {a.preset}  method {a.method}  schedule {a.schedule}  fast {a.fast}  "
-        f"cudnn_benchmark {a.cudnn_benchmark}  cycles {full.cycles}  projected to {full.epochs} epochs, "
-        f"EV {full.vae_epochs}",
+        f"cudnn_benchmark {a.cudnn_benchmark}  cycles {full.protocol.cycles}  "
+        f"projected to {full.training.epochs} epochs, "
+        f"EV {full.adversarial.vae_epochs}",
         flush=True,
     )
 
@@ -126,8 +124,10 @@ def main() -> None:
     )
     rows, total = [], 0.0
     for c, (r1, r2) in enumerate(zip(*runs)):
-        tf, tper, train = fit(a.scales, (r1["train_seconds"], r2["train_seconds"]), full.epochs)
-        sf, sper, select = fit(a.vae_scales, (r1["select_seconds"], r2["select_seconds"]), full.vae_epochs)
+        tf, tper, train = fit(a.scales, (r1["train_seconds"], r2["train_seconds"]), full.training.epochs)
+        sf, sper, select = fit(
+            a.vae_scales, (r1["select_seconds"], r2["select_seconds"]), full.adversarial.vae_epochs
+        )
         ev = (r1["eval_seconds"] + r2["eval_seconds"]) / 2
         img_s = r1["n_labeled"] / tper if tper > 0 else float("nan")
         cyc = train + select + ev
@@ -153,7 +153,7 @@ def main() -> None:
     # the authors' figure is for the whole cifar10 trial: compare only when nothing was shrunk
     ref = a.preset == "cifar10" and a.schedule == "official" and not (a.set or a.subset or a.test_subset)
     print(
-        f"\nprojected {full.cycles}-cycle trial: {minutes:.1f} min"
+        f"\nprojected {full.protocol.cycles}-cycle trial: {minutes:.1f} min"
         + (
             f"  (official {OFFICIAL_TRIAL_MIN / 60:.1f} h: x{OFFICIAL_TRIAL_MIN / minutes:.2f}; "
             f"target {TARGET_MIN:.0f} min: {'met' if minutes <= TARGET_MIN else 'not met'})"

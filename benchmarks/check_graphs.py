@@ -15,6 +15,7 @@ import torch
 from tavaal.config import make_config
 from tavaal.data import Augment, load_dataset
 from tavaal.models import Ranker, build_task_learner
+from tavaal.runtime import Runtime
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.adversarial import AdversarialPhase
 from tavaal.train import evaluate, train_task_learner
@@ -48,12 +49,13 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_task_learner("resnet18", ds.input_shape, 10).to(dev)
         ranker = Ranker(model.feature_dims).to(dev)
-        log = train_task_learner(model, ranker, ds, labeled, cfg, dev, "ranking", seed=0)
-        acc = evaluate(model, ds, cfg, dev)
-        ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg, dev, seed=0)
+        rt = Runtime.from_config(cfg, dev)
+        log = train_task_learner(model, ranker, ds, labeled, cfg.training, rt, "ranking", seed=0)
+        acc = evaluate(model, ds, rt)
+        ctx = SelectionContext(model, ranker, ds, labeled, cand, rt, seed=0)
         strat = get_strategy("tavaal", cfg)
         cond = strat._conditions(*strat._ranks(ctx))
-        tr = AdversarialPhase(ctx, True)
+        tr = AdversarialPhase(ctx, strat.p, True)
         tr.train_epoch(*cond)
         d = tr.discriminate(cond[3])
         nets[graphs] = (model, ranker, tr, d)

@@ -28,8 +28,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from bench_cycle import add_data_args, build_learner, data_overrides, split, subset, vae_trainer
 from tavaal.config import make_config
-from tavaal.data import load_dataset
+from tavaal.data import load_data
 from tavaal.device import setup_device
+from tavaal.runtime import Runtime
 from tavaal.train import train_task_learner
 
 # First match wins; names are ATen operators (aten::...) and optimizer kernels.
@@ -109,29 +110,33 @@ def main() -> None:
     cfg = make_config(a.preset, over)
     dev = setup_device(cfg)
     on_device = dev.type == "cuda"
-    ds = load_dataset(
-        cfg.dataset, cfg.data_dir, False, cfg.train_dir, cfg.test_dir, cfg.image_size, quiet=True
-    )
+    ds = load_data(cfg.data, quiet=True)
     ds = subset(ds, a.subset).to(dev)
-    n_l = a.labeled or cfg.initial
+    n_l = a.labeled or cfg.protocol.initial
     labeled, cand = split(ds, cfg, n_l)
     print(
         f"device {torch.cuda.get_device_name(0) if on_device else 'cpu'}  torch {torch.__version__}  preset "
-        f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  batch {cfg.batch_size}"
+        f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  "
+        f"batch {cfg.training.batch_size}"
     )
 
     model, ranker = build_learner(cfg, ds, dev)
     run = make_config(a.preset, {**cfg.to_dict(), "epochs": a.epochs})
-    train_task_learner(
-        model, ranker, ds, labeled, make_config(a.preset, {**cfg.to_dict(), "epochs": 1}), dev, "ranking"
-    )  # warm-up: cuDNN autotuning, allocator
+    rt = Runtime.from_config(cfg, dev)
+    warm = make_config(a.preset, {**cfg.to_dict(), "epochs": 1})
+    train_task_learner(model, ranker, ds, labeled, warm.training, rt, "ranking")  # warm-up: cuDNN, allocator
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])
     with profile(activities=acts) as prof:
-        train_task_learner(model, ranker, ds, labeled, run, dev, "ranking")
-    steps = a.epochs * int(np.ceil(n_l / cfg.batch_size))
+        train_task_learner(model, ranker, ds, labeled, run.training, rt, "ranking")
+    steps = a.epochs * int(np.ceil(n_l / cfg.training.batch_size))
     out = {
         "train": report(
-            f"T + Ranker training step (batch {cfg.batch_size})", prof, on_device, steps, "step", a.rows
+            f"T + Ranker training step (batch {cfg.training.batch_size})",
+            prof,
+            on_device,
+            steps,
+            "step",
+            a.rows,
         )
     }
 
@@ -141,7 +146,7 @@ def main() -> None:
     with profile(activities=acts) as prof:
         tr.train_epoch(*cond)
     out["vae"] = report(
-        f"VAE + D iteration (batch {cfg.vae_batch} + {cfg.vae_batch})",
+        f"VAE + D iteration (batch {tr.p.vae_batch_size} + {tr.p.vae_batch_size})",
         prof,
         on_device,
         tr.iterations - before,

@@ -32,3 +32,10 @@ def moons():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def cpu_runtime(cfg=None):
+    """The CPU Runtime of ``cfg`` (default: the digits preset)."""
+    from tavaal.runtime import Runtime
+
+    return Runtime.from_config(cfg or make_config("digits"), torch.device("cpu"))

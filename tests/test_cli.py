@@ -180,32 +180,36 @@ def test_yaml_numbers_as_yaml_1_1_reads_them(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("weight_decay: 5e-4\nepochs: 3\nlr: 1\nfinal_selection: true\nlr_milestones: [2]\n")
     cfg = make_config("digits", load_yaml_overrides(good))
-    got = (cfg.weight_decay, cfg.epochs, cfg.lr, cfg.final_selection, cfg.lr_milestones)
+    got = (
+        cfg.training.weight_decay,
+        cfg.training.epochs,
+        cfg.training.lr,
+        cfg.protocol.final_selection,
+        cfg.training.lr_milestones,
+    )
     assert got == (5e-4, 3, 1.0, True, (2,))
-    assert isinstance(cfg.lr, float)
+    assert isinstance(cfg.training.lr, float)
 
 
 def test_every_field_round_trips_from_the_cli_with_its_type():
-    from dataclasses import fields
-
     from tavaal.cli import build_parser
-    from tavaal.config import RunConfig
+    from tavaal.config import FIELDS
 
     parse = build_parser().parse_args
-    for f in fields(RunConfig):
-        if f.name == "preset":
+    for name, (_, kind) in FIELDS.items():
+        if name == "preset":
             continue
-        flag, kind = "--" + f.name.replace("_", "-"), str(f.type)
+        flag = "--" + name.replace("_", "-")
         if kind == "bool":  # a pair of flags, never text ("False" would be true)
-            assert getattr(parse(["run", flag]), f.name) is True, f.name
-            assert getattr(parse(["run", "--no-" + flag[2:]]), f.name) is False, f.name
-            assert getattr(parse(["run"]), f.name) is None, f.name  # unset: the preset decides
+            assert getattr(parse(["run", flag]), name) is True, name
+            assert getattr(parse(["run", "--no-" + flag[2:]]), name) is False, name
+            assert getattr(parse(["run"]), name) is None, name  # unset: the preset decides
         elif kind in ("int", "float", "str"):
             text, value = {"int": ("7", 7), "float": ("0.25", 0.25), "str": ("x", "x")}[kind]
-            got = getattr(parse(["run", flag, text]), f.name)
-            assert got == value and type(got) is type(value), f.name
+            got = getattr(parse(["run", flag, text]), name)
+            assert got == value and type(got) is type(value), name
         else:
-            assert kind.startswith("tuple[int") and getattr(parse(["run", flag, "3,5"]), f.name) == "3,5"
+            assert kind.startswith("tuple[int") and getattr(parse(["run", flag, "3,5"]), name) == "3,5"
 
 
 @pytest.mark.parametrize(

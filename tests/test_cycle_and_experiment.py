@@ -33,13 +33,13 @@ def test_loop_invariants(tmp_path, digits, final_selection):
     recs = run_experiment(cfg, ["random"], tmp_path, ds=digits)
     labeled = list(recs[0]["initial"])
     for r in recs:
-        assert r["n_labeled"] == len(labeled) == cfg.initial + r["cycle"] * cfg.budget
+        assert r["n_labeled"] == len(labeled) == cfg.protocol.initial + r["cycle"] * cfg.protocol.budget
         sel = r["selected"]
-        last = r["cycle"] == cfg.cycles - 1
+        last = r["cycle"] == cfg.protocol.cycles - 1
         if last and not final_selection:  # the last selection only serves analyses: not made unless asked
             assert sel == [] and r["candidates"] == [] and r["scores"] is None
             continue
-        assert len(sel) == cfg.budget and not set(sel) & set(labeled)
+        assert len(sel) == cfg.protocol.budget and not set(sel) & set(labeled)
         labeled += sel
     assert len(set(labeled)) == len(labeled)
 

@@ -32,7 +32,7 @@ def test_cudnn_benchmark_is_on_by_default_and_can_be_turned_off():
     p = build_parser()
     on = resolve_config(p.parse_args(["run", "--preset", "cifar10"]), "cifar10")
     off = resolve_config(p.parse_args(["run", "--preset", "cifar10", "--no-cudnn-benchmark"]), "cifar10")
-    assert on.cudnn_benchmark is True and off.cudnn_benchmark is False
+    assert on.runtime.cudnn_benchmark is True and off.runtime.cudnn_benchmark is False
     assert on.experiment_hash() == off.experiment_hash()  # a speed switch: the same experiment
 
 
@@ -47,7 +47,7 @@ def test_fast_picks_the_devices_measured_settings(device, expect):
     cfg = resolve_config(
         build_parser().parse_args(["run", "--preset", "cifar10", "--device", device, "--fast"]), "cifar10"
     )
-    assert {k: getattr(cfg, k) for k in expect} == expect
+    assert {k: cfg.get(k) for k in expect} == expect
 
 
 def test_fast_keeps_a_setting_given_explicitly():
@@ -57,4 +57,4 @@ def test_fast_keeps_a_setting_given_explicitly():
         ),
         "cifar10",
     )
-    assert cfg.amp == "none" and cfg.cuda_graphs is True
+    assert cfg.runtime.amp == "none" and cfg.runtime.cuda_graphs is True

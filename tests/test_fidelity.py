@@ -9,7 +9,7 @@ import torch
 import yaml
 from torch import nn
 
-from conftest import tiny_config
+from conftest import cpu_runtime, tiny_config
 from tavaal.config import RECIPES, make_config
 from tavaal.cycle import initial_labeled, run_cycle, score_diagnostics
 from tavaal.data import with_crop_pad
@@ -27,12 +27,22 @@ CPU = torch.device("cpu")
 def test_authors_recipe_sets_every_listed_field_and_an_explicit_field_wins():
     cfg = make_config("cifar10", {"recipe": "authors"})
     for field, value in RECIPES["authors"].items():
-        assert getattr(cfg, field) == value, field
-    assert (cfg.schedule, cfg.latent_dim, cfg.disc_layers, cfg.weight_decay) == ("official", 32, 3, 5e-4)
+        assert cfg.get(field) == value, field
+    assert (
+        cfg.adversarial.schedule,
+        cfg.adversarial.latent_dim,
+        cfg.adversarial.disc_layers,
+        cfg.training.weight_decay,
+    ) == ("official", 32, 3, 5e-4)
     paper = make_config("cifar10")
-    assert (paper.schedule, paper.latent_dim, paper.disc_layers, paper.weight_decay) == ("paper", 64, 5, 5e-3)
+    assert (
+        paper.adversarial.schedule,
+        paper.adversarial.latent_dim,
+        paper.adversarial.disc_layers,
+        paper.training.weight_decay,
+    ) == ("paper", 64, 5, 5e-3)
     mixed = make_config("cifar10", {"recipe": "authors", "latent_dim": 64})
-    assert mixed.latent_dim == 64 and mixed.schedule == "official"
+    assert mixed.adversarial.latent_dim == 64 and mixed.adversarial.schedule == "official"
 
 
 def test_unknown_recipe_lists_the_valid_ones():
@@ -73,13 +83,13 @@ class _Constant(Strategy):
 
 def test_constant_scores_are_recorded_and_warned_about(digits, caplog):
     cfg = tiny_config()
-    pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     with caplog.at_level(logging.WARNING, logger="tavaal"):
-        rec, _ = run_cycle(cfg, _Constant(cfg), digits, pool, 0, 0, CPU)
+        rec, _ = run_cycle(cfg, _Constant(), digits, pool, 0, 0, CPU)
     assert rec["degenerate"] and rec["n_distinct_scores"] == 1 and rec["score_spread"] == 0.0
-    assert rec["tied_at_cut"] == len(rec["candidates"]) - cfg.budget
+    assert rec["tied_at_cut"] == len(rec["candidates"]) - cfg.protocol.budget
     assert "effectively random" in caplog.text
-    assert sorted(rec["selected"]) != sorted(rec["candidates"])[: cfg.budget]
+    assert sorted(rec["selected"]) != sorted(rec["candidates"])[: cfg.protocol.budget]
 
 
 def test_score_diagnostics_by_hand():
@@ -92,7 +102,7 @@ def test_score_diagnostics_by_hand():
 @pytest.mark.parametrize("method", ["vaal", "tavaal"])
 def test_adversarial_records_carry_final_vae_and_d_losses(method, moons):
     cfg = tiny_config("moons")
-    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     rec, _ = run_cycle(cfg, get_strategy(method, cfg), moons, pool, 0, 0, CPU)
     assert np.isfinite(rec["vae_loss"]) and rec["disc_loss"] > 0
     assert rec["n_distinct_scores"] > 1 and rec["score_spread"] > 0
@@ -101,8 +111,8 @@ def test_adversarial_records_carry_final_vae_and_d_losses(method, moons):
 def _trainer(ds, **kw):
     cfg = tiny_config("digits", **kw)
     labeled, cand = np.arange(20), np.arange(20, 120)
-    ctx = SelectionContext(None, None, ds, labeled, cand, cfg, CPU, seed=3)
-    return AdversarialPhase(ctx, conditioned=False)
+    ctx = SelectionContext(None, None, ds, labeled, cand, cpu_runtime(cfg), seed=3)
+    return AdversarialPhase(ctx, get_strategy("vaal", cfg).p, conditioned=False)
 
 
 @pytest.mark.parametrize("vae_augment", [False, True])
@@ -159,8 +169,12 @@ def test_mc_dropout_refuses_a_model_without_dropout_and_uses_a_wrapped_models_ow
     cand = np.arange(100, 200)
     strategy = get_strategy("mcdropout", cfg)
     with pytest.raises(TavaalError, match="needs dropout layers"):
-        strategy.select(SelectionContext(_wrapped(0.0), None, digits, np.arange(20), cand, cfg, CPU), 10)
-    sel = strategy.select(SelectionContext(_wrapped(0.5), None, digits, np.arange(20), cand, cfg, CPU), 10)
+        strategy.select(
+            SelectionContext(_wrapped(0.0), None, digits, np.arange(20), cand, cpu_runtime(cfg)), 10
+        )
+    sel = strategy.select(
+        SelectionContext(_wrapped(0.5), None, digits, np.arange(20), cand, cpu_runtime(cfg)), 10
+    )
     assert np.ptp(sel.scores) > 0  # BALD is not 0 everywhere
 
 
@@ -179,7 +193,7 @@ def test_moons_are_standardised_when_batched(moons):
 def test_scores_stay_fp32_under_bf16_autocast(method, moons):
     # bf16 has an 8-bit mantissa: Ranker and D outputs computed in it tie by the dozen.
     cfg = tiny_config("moons", amp="bf16", budget=20)
-    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     rec, _ = run_cycle(cfg, get_strategy(method, cfg), moons, pool, 0, 0, CPU)
     assert rec["n_distinct_scores"] == len(rec["candidates"]) == 200
 
@@ -197,8 +211,8 @@ def test_keep_models_saves_every_network_of_the_cycle_including_vae_and_d(tmp_pa
 @pytest.mark.parametrize("schedule", ["paper", "official"])
 def test_the_adversarial_phase_is_fitted_by_its_schedule(schedule, moons):
     cfg = tiny_config("moons", schedule=schedule, epochs=3, vae_epochs=2)
-    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     _, nets = run_cycle(cfg, get_strategy("tavaal", cfg), moons, pool, 0, 0, CPU)
     phase = nets["adversarial"]
-    per_epoch = int(np.ceil((cfg.initial + cfg.n_candidates) / cfg.batch_size))
+    per_epoch = int(np.ceil((cfg.protocol.initial + cfg.protocol.n_candidates) / cfg.training.batch_size))
     assert phase.fitted and phase.iterations == (3 if schedule == "paper" else 2) * per_epoch

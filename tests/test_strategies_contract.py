@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import cpu_runtime, tiny_config
 from tavaal.cycle import initial_labeled, run_cycle
 from tavaal.errors import BudgetError
 from tavaal.pool import Pool
@@ -20,7 +20,7 @@ def test_every_method_of_the_paper_is_registered():
 
 def _cycle(method, ds, preset, **kw):
     cfg = tiny_config(preset, **kw)
-    pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     before = pool.labeled.copy()
     rec, _ = run_cycle(cfg, get_strategy(method, cfg), ds, pool, 0, 0, torch.device("cpu"))
     return cfg, before, rec
@@ -33,9 +33,9 @@ def test_select_contract(method, preset, moons, digits):
     cfg, before, rec = _cycle(method, ds, preset)
     sel = np.asarray(rec["selected"])
     cand = np.asarray(rec["candidates"])
-    assert len(sel) == cfg.budget and len(np.unique(sel)) == cfg.budget
+    assert len(sel) == cfg.protocol.budget and len(np.unique(sel)) == cfg.protocol.budget
     assert set(sel) <= set(cand) and not set(sel) & set(before)
-    assert len(cand) == cfg.n_candidates
+    assert len(cand) == cfg.protocol.n_candidates
     if rec["scores"] is not None:
         assert len(rec["scores"]) == len(cand) and np.all(np.isfinite(rec["scores"]))
     _, _, again = _cycle(method, ds, preset)
@@ -50,7 +50,7 @@ def test_budget_larger_than_candidates_is_refused(method, moons):
 
     model = build_task_learner("mlp", (2,), 2, 0.3)
     ctx = SelectionContext(
-        model, Ranker(model.feature_dims), moons, np.arange(20), np.arange(20, 30), cfg, torch.device("cpu")
+        model, Ranker(model.feature_dims), moons, np.arange(20), np.arange(20, 30), cpu_runtime(cfg)
     )
     with pytest.raises(BudgetError, match="larger than the 10 unlabeled candidates"):
         get_strategy(method, cfg).select(ctx, 11)
@@ -86,7 +86,7 @@ def test_select_contract_with_a_users_own_model(method, digits):
     """The same contract with a network the package does not ship, tapped by layer names."""
     cfg, before, rec = _cycle(method, digits, "digits", **USER)
     sel = np.asarray(rec["selected"])
-    assert len(sel) == cfg.budget and len(np.unique(sel)) == cfg.budget
+    assert len(sel) == cfg.protocol.budget and len(np.unique(sel)) == cfg.protocol.budget
     assert set(sel) <= set(rec["candidates"]) and not set(sel) & set(before)
     _, _, again = _cycle(method, digits, "digits", **USER)
     assert again["selected"] == rec["selected"]

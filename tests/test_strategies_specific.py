@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import tiny_config
+from conftest import cpu_runtime, tiny_config
 from tavaal.cycle import initial_labeled, run_cycle
 from tavaal.models import Discriminator, build_task_learner
 from tavaal.pool import Pool
@@ -45,7 +45,7 @@ class _Spy(nn.Module):
 
 def _tavaal_ctx(ds, preset, **kw):
     cfg = tiny_config(preset, **kw)
-    pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     strategy = get_strategy("tavaal", cfg)
     rec, nets = run_cycle(cfg, strategy, ds, pool, 0, 0, CPU)
     return cfg, strategy, rec, nets
@@ -57,7 +57,9 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
     trainer = nets["adversarial"]
     spy = _Spy(trainer.disc)
     trainer.disc = spy
-    raw = infer(nets["model"], moons, np.asarray(rec["candidates"]), cfg, CPU, ranker=nets["ranker"])["rank"]
+    raw = infer(nets["model"], moons, np.asarray(rec["candidates"]), cpu_runtime(cfg), ranker=nets["ranker"])[
+        "rank"
+    ]
     assert (raw < 0).any() or (raw > 1).any()  # raw outputs are distinguishable from sigmoid ones
     ctx = SelectionContext(
         nets["model"],
@@ -65,8 +67,7 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
         moons,
         np.asarray(rec["candidates"][:0]),
         np.asarray(rec["candidates"]),
-        cfg,
-        CPU,
+        cpu_runtime(cfg),
         phase=trainer,
     )
     ctx.labeled = np.asarray(range(0))
@@ -79,13 +80,13 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
 def test_selection_is_the_argmin_of_d(moons):
     cfg, _, rec, _ = _tavaal_ctx(moons, "moons")
     scores, cand = np.asarray(rec["scores"]), np.asarray(rec["candidates"])
-    assert set(rec["selected"]) == set(cand[np.argsort(scores, kind="stable")[: cfg.budget]])
+    assert set(rec["selected"]) == set(cand[np.argsort(scores, kind="stable")[: cfg.protocol.budget]])
     assert np.all((scores > 0) & (scores < 1))
 
 
 def test_first_epoch_uses_uniform_r_then_the_ranker(moons):
     cfg = tiny_config("moons", epochs=2)
-    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     strategy = get_strategy("tavaal", cfg)
     calls = []
     original = type(strategy)._ranks
@@ -120,10 +121,12 @@ class _CountingModel(nn.Module):
 @pytest.mark.parametrize("method", ["tavaal", "vaal-lloss"])
 def test_official_schedule_runs_the_frozen_learner_once_per_sample(moons, method):
     cfg = tiny_config("moons", schedule="official", vae_epochs=3)
-    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     strategy = get_strategy(method, cfg)
     assert (
-        strategy.training_hook(SelectionContext(None, None, moons, pool.labeled, np.arange(5), cfg, CPU))
+        strategy.training_hook(
+            SelectionContext(None, None, moons, pool.labeled, np.arange(5), cpu_runtime(cfg))
+        )
         is None
     )
     from tavaal.models import Ranker
@@ -131,30 +134,30 @@ def test_official_schedule_runs_the_frozen_learner_once_per_sample(moons, method
     model = _CountingModel(build_task_learner("mlp", (2,), 2))
     ranker = Ranker(model.feature_dims)
     cand = np.setdiff1d(np.arange(moons.n_train), pool.labeled)[:100]
-    ctx = SelectionContext(model, ranker, moons, pool.labeled, cand, cfg, CPU, seed=1)
-    sel = strategy.select(ctx, cfg.budget)
-    assert len(sel.indices) == cfg.budget
-    assert ctx.phase.fitted and ctx.phase.iterations == 3 * int(np.ceil((20 + 100) / cfg.batch_size))
+    ctx = SelectionContext(model, ranker, moons, pool.labeled, cand, cpu_runtime(cfg), seed=1)
+    sel = strategy.select(ctx, cfg.protocol.budget)
+    assert len(sel.indices) == cfg.protocol.budget
+    assert ctx.phase.fitted and ctx.phase.iterations == 3 * int(np.ceil((20 + 100) / cfg.training.batch_size))
     assert model.samples == 20 + 100  # once per labeled sample and candidate, not per VAE iteration
 
 
 def test_mc_dropout_active_in_scoring_and_inactive_in_evaluation(digits):
     cfg = tiny_config("digits", dropout=0.5)
     torch.manual_seed(0)
-    model = build_task_learner("smallcnn", digits.input_shape, 10, cfg.dropout)
+    model = build_task_learner("smallcnn", digits.input_shape, 10, cfg.mcdropout.dropout)
     idx = np.arange(50)
-    a = infer(model, digits, idx, cfg, CPU, train_mode_dropout=True)["logits"]
-    b = infer(model, digits, idx, cfg, CPU, train_mode_dropout=True)["logits"]
+    a = infer(model, digits, idx, cpu_runtime(cfg), train_mode_dropout=True)["logits"]
+    b = infer(model, digits, idx, cpu_runtime(cfg), train_mode_dropout=True)["logits"]
     assert not torch.allclose(a, b)
-    assert evaluate(model, digits, cfg, CPU) == evaluate(model, digits, cfg, CPU)
+    assert evaluate(model, digits, cpu_runtime(cfg)) == evaluate(model, digits, cpu_runtime(cfg))
     assert not model.dropout.training  # left in eval mode after scoring
-    e1 = infer(model, digits, idx, cfg, CPU)["logits"]
-    assert torch.equal(e1, infer(model, digits, idx, cfg, CPU)["logits"])
+    e1 = infer(model, digits, idx, cpu_runtime(cfg))["logits"]
+    assert torch.equal(e1, infer(model, digits, idx, cpu_runtime(cfg))["logits"])
 
 
 def test_mc_dropout_scores(digits):
     cfg = tiny_config("digits")
-    pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.initial, cfg.seed, 0))
+    pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     for score in ("bald", "entropy", "varratio"):
         c = tiny_config("digits", mc_score=score)
         rec, _ = run_cycle(

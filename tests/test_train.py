@@ -1,21 +1,21 @@
 import numpy as np
 import torch
 
-from conftest import tiny_config
+from conftest import cpu_runtime, tiny_config
 from tavaal.models import Ranker, build_task_learner
 from tavaal.train import evaluate, ranker_schedule, train_task_learner
 
 
 def _setup(ds, cfg):
     torch.manual_seed(0)
-    model = build_task_learner(cfg.model, ds.input_shape, ds.num_classes)
+    model = build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes)
     return model, Ranker(model.feature_dims)
 
 
 def test_after_0_8_n_ranker_is_frozen_but_its_loss_still_trains_t(digits):
     """Algorithm 1, n > 0.8N: theta_R stays, theta_T still descends L_T + eta L_R."""
     cfg = tiny_config(epochs=5)
-    assert ranker_schedule(cfg) == (4, 5)  # epochs 1..4 (1-based) update R, epoch 5 does not
+    assert ranker_schedule(cfg.training) == (4, 5)  # epochs 1..4 (1-based) update R, epoch 5 does not
     model, ranker = _setup(digits, cfg)
     snaps, current, grad_into_t = {}, [0], {}
     forward = ranker.forward
@@ -34,7 +34,9 @@ def test_after_0_8_n_ranker_is_frozen_but_its_loss_still_trains_t(digits):
         current[0] = epoch
         snaps[epoch] = [p.detach().clone() for p in r.parameters()]
 
-    log = train_task_learner(model, ranker, digits, np.arange(64), cfg, torch.device("cpu"), "ranking", hook)
+    log = train_task_learner(
+        model, ranker, digits, np.arange(64), cfg.training, cpu_runtime(cfg), "ranking", hook
+    )
     assert log.ranker_last_epoch == 3
     assert any(not torch.equal(a, b) for a, b in zip(snaps[0], snaps[4]))  # R did learn before
     assert all(torch.equal(a, p) for a, p in zip(snaps[4], ranker.parameters()))  # ... and not after
@@ -46,8 +48,8 @@ def test_after_0_8_n_ranker_is_frozen_but_its_loss_still_trains_t(digits):
 def test_official_detach_keeps_training_ranker_but_not_through_features(digits):
     # The authors detach for ``epoch > 120`` (0-based) of 200: here epoch > int(0.5 * 6) = 3.
     cfg = tiny_config(epochs=6, ranker_stop="detach", ranker_detach_fraction=0.5)
-    assert ranker_schedule(cfg) == (6, 4)
-    assert ranker_schedule(tiny_config(epochs=200, ranker_stop="detach")) == (200, 121)
+    assert ranker_schedule(cfg.training) == (6, 4)
+    assert ranker_schedule(tiny_config(epochs=200, ranker_stop="detach").training) == (200, 121)
     model, ranker = _setup(digits, cfg)
     snaps, current, seen = {}, [0], {}
     forward = ranker.forward
@@ -62,7 +64,9 @@ def test_official_detach_keeps_training_ranker_but_not_through_features(digits):
         current[0] = epoch
         snaps[epoch] = [p.detach().clone() for p in r.parameters()]
 
-    log = train_task_learner(model, ranker, digits, np.arange(64), cfg, torch.device("cpu"), "ranking", hook)
+    log = train_task_learner(
+        model, ranker, digits, np.arange(64), cfg.training, cpu_runtime(cfg), "ranking", hook
+    )
     assert log.ranker_last_epoch == 5
     assert seen[3] == {True} and seen[4] == {False} and seen[5] == {False}
     assert any(not torch.equal(a, p) for a, p in zip(snaps[4], ranker.parameters()))
@@ -71,8 +75,8 @@ def test_official_detach_keeps_training_ranker_but_not_through_features(digits):
 def test_training_learns_and_evaluates(digits):
     cfg = tiny_config(epochs=8)
     model, _ = _setup(digits, cfg)
-    train_task_learner(model, None, digits, np.arange(300), cfg, torch.device("cpu"))
-    assert evaluate(model, digits, cfg, torch.device("cpu")) > 0.6
+    train_task_learner(model, None, digits, np.arange(300), cfg.training, cpu_runtime(cfg))
+    assert evaluate(model, digits, cpu_runtime(cfg)) > 0.6
 
 
 def test_runtime_optimizer_kwargs_for_cuda_graphs():
@@ -82,7 +86,7 @@ def test_runtime_optimizer_kwargs_for_cuda_graphs():
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert Runtime.from_config(RunConfig(), cpu).optimizer_kwargs(adam=True) == {}
     assert Runtime.from_config(RunConfig(), cuda).optimizer_kwargs(adam=False) == {"foreach": True}
-    graphs = Runtime.from_config(RunConfig(cuda_graphs=True, fused=True), cuda)
+    graphs = Runtime.from_config(RunConfig.from_flat({"cuda_graphs": True, "fused": True}), cuda)
     assert graphs.optimizer_kwargs(adam=True) == {"fused": True, "capturable": True}
     assert graphs.optimizer_kwargs(adam=False) == {"fused": True}
 

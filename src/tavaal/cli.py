@@ -6,104 +6,50 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from tavaal.config import PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
+from tavaal.config import FAST, FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
 from tavaal.errors import TavaalError
 
-# The fastest settings measured per device (benchmarks/README.md); given fields are kept.
-FAST = {
-    "cuda": {"amp": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
-    "cpu": {"channels_last": True},
-}
-
-# Config fields with their own, hand-written options (or none on the command line).
-_SPECIAL = {
-    "preset",
-    "lr_milestones",
-    "download",
-    "channels_last",
-    "compile",
-    "analysis",
-    "cuda_graphs",
-    "fused",
-    "cudnn_benchmark",
-}
-
-
-_BOOL_HELP = {
+# Help text for the options that need more than their name (every config field has an option).
+_HELP = {
+    "recipe": "paper (default) or authors: set every field in which the authors' code differs from the paper "
+    "(docs/fidelity.md); an explicit field still wins",
+    "model": "a registered model, or module.path:factory for your own network (with --feature-layers)",
     "vae_augment": "train the VAE and discriminator on augmented images (default: un-augmented, as the "
     "authors' code; r is always computed on un-augmented images)",
     "skip_unreadable": "leave out image files that cannot be decoded (truncated, corrupt), with a warning "
     "that lists them; without it such a file is an error that names it",
     "final_selection": "select after the last cycle as well (--analysis implies it); otherwise the last "
     "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
+    "lr_milestones": "epochs at which the learning rate is multiplied by --lr-gamma, e.g. 160 or 60,120",
+    "download": "download the dataset into --data-dir",
+    "channels_last": "channels_last memory format",
+    "compile": "torch.compile the task learner",
+    "cuda_graphs": "capture the training and VAE steps as CUDA graphs",
+    "fused": "fused SGD/Adam kernels on CUDA",
+    "analysis": "record candidates' real losses (for the loss-vs-likelihood figure)",
+    "cudnn_benchmark": "on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)",
 }
-_HELP = {
-    "recipe": "paper (default) or authors: set every field in which the authors' code differs from the paper "
-    "(docs/fidelity.md); an explicit field still wins",
-}
-
-
-def _parse_type(type_name: str):
-    return {"int": int, "float": float, "str": str}.get(type_name, str)
+_PARSE = {"int": int, "float": float, "str": str}
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
-    """One ``--field`` option per RunConfig field, default None so only given ones override."""
-    g = p.add_argument_group("config overrides (any RunConfig field; defaults come from the preset)")
-    for f in fields(RunConfig):
-        if f.name in _SPECIAL:
+    """One option per config field (``tavaal.config.FIELDS``), typed from its declaration, default
+    None so that only the given ones override: ``--x``/``--no-x`` for a bool (text never parses as
+    one), comma-separated epochs for ``--lr-milestones``."""
+    g = p.add_argument_group("config overrides (any config field; defaults come from the preset)")
+    for name, (_, kind) in FIELDS.items():
+        if name == "preset":
             continue
-        flag = "--" + f.name.replace("_", "-")
-        if str(f.type) == "bool":  # --x / --no-x: a bool never parses from text ("False" would be true)
-            g.add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=_BOOL_HELP.get(f.name),
-            )
-            continue
-        g.add_argument(
-            flag,
-            dest=f.name,
-            type=_parse_type(str(f.type)),
-            default=None,
-            metavar=str(f.type).upper(),
-            help=_HELP.get(f.name),
-        )
-    g.add_argument(
-        "--lr-milestones",
-        dest="lr_milestones",
-        default=None,
-        metavar="E1,E2",
-        help="epochs at which the learning rate is multiplied by --lr-gamma",
-    )
-    for name, text in (
-        ("download", "download the dataset into --data-dir"),
-        ("channels_last", "channels_last memory format"),
-        ("compile", "torch.compile the task learner"),
-        ("cuda_graphs", "capture the training and VAE steps as CUDA graphs"),
-        ("fused", "fused SGD/Adam kernels on CUDA"),
-        ("analysis", "record candidates' real losses (for the loss-vs-likelihood figure)"),
-    ):
-        g.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help=text,
-        )
-    g.add_argument(
-        "--cudnn-benchmark",
-        dest="cudnn_benchmark",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)",
-    )
+        flag, text = "--" + name.replace("_", "-"), _HELP.get(name)
+        if kind == "bool":
+            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif kind in _PARSE:
+            g.add_argument(flag, dest=name, type=_PARSE[kind], default=None, metavar=kind.upper(), help=text)
+        else:  # tuple[int, ...]
+            g.add_argument(flag, dest=name, default=None, metavar="E1,E2", help=text)
     p.add_argument(
         "--fast",
         action="store_true",
@@ -122,10 +68,10 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
 def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
     """Preset, then the YAML file, then command-line values; a field set differently in both is an error."""
     cli: dict[str, Any] = {}
-    for f in fields(RunConfig):
-        v = getattr(args, f.name, None)
-        if v is not None and f.name != "preset":
-            cli[f.name] = v
+    for name in FIELDS:
+        v = getattr(args, name, None)
+        if v is not None and name != "preset":
+            cli[name] = v
     if isinstance(cli.get("lr_milestones"), str):
         try:
             cli["lr_milestones"] = tuple(int(x) for x in cli["lr_milestones"].split(",") if x.strip())
@@ -238,7 +184,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
     print(f"{'preset':<15}" + "".join(f"{k:>11}" for k in keys))
     for name in PRESETS:
         cfg = make_config(name)
-        print(f"{name:<15}" + "".join(f"{str(getattr(cfg, k)):>11}" for k in keys))
+        print(f"{name:<15}" + "".join(f"{str(cfg.get(k)):>11}" for k in keys))
     print()
     for name, note in PRESET_NOTES.items():
         print(f"{name:<15} {note}")
@@ -278,7 +224,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     cfg = resolve_config(args, args.preset or "cifar10")
     suggestions = query(
-        Path(args.pool), Path(args.labels), args.method, cfg.budget, cfg, progress=not args.quiet
+        Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=not args.quiet
     )
     write_suggestions(Path(args.out), suggestions)
     for s in suggestions[:10]:
@@ -343,9 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Warnings to whatever ``sys.stderr`` is when they are logged (not when main first ran)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def main(argv: list[str] | None = None) -> int:
-    if not logging.getLogger("tavaal").handlers:
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _StderrHandler) for h in logging.getLogger("tavaal").handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("tavaal: %(levelname)s: %(message)s"))
         logging.getLogger("tavaal").addHandler(handler)
     parser = build_parser()

@@ -18,6 +18,7 @@ from tavaal.errors import TavaalError
 from tavaal.models import Ranker, TaskLearner, build_task_learner
 from tavaal.models.user import build_user_model, is_factory_path
 from tavaal.pool import Pool
+from tavaal.runtime import Runtime
 from tavaal.strategies import Selection, SelectionContext, Strategy
 from tavaal.train import TrainLog, evaluate, infer, train_task_learner
 
@@ -37,36 +38,41 @@ def initial_labeled(n: int, size: int, seed: int, trial: int) -> np.ndarray:
 
 def check_sizes(cfg: RunConfig, n_train: int) -> None:
     """Refuse an initial set or budgets that the pool cannot supply."""
-    if cfg.initial > n_train:
-        raise TavaalError(f"--initial {cfg.initial} is larger than the pool of {n_train} training samples")
-    selections = cfg.cycles if cfg.selects_last_cycle else cfg.cycles - 1
-    need = cfg.initial + cfg.budget * selections
+    p = cfg.protocol
+    if p.initial > n_train:
+        raise TavaalError(f"--initial {p.initial} is larger than the pool of {n_train} training samples")
+    selections = p.cycles if p.selects_last_cycle else p.cycles - 1
+    need = p.initial + p.budget * selections
     if need > n_train:
         raise TavaalError(
-            f"{cfg.cycles} cycles ({selections} selections) of --budget {cfg.budget} after --initial "
-            f"{cfg.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget"
+            f"{p.cycles} cycles ({selections} selections) of --budget {p.budget} after --initial "
+            f"{p.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget"
         )
 
 
 def build_model(cfg: RunConfig, ds: ArrayDataset, dropout: float) -> TaskLearner:
     """A fresh task learner: a registered one by name, or the user's factory (``mod:fn``) wrapped
     with its ``--feature-layers`` tapped."""
-    if is_factory_path(cfg.model):
-        layers = [s.strip() for s in cfg.feature_layers.split(",") if s.strip()]
+    if is_factory_path(cfg.training.model):
+        layers = [s.strip() for s in cfg.training.feature_layers.split(",") if s.strip()]
         example = ds.batch(torch.arange(min(2, ds.n_train), device=ds.x_train.device), train=False)
-        return build_user_model(cfg.model, layers, cfg.embedding_layer, example, ds.num_classes)
-    return build_task_learner(cfg.model, ds.input_shape, ds.num_classes, dropout)
+        return build_user_model(
+            cfg.training.model, layers, cfg.training.embedding_layer, example, ds.num_classes
+        )
+    return build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes, dropout)
 
 
 def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
     """The model must accept the dataset's inputs (a user's factory is checked when built)."""
-    if is_factory_path(cfg.model):
+    if is_factory_path(cfg.training.model):
         build_model(cfg, ds, 0.0)  # import errors, unknown layers, wrong output: before any work
         return
-    if cfg.model == "mlp" and ds.is_image:
+    if cfg.training.model == "mlp" and ds.is_image:
         raise TavaalError(f"--model mlp takes vectors but {ds.name} holds images; use smallcnn or resnet18")
-    if cfg.model != "mlp" and not ds.is_image:
-        raise TavaalError(f"--model {cfg.model} takes images but {ds.name} holds vectors; use --model mlp")
+    if cfg.training.model != "mlp" and not ds.is_image:
+        raise TavaalError(
+            f"--model {cfg.training.model} takes images but {ds.name} holds vectors; use --model mlp"
+        )
 
 
 def build_and_train(
@@ -88,12 +94,12 @@ def build_and_train(
     selection uses (the VAE and D), never T or R.
     """
     torch.manual_seed(seed)
-    dropout = cfg.dropout if strategy.uses_dropout else 0.0
-    model = build_model(cfg, ds, dropout).to(device)
+    rt = Runtime.from_config(cfg, device)
+    model = build_model(cfg, ds, strategy.head_dropout).to(device)
     ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
-    if cfg.channels_last and ds.is_image:
+    if rt.channels_last and ds.is_image:
         model = model.to(memory_format=torch.channels_last)
-    ctx = SelectionContext(model, ranker, ds, labeled, candidates, cfg, device, seed=seed, progress=progress)
+    ctx = SelectionContext(model, ranker, ds, labeled, candidates, rt, seed=seed, progress=progress)
     if selects:
         ctx.phase = strategy.make_phase(ctx)
     log = train_task_learner(
@@ -101,8 +107,8 @@ def build_and_train(
         ranker,
         ds,
         labeled,
-        cfg,
-        device,
+        cfg.training,
+        rt,
         strategy.ranker_loss,
         strategy.training_hook(ctx) if selects else None,
         seed=seed,
@@ -158,7 +164,7 @@ def warn_if_degenerate(record: dict[str, Any]) -> None:
 
 def draw_candidates(unlabeled: np.ndarray, cfg: RunConfig, seed: int) -> np.ndarray:
     """The subset method (section 3.3): a random subset of the unlabeled pool, sorted."""
-    n_sub = min(len(unlabeled), cfg.n_candidates)
+    n_sub = min(len(unlabeled), cfg.protocol.n_candidates)
     return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
 
 
@@ -174,13 +180,13 @@ def run_cycle(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one cycle in place on ``pool``; return its record and the trained networks.
 
-    The last cycle (``cycle == cfg.cycles - 1``) trains and evaluates only, unless
-    ``cfg.selects_last_cycle``: its selection would serve the analyses alone.
+    The last cycle (``cycle == cfg.protocol.cycles - 1``) trains and evaluates only, unless
+    ``cfg.protocol.selects_last_cycle``: its selection would serve the analyses alone.
     """
-    seed = derive_seed(cfg.seed, trial, cycle)
+    seed = derive_seed(cfg.protocol.seed, trial, cycle)
     candidates = draw_candidates(pool.unlabeled, cfg, seed)
     labeled = pool.labeled
-    selects = cycle < cfg.cycles - 1 or cfg.selects_last_cycle
+    selects = cycle < cfg.protocol.cycles - 1 or cfg.protocol.selects_last_cycle
 
     ctx, log = build_and_train(
         cfg,
@@ -196,12 +202,12 @@ def run_cycle(
     )
     model, ranker = ctx.model, ctx.ranker
     t0 = time.perf_counter()
-    accuracy = evaluate(model, ds, cfg, device)
+    accuracy = evaluate(model, ds, ctx.runtime)
     eval_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     if selects:
-        selection = strategy.select(ctx, cfg.budget)
+        selection = strategy.select(ctx, cfg.protocol.budget)
     else:
         selection, candidates = Selection(np.zeros(0, dtype=np.int64)), np.zeros(0, dtype=np.int64)
     if device.type == "cuda":
@@ -236,8 +242,8 @@ def run_cycle(
     }
     if selects:
         warn_if_degenerate(record)
-    if cfg.analysis and selects:
-        out = infer(model, ds, candidates, cfg, device)
+    if cfg.protocol.analysis and selects:
+        out = infer(model, ds, candidates, ctx.runtime)
         losses = F.cross_entropy(
             out["logits"],
             ds.y_train[torch.as_tensor(candidates, device=ds.y_train.device)].to(device),

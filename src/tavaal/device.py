@@ -18,14 +18,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def setup_device(cfg: RunConfig) -> torch.device:
-    """Resolve ``cfg.device`` and set cuDNN's autotuner as the config asks.
+    """Resolve ``cfg.runtime.device`` and set cuDNN's autotuner as the config asks.
 
     With ``cudnn_benchmark`` cuDNN times its convolution algorithms the first time it meets an input
     shape and keeps the fastest for the rest of the process; a new cycle brings at most a couple of
     new shapes (its last, partial batches), so the timing is paid a few times per cycle. PyTorch
     leaves it off by default.
     """
-    dev = resolve_device(cfg.device)
+    dev = resolve_device(cfg.runtime.device)
     if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+        torch.backends.cudnn.benchmark = cfg.runtime.cudnn_benchmark
     return dev

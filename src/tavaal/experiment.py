@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig, recipe_overrides
 from tavaal.cycle import check_model, check_sizes, derive_seed, initial_labeled, run_cycle
-from tavaal.data import load_dataset, with_crop_pad
+from tavaal.data import load_data, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
@@ -120,9 +120,12 @@ def run_job(
         state = load_state(state_path)
         pool, records = Pool.from_state_dict(state["pool"]), state["records"]
     else:
-        pool, records = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, cfg.seed, trial)), []
+        pool, records = (
+            Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, cfg.protocol.seed, trial)),
+            [],
+        )
     for cycle in tqdm(
-        range(len(records), cfg.cycles),
+        range(len(records), cfg.protocol.cycles),
         desc=f"{method} trial {trial} cycles",
         disable=not progress,
         leave=False,
@@ -146,7 +149,7 @@ def run_job(
             "trial": trial,
             "cycle": cycle,
             "pool": pool.state_dict(),
-            "next_cycle_seed": derive_seed(cfg.seed, trial, cycle + 1),
+            "next_cycle_seed": derive_seed(cfg.protocol.seed, trial, cycle + 1),
             "config_hash": cfg.experiment_hash(),
             "records": records,
         }
@@ -171,26 +174,16 @@ def run_experiment(
         get_strategy(m, cfg)  # unknown names fail before any work
     device = setup_device(cfg)
     if ds is None:
-        ds = load_dataset(
-            cfg.dataset,
-            cfg.data_dir,
-            cfg.download,
-            cfg.train_dir,
-            cfg.test_dir,
-            cfg.image_size,
-            cfg.imbalance_pattern,
-            quiet=not progress,
-            skip_unreadable=cfg.skip_unreadable,
-        )
-    ds = with_crop_pad(ds, cfg.crop_pad)
+        ds = load_data(cfg.data, quiet=not progress)
+    ds = with_crop_pad(ds, cfg.data.crop_pad)
     check_model(cfg, ds)
     check_sizes(cfg, ds.n_train)
     out = ResultsDir(Path(out_dir))
     out.claim(cfg)
     ds = ds.to(device)
-    jobs = [(t, m) for t in range(cfg.trials) for m in methods]
+    jobs = [(t, m) for t in range(cfg.protocol.trials) for m in methods]
     for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
         run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
     out.merge()
     recs = read_records(out.results_path)
-    return [r for r in recs if r["method"] in methods and r["trial"] < cfg.trials]
+    return [r for r in recs if r["method"] in methods and r["trial"] < cfg.protocol.trials]

@@ -9,7 +9,6 @@ their scores. The user labels them, appends rows to ``labels.csv``, and asks aga
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,22 +98,22 @@ def query(
     if len(classes) < 2:
         raise TavaalError(f"{labels_file} must label images of at least two classes (found {len(classes)})")
     files = [str(pool / p) for p in paths]
-    size = cfg.image_size or first_image_size(files)
-    x, keep = decode_cached(files, size, "decoding pool", not progress, cfg.skip_unreadable)
+    size = cfg.data.image_size or first_image_size(files)
+    x, keep = decode_cached(files, size, "decoding pool", not progress, cfg.data.skip_unreadable)
     x, paths = torch.from_numpy(x), [paths[i] for i in keep]
     unlabeled = np.array([i for i, p in enumerate(paths) if p not in labels])
     labeled = np.array([i for i, p in enumerate(paths) if p in labels])
-    check_budget(budget, min(len(unlabeled), cfg.subset_size or cfg.subset_factor * budget))
+    check_budget(budget, min(len(unlabeled), cfg.protocol.subset_size or cfg.protocol.subset_factor * budget))
     to_idx = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
     mean, std = channel_stats(x[torch.from_numpy(labeled)])
     ds = with_crop_pad(
-        ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size)), cfg.crop_pad
+        ArrayDataset("pool", x, y, x[:0], y[:0], classes, mean, std, default_augment(size)), cfg.data.crop_pad
     )
     check_model(cfg, ds)
     ds = ds.to(device)
-    seed = derive_seed(cfg.seed, len(labeled))
-    candidates = draw_candidates(unlabeled, dataclasses.replace(cfg, budget=budget), seed)
+    seed = derive_seed(cfg.protocol.seed, len(labeled))
+    candidates = draw_candidates(unlabeled, cfg.replace(budget=budget), seed)
     strategy = get_strategy(method, cfg)
     ctx, _ = build_and_train(
         cfg,

@@ -247,13 +247,13 @@ def _load_images(root: Path) -> tuple[np.ndarray | None, list[str] | None]:
 
         cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text())["config"])
         ds = load_dataset(
-            cfg.dataset,
-            cfg.data_dir,
+            cfg.data.dataset,
+            cfg.data.data_dir,
             False,
-            cfg.train_dir,
-            cfg.test_dir,
-            cfg.image_size,
-            cfg.imbalance_pattern,
+            cfg.data.train_dir,
+            cfg.data.test_dir,
+            cfg.data.image_size,
+            cfg.data.imbalance_pattern,
         )
         return ds.x_train.numpy(), ds.classes
     except Exception:  # any failure only drops the image grids, with the reason in the index

@@ -29,10 +29,13 @@ class Runtime:
     cuda_graphs: bool = False
     fused: bool = False
     compile: bool = False
+    eval_batch_size: int = 1024
 
     @classmethod
     def from_config(cls, cfg: RunConfig, device: torch.device) -> Runtime:
-        return cls(device, cfg.amp, cfg.channels_last, cfg.cuda_graphs, cfg.fused, cfg.compile)
+        """The run's settings (``cfg.runtime``) on ``device`` (already resolved by setup_device)."""
+        s = cfg.runtime
+        return cls(device, s.amp, s.channels_last, s.cuda_graphs, s.fused, s.compile, s.eval_batch_size)
 
     def autocast(self):
         """bf16 autocast when asked for, a no-op otherwise."""

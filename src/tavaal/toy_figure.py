@@ -37,7 +37,7 @@ def run_toy(
     grid = torch.tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32)
     paths = []
     for m in methods:
-        pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.initial, seed, 0))
+        pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, seed, 0))
         for cycle in range(stage):
             labeled_before = pool.labeled
             rec, nets = run_cycle(

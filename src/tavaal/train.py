@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from tavaal.config import RunConfig
+from tavaal.config import Training
 from tavaal.data.base import ArrayDataset
 from tavaal.losses import margin_loss, ranking_loss, total_loss
 from tavaal.runtime import Runtime
@@ -27,22 +27,22 @@ class TrainLog:
     ranker_last_epoch: int  # last epoch (0-based) in which the Ranker was updated; -1 if never
 
 
-def make_optimizer(params: list[nn.Parameter], cfg: RunConfig, rt: Runtime) -> torch.optim.Optimizer:
+def make_optimizer(params: list[nn.Parameter], tr: Training, rt: Runtime) -> torch.optim.Optimizer:
     """SGD with momentum (CIFAR, Caltech) or Adam (the toy problem), at learning rate zeta1."""
-    if cfg.optimizer == "adam":
+    if tr.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=cfg.lr, weight_decay=cfg.weight_decay, **rt.optimizer_kwargs(adam=True)
+            params, lr=tr.lr, weight_decay=tr.weight_decay, **rt.optimizer_kwargs(adam=True)
         )
     return torch.optim.SGD(
         params,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
+        lr=tr.lr,
+        momentum=tr.momentum,
+        weight_decay=tr.weight_decay,
         **rt.optimizer_kwargs(adam=False),
     )
 
 
-def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:
+def ranker_schedule(tr: Training) -> tuple[int, int]:
     """(first epoch with the Ranker frozen, first epoch with its inputs detached), 0-based.
 
     Paper (``freeze``, Algorithm 1): theta_R is updated for n <= 0.8N (1-based), then frozen, while
@@ -50,9 +50,9 @@ def ranker_schedule(cfg: RunConfig) -> tuple[int, int]:
     training, but its inputs are detached for epochs > 0.6N (0-based ``epoch > 120`` of 200, so
     from 0-based epoch 121).
     """
-    if cfg.ranker_stop == "freeze":
-        return int(cfg.ranker_freeze_fraction * cfg.epochs), cfg.epochs
-    return cfg.epochs, int(cfg.ranker_detach_fraction * cfg.epochs) + 1
+    if tr.ranker_stop == "freeze":
+        return int(tr.ranker_freeze_fraction * tr.epochs), tr.epochs
+    return tr.epochs, int(tr.ranker_detach_fraction * tr.epochs) + 1
 
 
 def train_task_learner(
@@ -60,8 +60,8 @@ def train_task_learner(
     ranker: nn.Module | None,
     ds: ArrayDataset,
     labeled: np.ndarray,
-    cfg: RunConfig,
-    device: torch.device,
+    tr: Training,
+    rt: Runtime,
     ranker_loss: str | None = None,
     epoch_hook: EpochHook | None = None,
     seed: int = 0,
@@ -74,15 +74,15 @@ def train_task_learner(
     uses it to train the VAE and discriminator inside the same epoch loop (Algorithm 1).
     """
     t0 = time.perf_counter()
-    rt = Runtime.from_config(cfg, device)
+    device = rt.device
     gen = torch.Generator(device=device).manual_seed(seed)
     idx_all = torch.as_tensor(np.asarray(labeled), dtype=torch.long, device=device)
     params = list(model.parameters()) + (list(ranker.parameters()) if ranker is not None else [])
-    opt = make_optimizer(params, cfg, rt)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
-    freeze_at, detach_at = ranker_schedule(cfg)
+    opt = make_optimizer(params, tr, rt)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(tr.lr_milestones), gamma=tr.lr_gamma)
+    freeze_at, detach_at = ranker_schedule(tr)
     fwd = rt.compiled(model)
-    rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, cfg.margin))
+    rank_fn = ranking_loss if ranker_loss == "ranking" else (lambda p, t: margin_loss(p, t, tr.margin))
 
     def step(
         generator: torch.Generator | None, bi: torch.Tensor, use_ranker: bool, detach: bool
@@ -100,15 +100,15 @@ def train_task_learner(
                 feats = [f.detach() for f in feats]
             with rt.autocast():
                 pred = ranker(feats)
-            loss = total_loss(loss, rank_fn(pred.float(), per_sample), cfg.eta)
+            loss = total_loss(loss, rank_fn(pred.float(), per_sample), tr.eta)
         loss.backward()
         opt.step()
         return loss.detach()
 
     stepper = rt.stepper(gen)
-    n, bs = idx_all.numel(), cfg.batch_size
+    n, bs = idx_all.numel(), tr.batch_size
     last_ranker_epoch, epoch_loss = -1, torch.zeros((), device=device)
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(tr.epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         if epoch_hook is not None:
             epoch_hook(epoch, model, ranker)
@@ -149,8 +149,7 @@ def infer(
     model: nn.Module,
     ds: ArrayDataset,
     idx: np.ndarray | torch.Tensor,
-    cfg: RunConfig,
-    device: torch.device,
+    rt: Runtime,
     split: str = "train",
     ranker: nn.Module | None = None,
     train_mode_dropout: bool = False,
@@ -159,15 +158,15 @@ def infer(
 
     The model is in eval mode; ``train_mode_dropout`` keeps only its dropout layers active.
     """
-    rt = Runtime.from_config(cfg, device)
+    device = rt.device
     model.eval()
     if train_mode_dropout:
         for m in dropout_layers(model):
             m.train()
     idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=device)
     logits, embs, ranks = [], [], []
-    for start in range(0, idx.numel(), cfg.eval_batch_size):
-        bi = idx[start : start + cfg.eval_batch_size]
+    for start in range(0, idx.numel(), rt.eval_batch_size):
+        bi = idx[start : start + rt.eval_batch_size]
         x = rt.to_input(ds.batch(bi, train=False, split=split))
         with rt.autocast():
             lo, emb, feats = model(x)
@@ -185,8 +184,8 @@ def infer(
     return out
 
 
-def evaluate(model: nn.Module, ds: ArrayDataset, cfg: RunConfig, device: torch.device) -> float:
+def evaluate(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> float:
     """Top-1 accuracy on the test set."""
     idx = np.arange(ds.x_test.shape[0])
-    logits = infer(model, ds, idx, cfg, device, split="test")["logits"]
-    return float((logits.argmax(1) == ds.y_test.to(device)).float().mean())
+    logits = infer(model, ds, idx, rt, split="test")["logits"]
+    return float((logits.argmax(1) == ds.y_test.to(rt.device)).float().mean())

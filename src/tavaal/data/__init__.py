@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tavaal.data.base import ArrayDataset, Augment, prepare
+
+if TYPE_CHECKING:
+    from tavaal.config import DataSpec
 from tavaal.errors import TavaalError
 from tavaal.registry import Registry
 
@@ -108,6 +112,22 @@ def load_dataset(
         data_dir, download, train_dir, test_dir, image_size, imbalance_pattern, quiet, skip_unreadable
     )
     return DATASETS.get(name)(opts)
+
+
+def load_data(spec: DataSpec, quiet: bool = True) -> ArrayDataset:
+    """The dataset a config's ``data`` section names, with every one of its fields applied."""
+    ds = load_dataset(
+        spec.dataset,
+        spec.data_dir,
+        spec.download,
+        spec.train_dir,
+        spec.test_dir,
+        spec.image_size,
+        spec.imbalance_pattern,
+        quiet=quiet,
+        skip_unreadable=spec.skip_unreadable,
+    )
+    return with_crop_pad(ds, spec.crop_pad)
 
 
 def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:

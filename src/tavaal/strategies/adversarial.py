@@ -11,6 +11,7 @@ Two schedules:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -18,9 +19,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from tavaal.config import AdversarialParams, RunConfig
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import build_discriminator, build_vae
-from tavaal.runtime import Runtime
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
 from tavaal.train import infer
 
@@ -30,23 +31,26 @@ class AdversarialPhase:
     rates zeta2, zeta3), trained inside T's epochs (paper schedule) or after them (official).
     ``fitted`` turns true once its schedule's training is complete."""
 
-    def __init__(self, ctx: SelectionContext, conditioned: bool, graphs: bool | None = None):
-        """``graphs``: capture the VAE + D step as a CUDA graph (default: ``cfg.cuda_graphs``)."""
-        cfg, dev = ctx.cfg, ctx.device
-        self.ctx, self.conditioned = ctx, conditioned
-        self.rt = rt = Runtime.from_config(cfg, dev)
+    def __init__(
+        self, ctx: SelectionContext, params: AdversarialParams, conditioned: bool, graphs: bool | None = None
+    ):
+        """``params``: the strategy's hyper-parameters (``vae_batch_size`` resolved); ``graphs``:
+        capture the VAE + D step as a CUDA graph (default: the runtime's setting)."""
+        self.ctx, self.p, self.conditioned = ctx, params, conditioned
+        self.rt = rt = ctx.runtime
+        dev = rt.device
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
-        self.vae = build_vae(ctx.dataset.input_shape, cfg.latent_dim, cond, cfg.vae_kind, cfg.vae_init).to(
-            dev
-        )
-        self.disc = build_discriminator(cfg.latent_dim, cond, cfg.disc_layers, cfg.vae_init).to(dev)
-        if cfg.channels_last and ctx.dataset.is_image:
+        self.vae = build_vae(
+            ctx.dataset.input_shape, params.latent_dim, cond, params.vae_kind, params.vae_init
+        ).to(dev)
+        self.disc = build_discriminator(params.latent_dim, cond, params.disc_layers, params.vae_init).to(dev)
+        if rt.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)
         opt_kw = rt.optimizer_kwargs(adam=True)
         self._cond: list[torch.Tensor] | tuple | None = None  # (r_L, r_U, D's r_L, D's r_U)
-        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr, **opt_kw)
-        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, **opt_kw)
+        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=params.vae_lr, **opt_kw)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=params.disc_lr, **opt_kw)
         self.gen = torch.Generator(device=dev).manual_seed(ctx.seed + 2)
         self.stepper = rt.stepper(self.gen, graphs)
         self.labeled = torch.as_tensor(ctx.labeled, dtype=torch.long, device=dev)
@@ -62,7 +66,7 @@ class AdversarialPhase:
 
     def _stream(self, pool: str, n: int, total: int) -> torch.Tensor:
         """``total`` positions in [0, n), each sample once per pass over its pool."""
-        if self.ctx.cfg.vae_order == "shuffle":  # a new random permutation for every pass
+        if self.p.vae_order == "shuffle":  # a new random permutation for every pass
             reps = math.ceil(total / n)
             return torch.cat(
                 [torch.randperm(n, generator=self.gen, device=self.gen.device) for _ in range(reps)]
@@ -89,7 +93,7 @@ class AdversarialPhase:
         ``r_*`` (sigmoid-normalised) condition the decoder; ``d_*`` are what D receives (the same
         values in the paper, the raw Ranker output with ``--disc-r raw``).
         """
-        b = self.ctx.cfg.vae_batch
+        b = self.p.vae_batch_size
         nl, nu = self.labeled.numel(), self.unlabeled.numel()
         iters = math.ceil((nl + nu) / b)
         pl, pu = self._stream("l", nl, iters * b), self._stream("u", nu, iters * b)
@@ -125,8 +129,8 @@ class AdversarialPhase:
     def _step(self, generator: torch.Generator | None, il: torch.Tensor, iu: torch.Tensor) -> torch.Tensor:
         """Gather and augment a labeled and an unlabeled batch (positions ``il``, ``iu``) with their
         r, then run one iteration."""
-        ds, cfg = self.ctx.dataset, self.ctx.cfg
-        aug = cfg.vae_augment
+        ds = self.ctx.dataset
+        aug = self.p.vae_augment
         x = torch.cat(
             [ds.batch(self.labeled[il], aug, generator), ds.batch(self.unlabeled[iu], aug, generator)]
         )
@@ -140,17 +144,17 @@ class AdversarialPhase:
         """One round of eq. (3)'s game, min over the encoder q and max over D: a VAE step on the
         transductive loss (equation 4) + lambda x the adversarial loss (equation 5), then a D step
         (equation 6), on a labeled and an unlabeled half-batch."""
-        cfg, b = self.ctx.cfg, x.shape[0] // 2
+        p, b = self.p, x.shape[0] // 2
         with self.rt.autocast():
             recon, target, _, mu, logvar = self.vae(x, r)
             recon, target, mu, logvar = recon.float(), target.float(), mu.float(), logvar.float()
-            kl = cfg.kl_reduction
-            trans = vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], cfg.beta, kl) + vae_loss(
-                recon[b:], target[b:], mu[b:], logvar[b:], cfg.beta, kl
+            kl = p.kl_reduction
+            trans = vae_loss(recon[:b], target[:b], mu[:b], logvar[:b], p.beta, kl) + vae_loss(
+                recon[b:], target[b:], mu[b:], logvar[b:], p.beta, kl
             )  # equation 4
             logit = self.disc(mu, dr).float()
             # L_VAE = equation 4 + lambda x equation 5
-            loss = trans + cfg.lam * vae_adversarial_loss(logit[:b], logit[b:])
+            loss = trans + p.lam * vae_adversarial_loss(logit[:b], logit[b:])
         self.vae_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.vae_opt.step()
@@ -167,16 +171,16 @@ class AdversarialPhase:
     @torch.no_grad()
     def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:
         """D(r_U, mu(x_U)) for every candidate, as a probability of "labeled" (the argument of equation 7)."""
-        cfg, ds = self.ctx.cfg, self.ctx.dataset
+        ds, step = self.ctx.dataset, self.rt.eval_batch_size
         self.vae.eval()
         self.disc.eval()
         out = []
-        for start in range(0, self.unlabeled.numel(), cfg.eval_batch_size):
-            bi = self.unlabeled[start : start + cfg.eval_batch_size]
+        for start in range(0, self.unlabeled.numel(), step):
+            bi = self.unlabeled[start : start + step]
             x = self.rt.to_input(ds.batch(bi, train=False))
             with self.rt.autocast():
                 mu = self.vae.encode(x)[0]
-            dr = d_u[start : start + cfg.eval_batch_size] if self.conditioned else None
+            dr = d_u[start : start + step] if self.conditioned else None
             # D in fp32: in bf16 its outputs take a few hundred values and equation 7 ties at the cut.
             out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
         return torch.cat(out)
@@ -189,16 +193,30 @@ class AdversarialStrategy(Strategy):
     adversarial = True
     score_name = "d_labeled_prob"
 
+    def __init__(self, **params: Any):
+        """Hyper-parameters by name, e.g. ``TAVAAL(latent_dim=64, lam=1, beta=1, schedule="paper")``;
+        the others keep ``AdversarialParams``' defaults. ``vae_batch_size`` 0 means 128."""
+        self.p = AdversarialParams(**params)
+        if not self.p.vae_batch_size:
+            self.p.vae_batch_size = 128
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> AdversarialStrategy:
+        """The ``adversarial`` section; a VAE batch of 0 means the task learner's batch size."""
+        params = dataclasses.asdict(cfg.adversarial)
+        params["vae_batch_size"] = params["vae_batch_size"] or cfg.training.batch_size
+        return cls(**params)
+
     def _ranks(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw Ranker outputs for the labeled set and the candidates, in one batched pass."""
         idx = np.concatenate([ctx.labeled, ctx.candidates])
-        raw = infer(ctx.model, ctx.dataset, idx, ctx.cfg, ctx.device, ranker=ctx.ranker)["rank"]
+        raw = infer(ctx.model, ctx.dataset, idx, ctx.runtime, ranker=ctx.ranker)["rank"]
         return raw[: len(ctx.labeled)], raw[len(ctx.labeled) :]
 
     def _conditions(self, raw_l: torch.Tensor, raw_u: torch.Tensor):
         """(r_L, r_U, D's r_L, D's r_U): r = sigmoid(R(x)); D gets r, or R(x) with ``disc_r=raw``."""
         r_l, r_u = torch.sigmoid(raw_l), torch.sigmoid(raw_u)
-        if self.cfg.disc_r == "raw":
+        if self.p.disc_r == "raw":
             return r_l, r_u, raw_l, raw_u
         return r_l, r_u, r_l, r_u
 
@@ -212,11 +230,11 @@ class AdversarialStrategy(Strategy):
         # Interleaved with the task learner's CUDA graphs, a captured VAE + D step crashed the
         # process on an H200 (segfault in replay, PyTorch 2.11; the official schedule, which
         # captures it after T is done, ran): in the paper schedule the VAE + D steps run eagerly.
-        paper = self.cfg.schedule == "paper"
-        return AdversarialPhase(ctx, self.conditioned, graphs=False if paper else None)
+        paper = self.p.schedule == "paper"
+        return AdversarialPhase(ctx, self.p, self.conditioned, graphs=False if paper else None)
 
     def training_hook(self, ctx: SelectionContext):
-        if self.cfg.schedule == "official":  # the phase trains after T and R, in score()
+        if self.p.schedule == "official":  # the phase trains after T and R, in score()
             return None
         phase = self._phase(ctx)
 
@@ -225,15 +243,15 @@ class AdversarialStrategy(Strategy):
             if self.conditioned:
                 cond = self._uniform(phase, ctx) if epoch == 0 else self._conditions(*self._ranks(ctx))
             phase.train_epoch(*cond)
-            phase.fitted = epoch == self.cfg.epochs - 1
+            phase.fitted = True  # trained through this epoch
 
         return hook
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         phase = self._phase(ctx)
         cond = self._conditions(*self._ranks(ctx)) if self.conditioned else (None,) * 4
-        if self.cfg.schedule == "official" and not phase.fitted:  # T and R frozen: r computed once
-            phase.fit(cond, self.cfg.vae_epochs, ctx.progress)
+        if self.p.schedule == "official" and not phase.fitted:  # T and R frozen: r computed once
+            phase.fit(cond, self.p.vae_epochs, ctx.progress)
         p = phase.discriminate(cond[3]).cpu().numpy()
         return p, -p  # eq. (7): the smallest D(r, z) first
 

@@ -1,7 +1,7 @@
 """The strategy contract: ``select(context, budget) -> Selection`` and a registry by name.
 
 A strategy declares the training it needs (``ranker_loss``: None, "ranking" for equation 1 or
-"margin" for Learning Loss; ``uses_dropout`` for MC dropout) and may hook into the training
+"margin" for Learning Loss; ``head_dropout`` for MC dropout) and may hook into the training
 epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``SelectionContext``.
 """
 
@@ -18,6 +18,7 @@ from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
 from tavaal.errors import BudgetError
 from tavaal.registry import Registry
+from tavaal.runtime import Runtime
 from tavaal.train import EpochHook
 
 
@@ -30,8 +31,7 @@ class SelectionContext:
     dataset: ArrayDataset
     labeled: np.ndarray
     candidates: np.ndarray
-    cfg: RunConfig
-    device: torch.device
+    runtime: Runtime
     seed: int = 0
     progress: bool = False
     phase: Any = None  # what the strategy trains for selection this cycle (VAAL's VAE and D), or None
@@ -77,12 +77,18 @@ class Strategy:
 
     name: ClassVar[str] = ""
     ranker_loss: ClassVar[str | None] = None  # trait: needs a Ranker, trained with this loss
-    uses_dropout: ClassVar[bool] = False
     adversarial: ClassVar[bool] = False  # trait: scores with a VAE + discriminator (D's output)
     score_name: ClassVar[str | None] = None
 
-    def __init__(self, cfg: RunConfig):
-        self.cfg = cfg
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> Strategy:
+        """The strategy with its hyper-parameters taken from the config (most have none)."""
+        return cls()
+
+    @property
+    def head_dropout(self) -> float:
+        """Dropout to put before the built-in task learners' heads (MC dropout's)."""
+        return 0.0
 
     def make_phase(self, ctx: SelectionContext) -> Any:
         """The selection-side networks of one cycle (with ``state_dict``), built before T trains;
@@ -115,7 +121,8 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 
 def get_strategy(name: str, cfg: RunConfig) -> Strategy:
-    return STRATEGIES.get(name)(cfg)
+    """The registered strategy ``name``, built with its hyper-parameters from ``cfg``."""
+    return STRATEGIES.get(name).from_config(cfg)
 
 
 def seeded(seed: int) -> None:

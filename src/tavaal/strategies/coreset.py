@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tavaal.config import RunConfig
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
 from tavaal.train import infer
 
@@ -50,9 +51,16 @@ class CoreSet(Strategy):
     name = "coreset"
     score_name = "distance_to_labeled"
 
+    def __init__(self, chunk: int = 4096):
+        self.chunk = chunk  # distances computed this many centers at a time (memory, not results)
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> CoreSet:
+        return cls(cfg.coreset.coreset_chunk)
+
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         check_budget(budget, len(ctx.candidates))
-        emb_c = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device)["embedding"]
-        emb_l = infer(ctx.model, ctx.dataset, ctx.labeled, ctx.cfg, ctx.device)["embedding"]
-        chosen, initial = k_center_greedy(emb_c, emb_l, budget, ctx.cfg.coreset_chunk)
+        emb_c = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["embedding"]
+        emb_l = infer(ctx.model, ctx.dataset, ctx.labeled, ctx.runtime)["embedding"]
+        chosen, initial = k_center_greedy(emb_c, emb_l, budget, self.chunk)
         return Selection(np.asarray(ctx.candidates)[chosen], initial.cpu().numpy(), self.score_name)

@@ -20,6 +20,6 @@ class EntropySampling(Strategy):
     score_name = "entropy"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device)["logits"]
+        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["logits"]
         h = entropy(torch.softmax(logits, dim=1)).cpu().numpy()
         return h, h

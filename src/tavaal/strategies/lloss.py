@@ -16,7 +16,7 @@ class _PredictedLoss(Strategy):
     score_name = "predicted_loss"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        r = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device, ranker=ctx.ranker)["rank"]
+        r = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, ranker=ctx.ranker)["rank"]
         s = r.cpu().numpy()
         return s, s
 

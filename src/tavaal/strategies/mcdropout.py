@@ -9,35 +9,45 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
 from tavaal.strategies.base import SelectionContext, Strategy, register, seeded
 from tavaal.strategies.entropy import entropy
 from tavaal.train import dropout_layers, infer
 
 
-def mc_probabilities(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean class probabilities, mean per-pass entropy) over ``mc_samples`` dropout passes."""
+def mc_probabilities(ctx: SelectionContext, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean class probabilities, mean per-pass entropy) over ``samples`` dropout passes."""
     seeded(ctx.seed)
     mean_p, mean_h = None, None
-    for _ in range(ctx.cfg.mc_samples):
-        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.cfg, ctx.device, train_mode_dropout=True)[
-            "logits"
-        ]
+    for _ in range(samples):
+        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, train_mode_dropout=True)["logits"]
         p = torch.softmax(logits, dim=1)
         h = entropy(p)
         mean_p = p if mean_p is None else mean_p + p
         mean_h = h if mean_h is None else mean_h + h
-    return mean_p / ctx.cfg.mc_samples, mean_h / ctx.cfg.mc_samples
+    return mean_p / samples, mean_h / samples
 
 
 @register
 class MCDropout(Strategy):
     name = "mcdropout"
-    uses_dropout = True
+
+    def __init__(self, mc_samples: int = 25, mc_score: str = "bald", dropout: float = 0.3):
+        self.mc_samples, self.mc_score, self.dropout = mc_samples, mc_score, dropout
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> MCDropout:
+        p = cfg.mcdropout
+        return cls(p.mc_samples, p.mc_score, p.dropout)
+
+    @property
+    def head_dropout(self) -> float:
+        return self.dropout
 
     @property
     def score_name(self) -> str:  # type: ignore[override]
-        return self.cfg.mc_score
+        return self.mc_score
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         if not dropout_layers(ctx.model):
@@ -47,10 +57,10 @@ class MCDropout(Strategy):
                 "none; add nn.Dropout to your model, or use a built-in --model (they get a head "
                 "dropout of --dropout)"
             )
-        p, h_each = mc_probabilities(ctx)
-        if self.cfg.mc_score == "bald":
+        p, h_each = mc_probabilities(ctx, self.mc_samples)
+        if self.mc_score == "bald":
             s = entropy(p) - h_each
-        elif self.cfg.mc_score == "entropy":
+        elif self.mc_score == "entropy":
             s = entropy(p)
         else:
             s = 1.0 - p.max(dim=1).values

@@ -1,0 +1,168 @@
+"""The paper's presets (Table 1 and section 4) and the two recipes (paper, authors), as flat
+field values; ``tavaal.config`` composes them into a ``RunConfig``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _cifar(**kw: Any) -> dict[str, Any]:
+    base = dict(
+        model="resnet18",
+        initial=1000,
+        budget=1000,
+        cycles=10,
+        trials=5,
+        epochs=200,
+        batch_size=128,
+        optimizer="sgd",
+        lr=0.1,
+        weight_decay=5e-3,
+        lr_milestones=(160,),
+        latent_dim=64,
+        vae_lr=5e-4,
+        disc_lr=5e-4,
+        eta=1.0,
+        lam=1.0,
+        beta=1.0,
+        vae_epochs=100,
+    )
+    base.update(kw)
+    return base
+
+
+# Table 1 and section 4. The paper's text gives weight decay 0.005 for CIFAR; the authors' code
+# uses 5e-4 (pass --weight-decay 5e-4 to reproduce it).
+PRESETS: dict[str, dict[str, Any]] = {
+    "moons": dict(
+        dataset="moons",
+        model="mlp",
+        initial=20,
+        budget=10,
+        cycles=5,
+        trials=5,
+        epochs=100,
+        batch_size=32,
+        optimizer="adam",
+        lr=0.1,
+        weight_decay=0.0,
+        lr_milestones=(),
+        latent_dim=4,
+        vae_lr=0.01,
+        disc_lr=0.01,
+        disc_layers=2,
+        vae_epochs=100,
+        dropout=0.3,
+    ),
+    "digits": dict(
+        dataset="digits",
+        model="smallcnn",
+        initial=50,
+        budget=50,
+        cycles=5,
+        trials=3,
+        epochs=40,
+        batch_size=32,
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=5e-4,
+        lr_milestones=(30,),
+        latent_dim=32,
+        vae_lr=1e-3,
+        disc_lr=1e-3,
+        vae_epochs=40,
+        eta=0.1,
+    ),
+    "cifar10": _cifar(dataset="cifar10"),
+    "cifar100": _cifar(dataset="cifar100", initial=2000, budget=2000),
+    "cifar10-imb10": _cifar(dataset="cifar10-imb10", cycles=5),
+    "cifar10-imb100": _cifar(dataset="cifar10-imb100", cycles=4),
+    "svhn": _cifar(dataset="svhn"),
+    "fashionmnist": _cifar(dataset="fashionmnist"),
+    "caltech101": dict(
+        dataset="caltech101",
+        model="resnet18-imagenet",
+        initial=1000,
+        budget=500,
+        cycles=10,
+        trials=5,
+        epochs=200,
+        batch_size=16,
+        optimizer="sgd",
+        lr=0.01,
+        weight_decay=5e-4,
+        lr_milestones=(160,),
+        latent_dim=128,
+        vae_lr=1e-4,
+        disc_lr=1e-4,
+        eta=0.2,
+        lam=15.0,
+        beta=1.0,
+        vae_epochs=100,
+        image_size=224,
+    ),
+    "cityscapes": dict(
+        dataset="cityscapes",
+        model="drn",
+        initial=200,
+        budget=200,
+        cycles=5,
+        trials=3,
+        epochs=100,
+        batch_size=4,
+        optimizer="sgd",
+        lr=1e-3,
+        weight_decay=5e-4,
+        lr_milestones=(),
+        latent_dim=128,
+        vae_lr=1e-4,
+        disc_lr=1e-4,
+        eta=0.1,
+        lam=25.0,
+        beta=1.0,
+        vae_epochs=100,
+        image_size=412,
+    ),
+}
+
+PRESET_NOTES = {
+    "moons": "toy problem, section 4.1 (MLP, Adam 0.1, 20 initial + 10 per cycle)",
+    "digits": "scikit-learn 8x8 digits, embedded; a fast default (not in the paper; eta 0.1, as eta 1 "
+    "cost the small CNN 3.5 points at 50 labels)",
+    "cifar10": "Table 1: ResNet-18, SGD 0.1 -> 0.01 at 160/200, d=64, 1000/1000",
+    "cifar100": "Table 1: ResNet-18, d=64, 2000/2000",
+    "cifar10-imb10": "section 4.3: first five classes reduced, ratio x10",
+    "cifar10-imb100": "section 4.3: first five classes reduced, ratio x100",
+    "svhn": "supplemental: CIFAR-10 settings",
+    "fashionmnist": "supplemental: CIFAR-10 settings, one-channel stem",
+    "caltech101": "Table 1: ImageNet-form ResNet-18, 224x224, d=128, batch 16, 1000/500",
+    "cityscapes": "Table 1: segmentation (DRN), 200/200; not runnable in this version",
+}
+
+
+# One switch for the authors' code (github cubeyoung/TA-VAAL): every field in which it differs from
+# the paper, set at once (docs/fidelity.md has a row per field). An explicit field still wins.
+# "paper" sets nothing: the presets and the config defaults are the paper's, and where the paper is
+# silent (KL reduction, VAE input augmentation, batch order, initialisation) already the authors'.
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "authors": dict(
+        schedule="official",
+        ranker_stop="detach",
+        disc_r="raw",
+        weight_decay=5e-4,
+        latent_dim=32,
+        disc_layers=3,
+        crop_pad=4,
+        subset_size=10000,
+        imbalance_pattern="official",
+        kl_reduction="mean",
+        vae_augment=False,
+        vae_order="fixed",
+        vae_init="kaiming",
+    ),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
