@@ -178,8 +178,16 @@ def test_mc_dropout_refuses_a_model_without_dropout_and_uses_a_wrapped_models_ow
     assert np.ptp(sel.scores) > 0  # BALD is not 0 everywhere
 
 
-def test_crop_pad_replaces_the_padding_of_padded_crops_only(digits, moons):
-    assert with_crop_pad(digits, 4).augment.pad == 4 and with_crop_pad(digits, -1) is digits
+def test_crop_pad_replaces_the_padding_of_32x32_crops_only(digits, moons):
+    import dataclasses
+
+    cifar_like = dataclasses.replace(
+        digits,
+        x_train=torch.zeros(4, 3, 32, 32, dtype=torch.uint8),
+        augment=dataclasses.replace(digits.augment, pad=2),
+    )
+    assert with_crop_pad(cifar_like, 4).augment.pad == 4 and with_crop_pad(cifar_like, -1) is cifar_like
+    assert with_crop_pad(digits, 4) is digits  # 8x8: the recipe's 4 pixels would be half the image
     assert with_crop_pad(moons, 4) is moons  # vectors have no crop
 
 

@@ -131,9 +131,10 @@ def load_data(spec: DataSpec, quiet: bool = True) -> ArrayDataset:
 
 
 def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:
-    """Set the zero padding of the training crop (``pad`` >= 0) on a dataset whose loader uses a
-    padded crop (32x32-class images); -1, or a dataset without one, leaves it as it is."""
-    if pad < 0 or not ds.augment.pad or pad == ds.augment.pad:
+    """Set the zero padding of the training crop (``pad`` >= 0) of 32x32 images, the size both the
+    paper (pad 2) and the authors' code (pad 4) crop; -1, or another size, leaves it as it is (4
+    pixels of padding would be half of an 8x8 digit)."""
+    if pad < 0 or not ds.is_image or ds.input_shape[-1] != 32 or pad == ds.augment.pad:
         return ds
     return dataclasses.replace(ds, augment=Augment(pad=pad, flip=ds.augment.flip))
 
