@@ -142,3 +142,42 @@ def test_sigkill_mid_cycle_then_rerun_equals_uninterrupted(tmp_path):
     assert again.returncode == 0, again.stderr
     a, b = read_records(tmp_path / "ref" / "results.jsonl"), read_records(results)
     assert len(a) == 6 and [strip_timing(r) for r in a] == [strip_timing(r) for r in b]
+
+
+def test_a_second_process_on_the_same_folder_is_refused(tmp_path, digits, capsys):
+    import fcntl
+
+    from tavaal.cli import main
+
+    cfg = tiny_config(cycles=1)
+    run_experiment(cfg, ["random"], tmp_path, ds=digits)  # the lock is released after a run
+    with open(tmp_path / ".lock", "a+") as other:  # another process holding the folder
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.truncate(0)
+        other.write("4242")
+        other.flush()
+        with pytest.raises(TavaalError, match=r"in use by another tavaal process \(pid 4242\)"):
+            run_experiment(cfg, ["random"], tmp_path, ds=digits)
+        code = main(
+            [
+                "run",
+                "--dataset",
+                "digits",
+                "--method",
+                "random",
+                "--cycles",
+                "1",
+                "--initial",
+                "20",
+                "--budget",
+                "10",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and "in use by another tavaal process" in err and "Traceback" not in err
+    assert len(run_experiment(cfg, ["random"], tmp_path, ds=digits)) == 1  # free again: resumes, nothing lost

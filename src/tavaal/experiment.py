@@ -11,8 +11,11 @@ Folder layout::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,31 @@ class ResultsDir:
 
     def job_dir(self, method: str, trial: int) -> Path:
         return self.root / "jobs" / f"{method}-trial{trial}"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``DIR/.lock`` while writing: a second process on the same folder gets a clear
+        error instead of interleaving its writes with ours (released on exit, even on a kill)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                raise TavaalError(
+                    f"{self.root} is in use by another tavaal process (pid {holder}); wait for it to finish, "
+                    "or use another --out folder"
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def claim(self, cfg: RunConfig) -> None:
         """Write the config, or check that the folder holds this same experiment."""
@@ -179,11 +207,12 @@ def run_experiment(
     check_model(cfg, ds)
     check_sizes(cfg, ds.n_train)
     out = ResultsDir(Path(out_dir))
-    out.claim(cfg)
-    ds = ds.to(device)
-    jobs = [(t, m) for t in range(cfg.protocol.trials) for m in methods]
-    for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
-        run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
-    out.merge()
+    with out.lock():
+        out.claim(cfg)
+        ds = ds.to(device)
+        jobs = [(t, m) for t in range(cfg.protocol.trials) for m in methods]
+        for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
+            run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
+        out.merge()
     recs = read_records(out.results_path)
     return [r for r in recs if r["method"] in methods and r["trial"] < cfg.protocol.trials]
