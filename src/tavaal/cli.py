@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -309,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     except TavaalError as e:
         print(f"tavaal: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `tavaal presets | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(
             "tavaal: interrupted; completed cycles are saved, rerun the same command to resume",
