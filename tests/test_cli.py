@@ -283,3 +283,12 @@ def test_a_users_model_from_the_command_line_with_keep_models(capsys, tmp_path):
     assert set(saved) == {"model", "ranker", "adversarial"} and any(
         k.startswith("module.") for k in saved["model"]
     )
+
+
+def test_one_function_decides_the_default_preset():
+    from tavaal.presets import default_preset
+
+    assert default_preset("cifar100", "digits") == "cifar100"  # named wins
+    assert default_preset(None, "svhn") == "svhn"  # the dataset's own
+    assert default_preset(None, "imagefolder") == "cifar10"  # an image folder: 32x32 ResNet-18 settings
+    assert default_preset(None, None) == "digits"  # the embedded default

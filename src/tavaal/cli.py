@@ -12,6 +12,7 @@ from typing import Any
 
 from tavaal.config import FAST, FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
 from tavaal.errors import TavaalError
+from tavaal.presets import default_preset
 
 # Help text for the options that need more than their name (every config field has an option).
 _HELP = {
@@ -101,16 +102,6 @@ def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
     return make_config(preset, merged)
 
 
-def _preset_for_run(args: argparse.Namespace) -> str:
-    if args.preset:
-        return args.preset
-    if args.dataset in PRESETS:
-        return args.dataset
-    if args.dataset == "imagefolder":
-        return "cifar10"
-    return "digits"
-
-
 def print_table(records: list[dict[str, Any]]) -> None:
     print(
         f"{'method':<11} {'trial':>5} {'cycle':>5} {'labeled':>8} {'accuracy':>9} "
@@ -154,7 +145,7 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run(args, [args.method], _preset_for_run(args))
+    return _run(args, [args.method], default_preset(args.preset, args.dataset))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -163,7 +154,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise TavaalError("--methods needs at least one method name")
     if args.preset is None and args.config is None:
         raise TavaalError("compare needs --preset NAME (see `tavaal presets`) or --config FILE")
-    return _run(args, methods, args.preset or "digits")
+    return _run(args, methods, default_preset(args.preset, args.dataset))
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -223,7 +214,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     from tavaal.labeling import query, write_suggestions
 
-    cfg = resolve_config(args, args.preset or "cifar10")
+    cfg = resolve_config(args, default_preset(args.preset, args.dataset or "imagefolder"))
     suggestions = query(
         Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=not args.quiet
     )

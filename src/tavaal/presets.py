@@ -166,3 +166,15 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def preset_names() -> list[str]:
     return list(PRESETS)
+
+
+def default_preset(preset: str | None, dataset: str | None = None) -> str:
+    """The preset a command uses: the one named, else the dataset's own, else cifar10 for image
+    folders (32x32 ResNet-18 settings), else digits (the embedded default)."""
+    if preset:
+        return preset
+    if dataset in PRESETS:
+        return dataset
+    if dataset == "imagefolder":
+        return "cifar10"
+    return "digits"
