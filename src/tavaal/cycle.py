@@ -55,7 +55,8 @@ def build_model(cfg: RunConfig, ds: ArrayDataset, dropout: float) -> TaskLearner
     with its ``--feature-layers`` tapped."""
     if is_factory_path(cfg.training.model):
         layers = [s.strip() for s in cfg.training.feature_layers.split(",") if s.strip()]
-        example = ds.batch(torch.arange(min(2, ds.n_train), device=ds.x_train.device), train=False)
+        # The factory's network is built on the CPU (moved to the run's device after), so is its probe.
+        example = ds.batch(torch.arange(min(2, ds.n_train), device=ds.x_train.device), train=False).cpu()
         return build_user_model(
             cfg.training.model, layers, cfg.training.embedding_layer, example, ds.num_classes
         )
