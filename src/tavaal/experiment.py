@@ -202,8 +202,9 @@ def run_experiment(
         get_strategy(m, cfg)  # unknown names fail before any work
     device = setup_device(cfg)
     if ds is None:
-        ds = load_data(cfg.data, quiet=not progress)
-    ds = with_crop_pad(ds, cfg.data.crop_pad)
+        ds = load_data(cfg.data, quiet=not progress)  # every data field applied, crop padding too
+    else:
+        ds = with_crop_pad(ds, cfg.data.crop_pad)
     check_model(cfg, ds)
     check_sizes(cfg, ds.n_train)
     out = ResultsDir(Path(out_dir))

@@ -103,7 +103,8 @@ def query(
     x, paths = torch.from_numpy(x), [paths[i] for i in keep]
     unlabeled = np.array([i for i, p in enumerate(paths) if p not in labels])
     labeled = np.array([i for i, p in enumerate(paths) if p in labels])
-    check_budget(budget, min(len(unlabeled), cfg.protocol.subset_size or cfg.protocol.subset_factor * budget))
+    query_cfg = cfg.replace(budget=budget)  # the subset is sized by this query's budget
+    check_budget(budget, min(len(unlabeled), query_cfg.protocol.n_candidates))
     to_idx = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([to_idx[labels[p]] if p in labels else -1 for p in paths], dtype=torch.long)
     mean, std = channel_stats(x[torch.from_numpy(labeled)])
@@ -113,7 +114,7 @@ def query(
     check_model(cfg, ds)
     ds = ds.to(device)
     seed = derive_seed(cfg.protocol.seed, len(labeled))
-    candidates = draw_candidates(unlabeled, cfg.replace(budget=budget), seed)
+    candidates = draw_candidates(unlabeled, query_cfg, seed)
     strategy = get_strategy(method, cfg)
     ctx, _ = build_and_train(
         cfg,

@@ -45,6 +45,3 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    def items(self):
-        return self._entries.items()

@@ -120,8 +120,7 @@ def train_task_learner(
             # Algorithm 1's else-branch: theta_R frozen (no gradient, so no optimizer update, not
             # even momentum or weight decay), while L_R still reaches theta_T through R.
             ranker.train(update_ranker)
-            for p in ranker.parameters():
-                p.requires_grad_(update_ranker)
+            ranker.requires_grad_(update_ranker)
         perm = idx_all[torch.randperm(n, generator=gen, device=device)]
         epoch_loss = torch.zeros((), device=device)
         mode = (use_ranker, update_ranker, detach, tuple(g["lr"] for g in opt.param_groups))
