@@ -39,3 +39,13 @@ def cpu_runtime(cfg=None):
     from tavaal.runtime import Runtime
 
     return Runtime.from_config(cfg or make_config("digits"), torch.device("cpu"))
+
+
+def one_cycle(cfg, strategy, ds, trial=0):
+    """The first cycle of a trial through the engine (``run_trial`` over an ``ActiveLearner``):
+    its record, and the networks the learner holds after it."""
+    from tavaal.cycle import run_trial
+    from tavaal.learner import ActiveLearner
+
+    learner = ActiveLearner(strategy, pool=ds, trial=trial, config=cfg, cold_start="train")
+    return next(run_trial(learner, ds)), learner.networks()

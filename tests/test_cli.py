@@ -215,14 +215,14 @@ def test_every_field_round_trips_from_the_cli_with_its_type():
 @pytest.mark.parametrize(
     "extra,needle",
     [
-        (["--model", "user_nets:make_net"], "needs --feature-layers"),
+        (["--model", "user_nets:make_net"], "needs feature layers (--feature-layers"),
         (
             ["--model", "no_such_module:make_net", "--feature-layers", "1"],
             "module 'no_such_module' does not import",
         ),
         (["--model", "user_nets:missing", "--feature-layers", "1"], "has no callable 'missing'"),
         (["--model", "user_nets:make_net", "--feature-layers", "1,99"], "are not in the model"),
-        (["--model", "user_nets:make_wrong_net", "--feature-layers", "1"], "the dataset has 10 classes"),
+        (["--model", "user_nets:make_wrong_net", "--feature-layers", "1"], "the data has 10 classes"),
         (["--model", "user_nets:not_a_net", "--feature-layers", "1"], "not a torch.nn.Module"),
         (
             ["--model", "user_nets:make_plain_net", "--feature-layers", "2", "--method", "mcdropout"],

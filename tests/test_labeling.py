@@ -71,7 +71,6 @@ def test_query_suggests_unlabeled_images(tmp_path, pool, capsys, method):
         ([("nope.png", "red")], "path,label", "line 2 names 'nope.png', which is not an image"),
         ([("img000.png", "")], "path,label", "line 2 must be 'path,label' with both filled in"),
         ([("img000.png", "red"), ("img000.png", "blue")], "path,label", "line 3 labels 'img000.png' 'blue'"),
-        ([("img000.png", "red")], "path,label", "at least two classes"),
     ],
 )
 def test_malformed_labels_file_is_one_clear_line(tmp_path, pool, capsys, rows, header, needle):
@@ -134,3 +133,16 @@ def test_labels_not_in_utf8_are_one_clear_error(tmp_path):
     f.write_bytes("path,label\nx/1.png,caf\xe9\n".encode("latin-1"))
     with pytest.raises(TavaalError, match="is not UTF-8 text"):
         read_labels(f, {"x/1.png"})
+
+
+def test_a_first_query_without_two_classes_picks_at_random_with_a_warning(tmp_path, pool, capsys):
+    """Cold start: with no labels, or one class, the method cannot rank; the picks are random."""
+    root, truth = pool
+    labels = _labels(tmp_path / "labels.csv", [("img000.png", "red")])
+    out = tmp_path / "n.csv"
+    code = main(["query", "--pool", str(root), "--labels", str(labels), "--out", str(out), *ARGS])
+    err = capsys.readouterr().err
+    assert code == 0 and "cannot rank the pool yet: the labels hold a single class ('red')" in err
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 5 and all(r["score"] == "" and r["predicted"] == "" for r in rows)
+    assert "img000.png" not in {r["path"] for r in rows}

@@ -3,10 +3,9 @@ registry itself, so a newly registered method cannot escape it."""
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import cpu_runtime, tiny_config
-from tavaal.cycle import initial_labeled, run_cycle
+from conftest import cpu_runtime, one_cycle, tiny_config
+from tavaal.cycle import initial_labeled
 from tavaal.errors import BudgetError
 from tavaal.pool import Pool
 from tavaal.strategies import STRATEGIES, get_strategy
@@ -22,7 +21,7 @@ def _cycle(method, ds, preset, **kw):
     cfg = tiny_config(preset, **kw)
     pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     before = pool.labeled.copy()
-    rec, _ = run_cycle(cfg, get_strategy(method, cfg), ds, pool, 0, 0, torch.device("cpu"))
+    rec, _ = one_cycle(cfg, get_strategy(method, cfg), ds)
     return cfg, before, rec
 
 

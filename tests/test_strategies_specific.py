@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import cpu_runtime, tiny_config
-from tavaal.cycle import initial_labeled, run_cycle
+from conftest import cpu_runtime, one_cycle, tiny_config
+from tavaal.cycle import initial_labeled
 from tavaal.models import Discriminator, build_task_learner
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, get_strategy
@@ -45,9 +45,8 @@ class _Spy(nn.Module):
 
 def _tavaal_ctx(ds, preset, **kw):
     cfg = tiny_config(preset, **kw)
-    pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     strategy = get_strategy("tavaal", cfg)
-    rec, nets = run_cycle(cfg, strategy, ds, pool, 0, 0, CPU)
+    rec, nets = one_cycle(cfg, strategy, ds)
     return cfg, strategy, rec, nets
 
 
@@ -86,7 +85,6 @@ def test_selection_is_the_argmin_of_d(moons):
 
 def test_first_epoch_uses_uniform_r_then_the_ranker(moons):
     cfg = tiny_config("moons", epochs=2)
-    pool = Pool(moons.n_train, initial_labeled(moons.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     strategy = get_strategy("tavaal", cfg)
     calls = []
     original = type(strategy)._ranks
@@ -97,7 +95,7 @@ def test_first_epoch_uses_uniform_r_then_the_ranker(moons):
 
     type(strategy)._ranks = ranks
     try:
-        run_cycle(cfg, strategy, moons, pool, 0, 0, CPU)
+        one_cycle(cfg, strategy, moons)
     finally:
         type(strategy)._ranks = original
     assert len(calls) == 2  # epoch 2 (not epoch 1) and the final selection
@@ -156,13 +154,9 @@ def test_mc_dropout_active_in_scoring_and_inactive_in_evaluation(digits):
 
 
 def test_mc_dropout_scores(digits):
-    cfg = tiny_config("digits")
-    pool = Pool(digits.n_train, initial_labeled(digits.n_train, cfg.protocol.initial, cfg.protocol.seed, 0))
     for score in ("bald", "entropy", "varratio"):
         c = tiny_config("digits", mc_score=score)
-        rec, _ = run_cycle(
-            c, get_strategy("mcdropout", c), digits, Pool(digits.n_train, pool.labeled), 0, 0, CPU
-        )
+        rec, _ = one_cycle(c, get_strategy("mcdropout", c), digits)
         s = np.asarray(rec["scores"])
         assert rec["score_name"] == score and np.all(s >= -1e-6)
         if score == "varratio":

@@ -13,4 +13,13 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 from tavaal.errors import TavaalError  # noqa: E402
 
-__all__ = ["TavaalError", "__version__"]
+__all__ = ["ActiveLearner", "QueryResult", "TavaalError", "__version__"]
+
+
+def __getattr__(name: str):
+    """``tavaal.ActiveLearner`` and ``tavaal.QueryResult``, imported on first use (they bring torch)."""
+    if name in ("ActiveLearner", "QueryResult"):
+        from tavaal import learner
+
+        return getattr(learner, name)
+    raise AttributeError(f"module 'tavaal' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ``tavaal`` command: run, compare, presets, summary, report, toy."""
+"""The ``tavaal`` command: run, compare, presets, summary, report, query, labels, toy."""
 
 from __future__ import annotations
 
@@ -214,19 +214,67 @@ def cmd_toy(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     from tavaal.labeling import query, write_suggestions
 
+    if args.push and args.format != "labelstudio":
+        raise TavaalError("--push sends Label Studio tasks: add --format labelstudio")
+    if args.push and args.project is None:
+        raise TavaalError("--push needs --project ID, the Label Studio project to import into")
+    if args.push and not os.environ.get("LABEL_STUDIO_API_KEY"):
+        raise TavaalError(
+            "--push needs the Label Studio API key in the environment variable LABEL_STUDIO_API_KEY"
+        )
     cfg = resolve_config(args, default_preset(args.preset, args.dataset or "imagefolder"))
-    suggestions = query(
+    result, predicted = query(
         Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=not args.quiet
     )
-    write_suggestions(Path(args.out), suggestions)
-    for s in suggestions[:10]:
-        print(f"{s.rank:>4}  {s.path}" + ("" if s.score is None else f"  score {s.score:.4g}"))
-    more = f" (and {len(suggestions) - 10} more)" if len(suggestions) > 10 else ""
+    if args.format == "labelstudio":
+        from tavaal.labelstudio import export_tasks, push_tasks, write_tasks
+
+        tasks = export_tasks(result, predicted, args.method, args.image_prefix, args.from_name, args.to_name)
+        write_tasks(Path(args.out), tasks)
+        if args.push:
+            push_tasks(args.push, args.project, tasks)
+            print(f"{len(tasks)} tasks imported into project {args.project} at {args.push}")
+    else:
+        write_suggestions(Path(args.out), result, predicted)
+    for rank, sid, score in result.rows()[:10]:
+        print(f"{rank:>4}  {sid}" + ("" if score is None else f"  score {score:.4g}"))
+    more = f" (and {len(result) - 10} more)" if len(result) > 10 else ""
     print(
-        f"{len(suggestions)} images to label next{more} written to {args.out}; label them, add the rows to "
+        f"{len(result)} images to label next{more} written to {args.out}; label them, add the rows to "
         f"{args.labels} and run again"
     )
     return 0
+
+
+def cmd_labels_import(args: argparse.Namespace) -> int:
+    from tavaal.labeling import list_images
+    from tavaal.labelstudio import merge_labels
+
+    known = set(list_images(Path(args.pool))) if args.pool else None
+    added, present, skipped = merge_labels(
+        Path(args.export),
+        Path(args.labels),
+        known,
+        image_prefix=args.image_prefix,
+        from_name=args.from_name,
+        to_name=args.to_name,
+    )
+    print(
+        f"{added} labels added to {args.labels} ({present} already there, {skipped} tasks skipped, "
+        "cancelled or unannotated)"
+    )
+    return 0
+
+
+def add_labelstudio_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--image-prefix",
+        default="/data/local-files/?d=",
+        help="what data.image is, before the pool-relative path: a URL prefix, or Label Studio's "
+        "local-files path (default, with LOCAL_FILES_DOCUMENT_ROOT set to the pool folder)",
+    )
+    p.add_argument("--from-name", default="choice", help="the Choices tag's name in the labeling config")
+    p.add_argument("--to-name", default="image", help="the Image tag's name (and data key) in the config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,8 +318,34 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--method", default="tavaal")
     q.add_argument("--preset", default=None, help="hyper-parameters by name (default cifar10)")
     q.add_argument("--out", default="next_to_label.csv")
+    q.add_argument(
+        "--format",
+        choices=["csv", "labelstudio"],
+        default="csv",
+        help="csv (rank,path,score,predicted,label) or Label Studio's task-import JSON",
+    )
+    add_labelstudio_options(q)
+    q.add_argument(
+        "--push",
+        default=None,
+        metavar="URL",
+        help="also import the tasks into Label Studio at URL "
+        "(API key from $LABEL_STUDIO_API_KEY; pip install 'tavaal[labelstudio]')",
+    )
+    q.add_argument("--project", type=int, default=None, help="the Label Studio project id for --push")
     add_config_options(q)
     q.set_defaults(func=cmd_query)
+
+    lb = sub.add_parser("labels", help="manage the labels CSV")
+    lsub = lb.add_subparsers(dest="labels_command", required=True)
+    li = lsub.add_parser("import-labelstudio", help="merge a Label Studio JSON export into the labels CSV")
+    li.add_argument("export", help="the project's JSON export (Export > JSON)")
+    li.add_argument(
+        "--labels", required=True, help="labels CSV (path,label) to merge into; created if missing"
+    )
+    li.add_argument("--pool", default=None, help="the pool folder, to check that every path is in it")
+    add_labelstudio_options(li)
+    li.set_defaults(func=cmd_labels_import)
 
     t = sub.add_parser("toy", help="the two-moons figure (Figure 1) end to end")
     t.add_argument("--out", default="runs/toy")

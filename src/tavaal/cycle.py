@@ -1,33 +1,27 @@
-"""One active-learning cycle, as data flows: fresh T (+R), train, evaluate, draw a
-random subset of 10 x budget, let the strategy pick ``budget`` indices, label them."""
+"""The simulated protocol over an ``ActiveLearner``: each cycle fits a fresh T (+R), evaluates it,
+queries ``budget`` picks from a random subset of 10 x budget, and labels them from the dataset's
+own labels (the oracle). ``run_trial`` is the one cycle loop that ``run``/``compare`` and ``toy`` use."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from tavaal import __version__
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
 from tavaal.errors import TavaalError
-from tavaal.models import Ranker, TaskLearner, build_task_learner
-from tavaal.models.user import build_user_model, is_factory_path
-from tavaal.pool import Pool
-from tavaal.runtime import Runtime
-from tavaal.strategies import Selection, SelectionContext, Strategy
-from tavaal.train import TrainLog, evaluate, infer, train_task_learner
+from tavaal.learner import ActiveLearner, derive_seed
+from tavaal.train import infer
 
 logger = logging.getLogger("tavaal")
-
-
-def derive_seed(*parts: int) -> int:
-    """A 31-bit seed from (seed, trial, cycle, ...); cycles are independent of one another."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def initial_labeled(n: int, size: int, seed: int, trial: int) -> np.ndarray:
@@ -48,75 +42,6 @@ def check_sizes(cfg: RunConfig, n_train: int) -> None:
             f"{p.cycles} cycles ({selections} selections) of --budget {p.budget} after --initial "
             f"{p.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget"
         )
-
-
-def build_model(cfg: RunConfig, ds: ArrayDataset, dropout: float) -> TaskLearner:
-    """A fresh task learner: a registered one by name, or the user's factory (``mod:fn``) wrapped
-    with its ``--feature-layers`` tapped."""
-    if is_factory_path(cfg.training.model):
-        layers = [s.strip() for s in cfg.training.feature_layers.split(",") if s.strip()]
-        # The factory's network is built on the CPU (moved to the run's device after), so is its probe.
-        example = ds.batch(torch.arange(min(2, ds.n_train), device=ds.x_train.device), train=False).cpu()
-        return build_user_model(
-            cfg.training.model, layers, cfg.training.embedding_layer, example, ds.num_classes
-        )
-    return build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes, dropout)
-
-
-def check_model(cfg: RunConfig, ds: ArrayDataset) -> None:
-    """The model must accept the dataset's inputs (a user's factory is checked when built)."""
-    if is_factory_path(cfg.training.model):
-        build_model(cfg, ds, 0.0)  # import errors, unknown layers, wrong output: before any work
-        return
-    if cfg.training.model == "mlp" and ds.is_image:
-        raise TavaalError(f"--model mlp takes vectors but {ds.name} holds images; use smallcnn or resnet18")
-    if cfg.training.model != "mlp" and not ds.is_image:
-        raise TavaalError(
-            f"--model {cfg.training.model} takes images but {ds.name} holds vectors; use --model mlp"
-        )
-
-
-def build_and_train(
-    cfg: RunConfig,
-    strategy: Strategy,
-    ds: ArrayDataset,
-    labeled: np.ndarray,
-    candidates: np.ndarray,
-    device: torch.device,
-    seed: int,
-    progress: bool = False,
-    desc: str = "train",
-    selects: bool = True,
-) -> tuple[SelectionContext, TrainLog]:
-    """A fresh task learner (+ Ranker when the strategy needs one), trained on ``labeled`` with the
-    strategy's epoch hook; returns the selection context that holds them, and the training log.
-
-    Without a selection to follow (``selects=False``) the hook is left out: it trains only what
-    selection uses (the VAE and D), never T or R.
-    """
-    torch.manual_seed(seed)
-    rt = Runtime.from_config(cfg, device)
-    model = build_model(cfg, ds, strategy.head_dropout).to(device)
-    ranker = Ranker(model.feature_dims).to(device) if strategy.ranker_loss else None
-    if rt.channels_last and ds.is_image:
-        model = model.to(memory_format=torch.channels_last)
-    ctx = SelectionContext(model, ranker, ds, labeled, candidates, rt, seed=seed, progress=progress)
-    if selects:
-        ctx.phase = strategy.make_phase(ctx)
-    log = train_task_learner(
-        model,
-        ranker,
-        ds,
-        labeled,
-        cfg.training,
-        rt,
-        strategy.ranker_loss,
-        strategy.training_hook(ctx) if selects else None,
-        seed=seed,
-        progress=progress,
-        desc=desc,
-    )
-    return ctx, log
 
 
 def score_diagnostics(scores: np.ndarray | None, tied_at_cut: int) -> dict[str, Any]:
@@ -163,64 +88,42 @@ def warn_if_degenerate(record: dict[str, Any]) -> None:
         )
 
 
-def draw_candidates(unlabeled: np.ndarray, cfg: RunConfig, seed: int) -> np.ndarray:
-    """The subset method (section 3.3): a random subset of the unlabeled pool, sorted."""
-    n_sub = min(len(unlabeled), cfg.protocol.n_candidates)
-    return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
+def make_learner(
+    cfg: RunConfig, method: str, ds: ArrayDataset, trial: int, progress: bool = False
+) -> ActiveLearner:
+    """The learner of one (method, trial) job: the dataset's train split is its pool (ids are the
+    positions), its classes fixed, and training goes ahead on a single-class initial set, as the
+    protocol's random initial set may be one."""
+    return ActiveLearner(method, pool=ds, trial=trial, config=cfg, cold_start="train", progress=progress)
 
 
-def run_cycle(
-    cfg: RunConfig,
-    strategy: Strategy,
-    ds: ArrayDataset,
-    pool: Pool,
-    trial: int,
-    cycle: int,
-    device: torch.device,
-    progress: bool = False,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one cycle in place on ``pool``; return its record and the trained networks.
-
-    The last cycle (``cycle == cfg.protocol.cycles - 1``) trains and evaluates only, unless
-    ``cfg.protocol.selects_last_cycle``: its selection would serve the analyses alone.
-    """
-    seed = derive_seed(cfg.protocol.seed, trial, cycle)
-    candidates = draw_candidates(pool.unlabeled, cfg, seed)
-    labeled = pool.labeled
+def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[str, Any]:
+    """One cycle in place on ``learner``: fit, evaluate, query and label from ``oracle``'s labels;
+    returns its record. The last cycle (``cycle == cfg.protocol.cycles - 1``) trains and evaluates
+    only, unless ``cfg.protocol.selects_last_cycle``: its selection would serve the analyses alone."""
+    cfg, trial = learner.cfg, learner.trial
+    if learner.cycle != cycle:
+        raise TavaalError(f"the learner is at cycle {learner.cycle}, not {cycle}")
     selects = cycle < cfg.protocol.cycles - 1 or cfg.protocol.selects_last_cycle
-
-    ctx, log = build_and_train(
-        cfg,
-        strategy,
-        ds,
-        labeled,
-        candidates,
-        device,
-        seed,
-        progress,
-        desc=f"{strategy.name} t{trial} c{cycle}",
-        selects=selects,
-    )
-    model, ranker = ctx.model, ctx.ranker
+    labeled = learner.pool.labeled
+    log = learner.fit(select=selects)
     t0 = time.perf_counter()
-    accuracy = evaluate(model, ds, ctx.runtime)
+    accuracy = learner.evaluate()
     eval_seconds = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
+    y = oracle.y_train.cpu().numpy()
     if selects:
-        selection = strategy.select(ctx, cfg.protocol.budget)
+        q = learner.query(cfg.protocol.budget)
+        picked, candidates, select_seconds = q.indices, q.candidate_indices, q.seconds
+        scores, score_name, tied, info = q.candidate_scores, q.score_name, q.tied_at_cut, q.info
+        learner.label(q.ids, y[picked].tolist())
     else:
-        selection, candidates = Selection(np.zeros(0, dtype=np.int64)), np.zeros(0, dtype=np.int64)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    select_seconds = time.perf_counter() - t0
-    pool.label(selection.indices)
-
-    y = ds.y_train.cpu().numpy()
+        picked = candidates = np.zeros(0, dtype=np.int64)
+        scores, score_name, tied, info, select_seconds = None, None, 0, {}, 0.0
+    device = learner.device
     record: dict[str, Any] = {
-        "dataset": ds.name,
+        "dataset": oracle.name,
         "preset": cfg.preset,
-        "method": strategy.name,
+        "method": learner.method,
         "trial": trial,
         "cycle": cycle,
         "n_labeled": int(len(labeled)),
@@ -228,15 +131,15 @@ def run_cycle(
         "train_seconds": round(log.seconds, 4),
         "eval_seconds": round(eval_seconds, 4),
         "select_seconds": round(select_seconds, 4),
-        "selected": [int(i) for i in selection.indices],
-        "selected_class_counts": np.bincount(y[selection.indices], minlength=ds.num_classes).tolist(),
-        "labeled_class_counts": np.bincount(y[labeled], minlength=ds.num_classes).tolist(),
+        "selected": [int(i) for i in picked],
+        "selected_class_counts": np.bincount(y[picked], minlength=oracle.num_classes).tolist(),
+        "labeled_class_counts": np.bincount(y[labeled], minlength=oracle.num_classes).tolist(),
         "candidates": [int(i) for i in candidates],
-        "score_name": selection.score_name,
-        "scores": None if selection.scores is None else [float(s) for s in selection.scores],
-        **score_diagnostics(selection.scores, selection.tied_at_cut),
-        **selection.info,
-        "seed": seed,
+        "score_name": score_name,
+        "scores": None if scores is None else [float(s) for s in scores],
+        **score_diagnostics(scores, tied),
+        **info,
+        "seed": learner.ctx.seed,
         "config_hash": cfg.experiment_hash(),
         "version": __version__,
         "device": str(device),
@@ -244,15 +147,32 @@ def run_cycle(
     if selects:
         warn_if_degenerate(record)
     if cfg.protocol.analysis and selects:
-        out = infer(model, ds, candidates, ctx.runtime)
-        losses = F.cross_entropy(
-            out["logits"],
-            ds.y_train[torch.as_tensor(candidates, device=ds.y_train.device)].to(device),
-            reduction="none",
-        )
+        out = infer(learner.model, learner.ds, candidates, learner.ctx.runtime)
+        target = oracle.y_train[torch.as_tensor(candidates, device=oracle.y_train.device)].to(device)
+        losses = F.cross_entropy(out["logits"], target, reduction="none")
         record["candidate_losses"] = [float(v) for v in losses.cpu()]
         record["candidate_classes"] = [int(v) for v in y[candidates]]
-    nets = {"model": model, "ranker": ranker}
-    if ctx.phase is not None:
-        nets["adversarial"] = ctx.phase
-    return record, nets
+    return record
+
+
+def run_trial(
+    learner: ActiveLearner, oracle: ArrayDataset, progress: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The cycle loop: from the learner's cycle to the protocol's last, one record per cycle (the
+    learner holds the cycle's networks when its record is yielded). A new learner starts from the
+    trial's initial set, shared by every method of the trial."""
+    cfg = learner.cfg
+    if learner.pool.n_labeled == 0:
+        initial = initial_labeled(learner.pool.n, cfg.protocol.initial, cfg.protocol.seed, learner.trial)
+        learner.label(initial.tolist(), oracle.y_train.cpu().numpy()[initial].tolist())
+    for cycle in tqdm(
+        range(learner.cycle, cfg.protocol.cycles),
+        desc=f"{learner.method} trial {learner.trial} cycles",
+        disable=not progress,
+        leave=False,
+    ):
+        initial = learner.pool.labeled.tolist() if cycle == 0 else None
+        record = run_cycle(learner, oracle, cycle)
+        if initial is not None:
+            record["initial"] = initial
+        yield record

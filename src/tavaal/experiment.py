@@ -26,11 +26,12 @@ from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig, recipe_overrides
-from tavaal.cycle import check_model, check_sizes, derive_seed, initial_labeled, run_cycle
+from tavaal.cycle import check_sizes, make_learner, run_trial
 from tavaal.data import load_data, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
+from tavaal.learner import derive_seed
 from tavaal.pool import Pool
 from tavaal.results import read_records, write_records
 from tavaal.strategies import get_strategy
@@ -141,42 +142,30 @@ def run_job(
     on_cycle: CycleCallback | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the cycles of one (method, trial) job; returns all its records."""
-    strategy = get_strategy(method, cfg)
     jdir = out.job_dir(method, trial)
     state_path = jdir / "state.json"
+    learner = make_learner(cfg, method, ds, trial, progress)
+    records: list[dict[str, Any]] = []
     if state_path.is_file():
         state = load_state(state_path)
-        pool, records = Pool.from_state_dict(state["pool"]), state["records"]
-    else:
-        pool, records = (
-            Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, cfg.protocol.seed, trial)),
-            [],
-        )
-    for cycle in tqdm(
-        range(len(records), cfg.protocol.cycles),
-        desc=f"{method} trial {trial} cycles",
-        disable=not progress,
-        leave=False,
-    ):
-        if cycle == 0:
-            initial = pool.labeled.tolist()
-        record, nets = run_cycle(cfg, strategy, ds, pool, trial, cycle, device, progress)
-        if cycle == 0:
-            record["initial"] = initial
+        records = state["records"]
+        labeled = Pool.from_state_dict(state["pool"]).labeled
+        learner.label(labeled.tolist(), ds.y_train.cpu().numpy()[labeled].tolist())
+        learner.cycle = len(records)
+    for record in run_trial(learner, ds, progress):
+        cycle = record["cycle"]
         records.append(record)
         if keep_models:
             (jdir / "models").mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {k: v.state_dict() for k, v in nets.items() if hasattr(v, "state_dict")},
-                jdir / "models" / f"cycle{cycle}.pt",
-            )
+            nets = {k: v.state_dict() for k, v in learner.networks().items()}
+            torch.save(nets, jdir / "models" / f"cycle{cycle}.pt")
         # Every cycle reseeds numpy and torch from (seed, trial, cycle), so the pool and the next
         # cycle's seed are the whole RNG state that resume needs.
         state = {
             "method": method,
             "trial": trial,
             "cycle": cycle,
-            "pool": pool.state_dict(),
+            "pool": learner.pool.state_dict(),
             "next_cycle_seed": derive_seed(cfg.protocol.seed, trial, cycle + 1),
             "config_hash": cfg.experiment_hash(),
             "records": records,
@@ -205,8 +194,9 @@ def run_experiment(
         ds = load_data(cfg.data, quiet=not progress)  # every data field applied, crop padding too
     else:
         ds = with_crop_pad(ds, cfg.data.crop_pad)
-    check_model(cfg, ds)
     check_sizes(cfg, ds.n_train)
+    for m in methods:  # the model suits the data and every method: before any work
+        make_learner(cfg, m, ds, 0).build_model()
     out = ResultsDir(Path(out_dir))
     with out.lock():
         out.claim(cfg)

@@ -21,10 +21,8 @@ def run_toy(
     import torch
 
     from tavaal.config import make_config
-    from tavaal.cycle import initial_labeled, run_cycle
+    from tavaal.cycle import make_learner, run_trial
     from tavaal.data import load_dataset, prepare
-    from tavaal.pool import Pool
-    from tavaal.strategies import get_strategy
 
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("moons")
@@ -37,13 +35,10 @@ def run_toy(
     grid = torch.tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32)
     paths = []
     for m in methods:
-        pool = Pool(ds.n_train, initial_labeled(ds.n_train, cfg.protocol.initial, seed, 0))
-        for cycle in range(stage):
-            labeled_before = pool.labeled
-            rec, nets = run_cycle(
-                cfg, get_strategy(m, cfg), ds, pool, 0, cycle, torch.device("cpu"), progress
-            )
-        model = nets["model"].eval()
+        learner = make_learner(cfg, m, ds, 0, progress)
+        for rec in run_trial(learner, ds, progress):
+            labeled_before = np.asarray(learner.pool.labeled[: rec["n_labeled"]])
+        model = learner.model.eval()
         with torch.no_grad():
             prob = torch.softmax(model(prepare(grid, ds, train=False))[0], 1)[:, 1].numpy().reshape(gx.shape)
         fig, ax = plt.subplots(figsize=(6, 5))

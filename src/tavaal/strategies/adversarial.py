@@ -78,8 +78,22 @@ class AdversarialPhase:
         return self._orders[pool][(start + torch.arange(total, device=self.gen.device)) % n]
 
     def state_dict(self) -> dict[str, Any]:
-        """The VAE's and D's weights (their optimizers' state is not needed after selection)."""
-        return {"vae": self.vae.state_dict(), "disc": self.disc.state_dict()}
+        """The VAE's and D's weights, whether their schedule is complete, and the last epoch's losses
+        (the optimizers' state is not needed after selection)."""
+        return {
+            "vae": self.vae.state_dict(),
+            "disc": self.disc.state_dict(),
+            "fitted": self.fitted,
+            "epoch_losses": self._epoch_losses.detach().cpu(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved (a saved ``ActiveLearner``'s selection networks)."""
+        self.vae.load_state_dict(state["vae"])
+        self.disc.load_state_dict(state["disc"])
+        self.fitted = bool(state.get("fitted", True))
+        if "epoch_losses" in state:
+            self._epoch_losses = torch.as_tensor(state["epoch_losses"]).to(self.labeled.device)
 
     def train_epoch(
         self,

@@ -90,6 +90,9 @@ class Strategy:
         """Dropout to put before the built-in task learners' heads (MC dropout's)."""
         return 0.0
 
+    def check_model(self, model: nn.Module) -> None:
+        """Refuse, before any training, a task learner the method cannot score with."""
+
     def make_phase(self, ctx: SelectionContext) -> Any:
         """The selection-side networks of one cycle (with ``state_dict``), built before T trains;
         None for strategies that have none."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
@@ -49,14 +50,17 @@ class MCDropout(Strategy):
     def score_name(self) -> str:  # type: ignore[override]
         return self.mc_score
 
-    def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        if not dropout_layers(ctx.model):
+    def check_model(self, model: nn.Module) -> None:
+        if not dropout_layers(model):
             # Every pass would be the same: BALD 0 everywhere and a silently random selection.
             raise TavaalError(
                 "mcdropout needs dropout layers with p > 0 in the task learner, and this model has "
                 "none; add nn.Dropout to your model, or use a built-in --model (they get a head "
                 "dropout of --dropout)"
             )
+
+    def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        self.check_model(ctx.model)
         p, h_each = mc_probabilities(ctx, self.mc_samples)
         if self.mc_score == "bald":
             s = entropy(p) - h_each

@@ -1,0 +1,191 @@
+"""A round trip with Label Studio: a query's picks as its task-import JSON, its JSON export of
+choices annotations merged back into ``labels.csv``, and (extra ``tavaal[labelstudio]``) a push of
+the tasks into a project through its SDK.
+
+Formats (Label Studio's documentation, "Import pre-annotated data" and "Export annotations"):
+a task is ``{"data": {...}, "predictions": [{"model_version", "score", "result": [...]}]}``; a choices
+result is ``{"from_name", "to_name", "type": "choices", "value": {"choices": [label]}}``; an export
+is a list of tasks, each with ``id``, ``data`` and ``annotations`` (``was_cancelled`` marks a skip).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tavaal.atomic import atomic_write_text
+from tavaal.errors import TavaalError
+from tavaal.labeling import read_labels
+from tavaal.learner.result import QueryResult
+
+LOCAL_FILES = "/data/local-files/?d="  # Label Studio's local-storage URLs (LOCAL_FILES_DOCUMENT_ROOT)
+API_KEY_ENV = "LABEL_STUDIO_API_KEY"
+
+
+def export_tasks(
+    result: QueryResult,
+    predicted: list[Any] | None,
+    method: str,
+    image_prefix: str = LOCAL_FILES,
+    from_name: str = "choice",
+    to_name: str = "image",
+) -> list[dict[str, Any]]:
+    """One task per pick, first pick first. ``data.image`` is ``image_prefix`` + the pool-relative
+    path; ``data`` also carries the tavaal id, rank and method score. The prediction's ``score``
+    falls with the rank ((n - rank + 1) / n), so sorting by prediction score shows the first pick
+    first whichever way the method's own score runs (VAAL picks its smallest D); the predicted class
+    (absent on a cold start) is the pre-annotation."""
+    n = len(result.ids)
+    tasks = []
+    for k, (rank, sid, score) in enumerate(result.rows()):
+        prediction: dict[str, Any] = {
+            "model_version": f"tavaal-{method}",
+            "score": (n - rank + 1) / n,
+            "result": [],
+        }
+        if predicted is not None:
+            prediction["result"] = [
+                {
+                    "from_name": from_name,
+                    "to_name": to_name,
+                    "type": "choices",
+                    "value": {"choices": [str(predicted[k])]},
+                }
+            ]
+        data = {
+            to_name: f"{image_prefix}{sid}",
+            "tavaal_id": sid,
+            "rank": rank,
+            "score": score,
+            "score_name": result.score_name,
+        }
+        tasks.append({"data": data, "predictions": [prediction]})
+    return tasks
+
+
+def write_tasks(path: Path, tasks: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, json.dumps(tasks, indent=1))
+
+
+def _task_path(task: dict[str, Any], image_prefix: str, to_name: str) -> str:
+    data = task.get("data") or {}
+    if "tavaal_id" in data:
+        return str(data["tavaal_id"])
+    image = str(data.get(to_name, ""))
+    if image_prefix and image.startswith(image_prefix):
+        return image[len(image_prefix) :]
+    raise TavaalError(
+        f"task {task.get('id')}: data has no tavaal_id and its {to_name!r} ({image!r}) does not start with "
+        f"{image_prefix!r}; pass --image-prefix as used for the export"
+    )
+
+
+def _choice(annotation: dict[str, Any], from_name: str) -> str | None:
+    for r in annotation.get("result") or []:
+        if r.get("type") == "choices" and (not from_name or r.get("from_name") == from_name):
+            choices = (r.get("value") or {}).get("choices") or []
+            if len(choices) == 1:
+                return str(choices[0])
+            if len(choices) > 1:
+                raise TavaalError(
+                    f"annotation {annotation.get('id')} picks {len(choices)} choices; tavaal needs one"
+                )
+    return None
+
+
+def read_export(
+    path: Path, image_prefix: str = LOCAL_FILES, from_name: str = "choice", to_name: str = "image"
+) -> tuple[dict[str, str], dict[str, int], int]:
+    """(path -> label, path -> task id, skipped) from Label Studio's JSON export. Cancelled
+    (skipped) annotations and tasks without an annotation are left out; annotations of one task
+    that disagree are an error naming the task."""
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise TavaalError(f"{path} does not exist; export the project from Label Studio as JSON") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TavaalError(f"{path} is not JSON ({e}); export the project from Label Studio as JSON") from None
+    if not isinstance(tasks, list) or any(not isinstance(t, dict) or "annotations" not in t for t in tasks):
+        raise TavaalError(
+            f"{path} is not Label Studio's JSON export (a list of tasks with 'annotations'); "
+            "export as JSON, not JSON-MIN or CSV"
+        )
+    labels: dict[str, str] = {}
+    task_of: dict[str, int] = {}
+    skipped = 0
+    for t in tasks:
+        found = {
+            c
+            for a in t["annotations"]
+            if not a.get("was_cancelled") and (c := _choice(a, from_name)) is not None
+        }
+        if not found:
+            skipped += 1
+            continue
+        p = _task_path(t, image_prefix, to_name)
+        if len(found) > 1:
+            raise TavaalError(
+                f"task {t.get('id')} ({p}): its annotations disagree ({sorted(found)}); "
+                "resolve it in Label Studio"
+            )
+        lab = found.pop()
+        if p in labels and labels[p] != lab:
+            raise TavaalError(
+                f"task {t.get('id')} labels {p!r} {lab!r} but task {task_of[p]} says {labels[p]!r}"
+            )
+        labels[p], task_of[p] = lab, t.get("id")
+    return labels, task_of, skipped
+
+
+def merge_labels(
+    export: Path, labels_file: Path, known: set[str] | None = None, **fmt: str
+) -> tuple[int, int, int]:
+    """Merge an export's labels into ``labels_file`` (created if missing), atomically; a label that
+    differs from one already there is an error naming the task and path, and nothing is written.
+    Returns (added, already there, skipped)."""
+    new, task_of, skipped = read_export(export, **fmt)
+    old = read_labels(labels_file, known) if labels_file.exists() else {}
+    if known is not None:
+        unknown = [p for p in new if p not in known]
+        if unknown:
+            raise TavaalError(
+                f"task {task_of[unknown[0]]} names {unknown[0]!r}, which is not an image in the pool folder"
+            )
+    for p, lab in new.items():
+        if p in old and old[p] != lab:
+            raise TavaalError(
+                f"task {task_of[p]} labels {p!r} {lab!r} but {labels_file} says {old[p]!r}; "
+                "fix one of them, nothing was written"
+            )
+    added = {p: lab for p, lab in new.items() if p not in old}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label"])
+    for p, lab in {**old, **added}.items():
+        w.writerow([p, lab])
+    atomic_write_text(labels_file, buf.getvalue())
+    return len(added), len(new) - len(added), skipped
+
+
+def push_tasks(url: str, project: int, tasks: list[dict[str, Any]]) -> int:
+    """Import ``tasks`` into project ``project`` of the Label Studio at ``url`` through its SDK; the
+    API key comes from $LABEL_STUDIO_API_KEY, never the command line."""
+    key = os.environ.get(API_KEY_ENV)
+    if not key:
+        raise TavaalError(f"--push needs the Label Studio API key in the environment variable {API_KEY_ENV}")
+    try:
+        from label_studio_sdk import LabelStudio
+    except ImportError:
+        raise TavaalError("--push needs the Label Studio SDK: pip install 'tavaal[labelstudio]'") from None
+    client = LabelStudio(base_url=url, api_key=key)
+    try:
+        client.projects.import_tasks(id=project, request=tasks)
+    except Exception as e:  # connection refused, 401, 404: the SDK's own exception types
+        raise TavaalError(
+            f"pushing {len(tasks)} tasks to {url} project {project} failed: {type(e).__name__}: {e}"
+        ) from None
+    return len(tasks)

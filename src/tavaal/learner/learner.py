@@ -1,0 +1,460 @@
+"""``ActiveLearner``: one labeling session over a pool, and the engine under ``tavaal run``,
+``compare``, ``query`` and ``toy``.
+
+A round is: ``label`` what the oracle (a person, or the dataset's labels in a simulation) says,
+``fit`` a fresh task learner (+ Ranker, + what the method trains for selection) on the labeled set,
+``query`` the next picks from a random subset of the unlabeled pool (section 3.3). Every round is
+seeded from (seed, trial, cycle) alone, so a session saved and loaded elsewhere gives the same next
+query.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tavaal.config import RunConfig, make_config
+from tavaal.data import with_crop_pad
+from tavaal.data.base import ArrayDataset
+from tavaal.errors import TavaalError
+from tavaal.learner.intake import PoolData, SampleId, as_tensor, from_torch_dataset, read_pool
+from tavaal.learner.result import QueryResult
+from tavaal.models import Ranker, TaskLearner
+from tavaal.models.user import ModelSource, ModelSpec
+from tavaal.pool import Pool
+from tavaal.presets import default_preset
+from tavaal.runtime import Runtime
+from tavaal.strategies import SelectionContext, Strategy, check_budget, get_strategy
+from tavaal.train import TrainLog, evaluate, infer, train_task_learner
+
+logger = logging.getLogger("tavaal")
+COLD_START = ("random", "error", "train")
+
+
+def derive_seed(*parts: int) -> int:
+    """A 31-bit seed from (seed, trial, cycle, ...); cycles are independent of one another."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def draw_candidates(unlabeled: np.ndarray, n_candidates: int, seed: int) -> np.ndarray:
+    """The subset method (section 3.3): a random subset of the unlabeled pool, sorted."""
+    n_sub = min(len(unlabeled), n_candidates)
+    return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
+
+
+def _class_key(c: Any) -> tuple[str, Any]:
+    return (type(c).__name__, c)
+
+
+class ActiveLearner:
+    """Pool-based active learning with any registered method, on your data and (optionally) your model.
+
+    ``method``: a registered name (``tavaal.strategies.STRATEGIES``) or a ``Strategy`` instance.
+    ``model``: a registered name, ``"module.path:factory"``, a callable returning an ``nn.Module``
+    (called for a fresh network every round) or an ``nn.Module`` (deep-copied every round); the
+    last three with ``feature_layers`` (and optionally ``embedding_layer``). Default: the preset's.
+    ``pool``: a numpy array or tensor (vectors, or images as uint8 or float), a torch ``Dataset`` of
+    ``(x, y)`` (its ``y`` is not read: labels come from ``label``), or an image folder (ids: the
+    paths relative to it). ``ids`` name the samples (strings, paths or ints; default 0..N-1).
+    ``classes``: the class names, fixed; default: the labels given so far, sorted.
+    ``preset`` and ``**overrides``: hyper-parameters by name (``tavaal presets``, config fields).
+    ``cold_start``: what ``query`` does with too few labels for the method (none, or a single
+    class): ``"random"`` picks at random with a warning (default), ``"error"`` raises, ``"train"``
+    trains on what there is (the simulated protocol, whose random initial set may hold one class).
+    """
+
+    def __init__(
+        self,
+        method: str | Strategy = "tavaal",
+        model: ModelSource | None = None,
+        pool: Any = None,
+        *,
+        ids: Sequence[Any] | None = None,
+        classes: Sequence[Any] | None = None,
+        feature_layers: Sequence[str] = (),
+        embedding_layer: str = "",
+        preset: str | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+        trial: int = 0,
+        cold_start: str = "random",
+        progress: bool = False,
+        config: RunConfig | None = None,
+        **overrides: Any,
+    ):
+        if pool is None:
+            raise TavaalError(
+                "ActiveLearner needs a pool: an array, a tensor, a torch Dataset or an image folder"
+            )
+        if cold_start not in COLD_START:
+            raise TavaalError(f"cold_start must be one of {', '.join(COLD_START)}, got {cold_start!r}")
+        if isinstance(pool, PoolData):
+            data = pool
+        else:
+            size = config.data.image_size if config else int(overrides.get("image_size", 0))
+            skip = config.data.skip_unreadable if config else bool(overrides.get("skip_unreadable", False))
+            data = read_pool(pool, ids, size, not progress, skip)
+        if config is None:
+            kind = (
+                data.name
+                if isinstance(pool, ArrayDataset)
+                else ("images" if data.x.dim() == 4 else "vectors")
+            )
+            fields = {**overrides, "seed": seed, "device": device}
+            if isinstance(model, str):
+                fields.update(model=model)
+            if feature_layers:
+                fields.update(feature_layers=",".join(feature_layers))
+            if embedding_layer:
+                fields.update(embedding_layer=embedding_layer)
+            config = make_config(default_preset(preset, kind), fields)
+        tr = config.training
+        if model is None or isinstance(model, str):
+            self.spec = ModelSpec.from_config(tr.model, tr.feature_layers, tr.embedding_layer)
+        else:
+            self.spec = ModelSpec(model, list(feature_layers), embedding_layer)
+            config = config.replace(model=self.spec.label)
+        self.cfg = config
+        self.strategy = method if isinstance(method, Strategy) else get_strategy(method, config)
+        self.method = self.strategy.name
+        self.seed, self.trial, self.cycle = int(config.protocol.seed), int(trial), 0
+        self.cold_start, self.progress = cold_start, progress
+        from tavaal.device import setup_device
+
+        self.device = setup_device(config)
+        self.ids = data.ids
+        self._index = {i: n for n, i in enumerate(self.ids)}
+        self._data = data
+        self.classes_fixed = classes is not None or data.classes is not None
+        self.classes: list[Any] = list(classes if classes is not None else data.classes or [])
+        if len(set(self.classes)) != len(self.classes):
+            raise TavaalError(f"classes {self.classes} name a class twice")
+        self.pool = Pool(len(self.ids))
+        self._labels: dict[int, Any] = {}
+        self.ds = self._dataset()
+        self.spec.check_input(self.ds.is_image, self.ds.name)
+        self.uid = uuid.uuid4().hex
+        self.ctx: SelectionContext | None = None
+        self.last_fit: TrainLog | None = None
+        self._fitted_on = -1  # number of labels the fitted networks saw
+        self._round_open = False  # fitted since the last labels: the next labels start a new round
+        self._fit_selects = False  # the last fit prepared a selection (candidates, phase)
+
+    # ----------------------------------------------------------------- data and labels
+    def _dataset(self) -> ArrayDataset:
+        d = self._data
+        x_test = d.x_test if d.x_test is not None else d.x[:0]
+        y_test = d.y_test if d.y_test is not None else torch.zeros(0, dtype=torch.long)
+        y = torch.full((d.x.shape[0],), -1, dtype=torch.long)
+        ds = ArrayDataset(
+            d.name, d.x, y, x_test, y_test, [str(c) for c in self.classes], d.mean, d.std, d.augment
+        )
+        return with_crop_pad(ds, self.cfg.data.crop_pad).to(self.device)
+
+    def _class_index(self, value: Any, where: str) -> int:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if value in self.classes:
+            return self.classes.index(value)
+        if self.classes_fixed and isinstance(value, int) and 0 <= value < len(self.classes):
+            return value  # a class index, as a dataset's labels are
+        if self.classes_fixed:
+            raise TavaalError(f"{where}: label {value!r} is not a class; the classes are {self.classes}")
+        return -1
+
+    def label(self, ids: Sequence[Any], labels: Sequence[Any]) -> None:
+        """Record the labels of ``ids`` (a label already given again is fine; a different one is an
+        error). Labels are class names, or class indices when ``classes`` are fixed."""
+        ids, labels = list(ids), list(labels)
+        if len(ids) != len(labels):
+            raise TavaalError(f"label() got {len(ids)} ids but {len(labels)} labels; give one label per id")
+        idx = self.indices_of(ids)
+        new: list[tuple[int, Any]] = []
+        for i, n, lab in zip(ids, idx, labels):
+            k = self._class_index(lab, f"id {i!r}")
+            value = self.classes[k] if k >= 0 else (lab.item() if isinstance(lab, np.generic) else lab)
+            if not isinstance(value, (str, int)):
+                raise TavaalError(
+                    f"id {i!r}: label {value!r} is a {type(value).__name__}; labels are strings or ints"
+                )
+            if n in self._labels:
+                if self._labels[n] != value:
+                    raise TavaalError(
+                        f"id {i!r} is labeled {self._labels[n]!r} already; refusing to relabel it {value!r}"
+                    )
+                continue
+            new.append((n, value))
+        if not new:
+            return
+        if not self.classes_fixed:
+            self.classes = sorted({*self.classes, *(v for _, v in new)}, key=_class_key)
+            self.ds.classes = [str(c) for c in self.classes]
+        self.pool.label([n for n, _ in new])
+        self._labels.update(new)
+        pos = torch.tensor(list(self._labels), dtype=torch.long)
+        cls = torch.tensor([self.classes.index(v) for v in self._labels.values()], dtype=torch.long)
+        self.ds.y_train[pos.to(self.device)] = cls.to(self.device)
+        if self._round_open:
+            self.cycle += 1
+            self._round_open = False
+
+    def indices_of(self, ids: Sequence[Any]) -> np.ndarray:
+        """Pool positions of ``ids``; unknown or repeated ids are an error."""
+        ids = list(ids)
+        out = np.empty(len(ids), dtype=np.int64)
+        unknown = []
+        for k, i in enumerate(ids):
+            key = i.item() if isinstance(i, np.generic) else (str(i) if not isinstance(i, (int, str)) else i)
+            n = self._index.get(key)
+            if n is None:
+                unknown.append(i)
+            else:
+                out[k] = n
+        if unknown:
+            raise TavaalError(
+                f"{len(unknown)} unknown id(s), e.g. {unknown[:5]}; ids must name samples of the pool"
+            )
+        if np.unique(out).size != out.size:
+            dup = [ids[k] for k in range(len(ids)) if (out == out[k]).sum() > 1][:5]
+            raise TavaalError(f"ids given twice in one call: {dup}")
+        return out
+
+    @property
+    def labeled_ids(self) -> list[SampleId]:
+        return [self.ids[i] for i in self.pool.labeled]
+
+    @property
+    def unlabeled_ids(self) -> list[SampleId]:
+        return [self.ids[i] for i in self.pool.unlabeled]
+
+    @property
+    def labels(self) -> dict[SampleId, Any]:
+        """Every label given, by id, in the order given."""
+        return {self.ids[n]: v for n, v in self._labels.items()}
+
+    def _cold_reason(self) -> str | None:
+        if not self._labels:
+            return "no sample is labeled yet"
+        present = set(self._labels.values())
+        if len(present) < 2 and self.cold_start != "train":
+            return f"the labels hold a single class ({next(iter(present))!r})"
+        return None
+
+    # ----------------------------------------------------------------- training and selection
+    @property
+    def model(self) -> TaskLearner:
+        """The task learner of the last ``fit``."""
+        if self.ctx is None:
+            raise TavaalError("the learner is not fitted yet: call fit() (or query()) first")
+        return self.ctx.model
+
+    @property
+    def stale(self) -> bool:
+        """True when labels came in since the last fit (or it never ran)."""
+        return self.ctx is None or self._fitted_on != self.pool.n_labeled
+
+    def build_model(self) -> TaskLearner:
+        """A fresh task learner for this pool (user networks are probed on the CPU, where built)."""
+        example = None
+        if not self.spec.registered:
+            n = min(2, self.ds.n_train)
+            example = self.ds.batch(torch.arange(n, device=self.ds.x_train.device), train=False).cpu()
+        model = self.spec.build(self.ds.input_shape, self.ds.num_classes, self.strategy.head_dropout, example)
+        self.strategy.check_model(model)
+        return model
+
+    def fit(self, budget: int | None = None, select: bool = True) -> TrainLog:
+        """Train a fresh task learner (+ Ranker, + the method's selection networks) on the labels.
+
+        ``budget``: the query size to prepare for (it sizes the candidate subset; default the
+        preset's). ``select=False`` trains T (+ R) only, for an evaluation without a query after it.
+        """
+        reason = self._cold_reason()
+        if reason:
+            raise TavaalError(
+                f"cannot fit: {reason}; label samples of at least two classes first "
+                "(or use cold_start='train' to train on them anyway)"
+            )
+        cfg = self.cfg
+        seed = derive_seed(self.seed, self.trial, self.cycle)
+        budget = budget or cfg.protocol.budget
+        n_cand = cfg.protocol.subset_size or cfg.protocol.subset_factor * budget
+        candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
+        torch.manual_seed(seed)
+        rt = Runtime.from_config(cfg, self.device)
+        model = self.build_model().to(self.device)
+        ranker = Ranker(model.feature_dims).to(self.device) if self.strategy.ranker_loss else None
+        if rt.channels_last and self.ds.is_image:
+            model = model.to(memory_format=torch.channels_last)
+        ctx = SelectionContext(
+            model, ranker, self.ds, self.pool.labeled, candidates, rt, seed=seed, progress=self.progress
+        )
+        if select:
+            ctx.phase = self.strategy.make_phase(ctx)
+        self.last_fit = train_task_learner(
+            model,
+            ranker,
+            self.ds,
+            ctx.labeled,
+            cfg.training,
+            rt,
+            self.strategy.ranker_loss,
+            self.strategy.training_hook(ctx) if select else None,
+            seed=seed,
+            progress=self.progress,
+            desc=f"{self.method} t{self.trial} c{self.cycle}",
+        )
+        self.ctx, self._fitted_on, self._round_open = ctx, self.pool.n_labeled, True
+        self._fit_selects = select
+        return self.last_fit
+
+    def query(self, n: int | None = None) -> QueryResult:
+        """The ``n`` unlabeled samples the method picks next (default: the preset's budget), fitting
+        first when labels came in since the last fit. Nothing is labeled by it."""
+        n = int(n or self.cfg.protocol.budget)
+        unlabeled = self.pool.unlabeled
+        reason = self._cold_reason()
+        if reason is not None:
+            if self.cold_start == "error":
+                raise TavaalError(
+                    f"cannot query with {self.method}: {reason}; label samples of two classes or more"
+                )
+            return self._random_start(n, unlabeled, reason)
+        n_cand = self.cfg.protocol.subset_size or self.cfg.protocol.subset_factor * n
+        check_budget(n, min(len(unlabeled), n_cand))
+        if self.stale or not self._fit_selects or n > len(self.ctx.candidates):
+            self.fit(budget=n)  # new labels, a fit without selection, or a larger query's subset
+        ctx = self.ctx
+        t0 = time.perf_counter()
+        sel = self.strategy.select(ctx, n)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        score_of = dict(zip(ctx.candidates.tolist(), sel.scores.tolist())) if sel.scores is not None else {}
+        return QueryResult(
+            ids=[self.ids[i] for i in sel.indices],
+            indices=np.asarray(sel.indices, dtype=np.int64),
+            scores=[score_of.get(int(i)) for i in sel.indices],
+            ranks=list(range(1, len(sel.indices) + 1)),
+            candidate_ids=[self.ids[i] for i in ctx.candidates],
+            candidate_indices=np.asarray(ctx.candidates, dtype=np.int64),
+            candidate_scores=sel.scores,
+            score_name=sel.score_name,
+            tied_at_cut=sel.tied_at_cut,
+            info=sel.info,
+            seconds=seconds,
+        )
+
+    def _random_start(self, n: int, unlabeled: np.ndarray, reason: str) -> QueryResult:
+        check_budget(n, len(unlabeled))
+        logger.warning(
+            "%s cannot rank the pool yet: %s; picking %d samples at random", self.method, reason, n
+        )
+        seed = derive_seed(self.seed, self.trial, self.cycle)
+        picks = np.random.default_rng(seed).choice(unlabeled, size=n, replace=False).astype(np.int64)
+        return QueryResult(
+            ids=[self.ids[i] for i in picks],
+            indices=picks,
+            scores=[None] * n,
+            ranks=list(range(1, n + 1)),
+            candidate_ids=[self.ids[i] for i in unlabeled],
+            candidate_indices=unlabeled,
+            candidate_scores=None,
+            score_name="random (cold start)",
+            cold_start=True,
+        )
+
+    def evaluate(self, x: Any = None, y: Sequence[Any] | None = None) -> float:
+        """Top-1 accuracy of the fitted task learner on ``x``, ``y`` (arrays, tensors, or a torch
+        ``Dataset`` of ``(x, y)`` as ``x``), or on the pool dataset's own test split."""
+        model = self.model
+        ds = self.ds
+        if x is not None:
+            if isinstance(x, (np.ndarray, torch.Tensor)):
+                xt = as_tensor(x, "x")
+            else:
+                xt, ys = from_torch_dataset(x, "x")
+                y = ys if y is None else y
+            if y is None or len(y) != xt.shape[0]:
+                raise TavaalError(f"evaluate() needs one label per sample of x ({xt.shape[0]})")
+            if (
+                tuple(xt.shape[1:]) != ds.input_shape
+                or xt.is_floating_point() != ds.x_train.is_floating_point()
+            ):
+                raise TavaalError(
+                    f"x has rows of shape {tuple(xt.shape[1:])} ({xt.dtype}) but the pool's are "
+                    f"{ds.input_shape} ({ds.x_train.dtype})"
+                )
+            y = y.tolist() if isinstance(y, (np.ndarray, torch.Tensor)) else list(y)
+            yt = torch.tensor([self._class_index(v, f"evaluate() label {v!r}") for v in y], dtype=torch.long)
+            if (yt < 0).any():
+                bad = [v for v, k in zip(y, yt.tolist()) if k < 0][:5]
+                raise TavaalError(f"evaluate(): labels {bad} are not among the classes {self.classes}")
+            ds = ArrayDataset(
+                ds.name,
+                ds.x_train,
+                ds.y_train,
+                xt.to(self.device),
+                yt.to(self.device),
+                ds.classes,
+                ds.mean,
+                ds.std,
+                ds.augment,
+            )
+        elif ds.x_test.shape[0] == 0:
+            raise TavaalError("the pool has no test split: pass evaluate(x, y)")
+        return evaluate(model, ds, self.ctx.runtime)
+
+    def predict(self, ids: Sequence[Any]) -> list[Any]:
+        """The fitted task learner's class for each of ``ids`` (a pre-annotation for labelers)."""
+        idx = self.indices_of(ids)
+        logits = infer(self.model, self.ds, idx, self.ctx.runtime)["logits"]
+        return [self.classes[k] for k in logits.argmax(1).tolist()]
+
+    def networks(self) -> dict[str, nn.Module | Any]:
+        """The fitted networks by role: ``model``, ``ranker`` and ``adversarial`` (VAE + D) as present."""
+        if self.ctx is None:
+            return {}
+        nets: dict[str, Any] = {"model": self.ctx.model}
+        if self.ctx.ranker is not None:
+            nets["ranker"] = self.ctx.ranker
+        if self.ctx.phase is not None:
+            nets["adversarial"] = self.ctx.phase
+        return nets
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: Any) -> None:
+        """Everything the session needs, in folder ``path``: networks (VAE and D too), pool, labels,
+        classes, seeds. ``ActiveLearner.load(path)`` in another process gives the same next query."""
+        from tavaal.learner.storage import save_learner
+
+        save_learner(self, path)
+
+    @classmethod
+    def load(
+        cls,
+        path: Any,
+        model: ModelSource | None = None,
+        method: Strategy | None = None,
+        device: str | None = None,
+    ) -> ActiveLearner:
+        """The learner saved in ``path``. A learner built from a Python model or a ``Strategy``
+        instance needs it again (``model=``, ``method=``); ``device`` moves it."""
+        from tavaal.learner.storage import load_learner
+
+        return load_learner(path, model, method, device)
+
+    def __repr__(self) -> str:
+        return (
+            f"ActiveLearner(method={self.method!r}, model={self.spec.label!r}, pool={len(self.ids)}, "
+            f"labeled={self.pool.n_labeled}, classes={len(self.classes)}, cycle={self.cycle})"
+        )
