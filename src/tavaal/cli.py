@@ -122,6 +122,14 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     for m in methods:
         STRATEGIES.get(m)  # an unknown name fails before any work
     cfg = resolve_config(args, preset)
+    executor = None
+    if getattr(args, "executor", "local") == "ray":
+        from tavaal.ray_executor import RayExecutor, check_gpus_per_job
+
+        check_gpus_per_job(args.gpus_per_job)
+        executor = RayExecutor(args.address, args.gpus_per_job, args.cpus_per_job)
+    elif getattr(args, "address", None) or getattr(args, "gpus_per_job", 0):
+        raise TavaalError("--address and --gpus-per-job go with --executor ray")
     tracker = None
     if args.mlflow:
         from tavaal.tracking import MLflowTracker
@@ -135,6 +143,7 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
         progress=not args.quiet,
         keep_models=args.keep_models,
         on_cycle=tracker.log_cycle if tracker else None,
+        executor=executor,
     )
     wall = time.perf_counter() - t0
     if tracker:
@@ -296,6 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--methods", required=True, help="comma-separated method names")
     c.add_argument("--preset", default=None)
     c.add_argument("--out", default="runs/compare")
+    ex = c.add_argument_group("executor (Ray: pip install 'tavaal[ray]')")
+    ex.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: jobs one after another in this process; ray: each (method, trial) job a Ray task",
+    )
+    ex.add_argument(
+        "--address",
+        default=None,
+        help="with --executor ray: 'auto' (a running cluster) or ray://host:port; default a local Ray",
+    )
+    ex.add_argument(
+        "--gpus-per-job", type=float, default=0.0, help="GPUs per job, fractional (0.25: four per GPU)"
+    )
+    ex.add_argument("--cpus-per-job", type=float, default=1.0, help="CPUs per job")
     add_config_options(c)
     c.set_defaults(func=cmd_compare)
 
@@ -374,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TavaalError as e:
         print(f"tavaal: error: {e}", file=sys.stderr)
-        return 2
+        return int(getattr(e, "exit_code", 2))
     except BrokenPipeError:  # `tavaal presets | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A round trip with a real Label Studio (not in CI): install it into its own venv, start it on
+# localhost with its default SQLite, create an image-classification project through the SDK, push
+# tavaal's picks into it (tavaal query --format labelstudio --push), read them back ordered by
+# prediction score, annotate a few through the API (one skipped), export the project as JSON, merge
+# the export into labels.csv (tavaal labels import-labelstudio) and run the next query.
+# Usage: bash scripts/labelstudio_check.sh   (needs .venv from scripts/install.sh; ~3 min + install)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LS_VENV=${LS_VENV:-.labelstudio-venv}
+PORT=${PORT:-8089}
+WORK=$(mktemp -d)
+TOKEN=tavaal-check-$(date +%s)
+[ -x "$LS_VENV/bin/label-studio" ] || { python3 -m venv "$LS_VENV" && "$LS_VENV/bin/pip" install -q label-studio label-studio-sdk; }
+.venv/bin/python -m pip install -q -e ".[labelstudio]"
+"$LS_VENV/bin/pip" show label-studio label-studio-sdk | grep -E '^(Name|Version)'
+
+# A pool of 60 small images of three colours, 9 of them labeled.
+.venv/bin/python - "$WORK" <<'PY'
+import sys, numpy as np
+from pathlib import Path
+from PIL import Image
+root = Path(sys.argv[1]) / "pool"; root.mkdir(parents=True)
+rng = np.random.default_rng(0)
+colors = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+rows = []
+for i in range(60):
+    name = list(colors)[i % 3]
+    arr = np.clip(np.array(colors[name]) + rng.integers(-30, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(root / f"img{i:03d}.png")
+    if i < 9:
+        rows.append(f"img{i:03d}.png,{name}")
+(Path(sys.argv[1]) / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+PY
+
+export LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT="$WORK/pool"
+export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true DJANGO_DB=sqlite
+"$LS_VENV/bin/label-studio" start --no-browser --port "$PORT" --data-dir "$WORK/ls-data" \
+    --username check@tavaal.local --password tavaal-check-pw --user-token "$TOKEN" >"$WORK/ls.log" 2>&1 &
+LS_PID=$!
+trap 'kill $LS_PID 2>/dev/null; wait $LS_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 120); do curl -sf "http://localhost:$PORT/health" >/dev/null && break; sleep 2; done
+curl -sf "http://localhost:$PORT/health" >/dev/null || { tail -30 "$WORK/ls.log"; exit 1; }
+echo "Label Studio is up on localhost:$PORT"
+export LABEL_STUDIO_API_KEY=$TOKEN URL="http://localhost:$PORT"
+
+PROJECT=$("$LS_VENV/bin/python" - <<'PY'
+import os
+from label_studio_sdk import LabelStudio
+ls = LabelStudio(base_url=os.environ["URL"], api_key=os.environ["LABEL_STUDIO_API_KEY"])
+config = """<View><Image name="image" value="$image"/>
+<Choices name="choice" toName="image"><Choice value="red"/><Choice value="green"/><Choice value="blue"/></Choices></View>"""
+print(ls.projects.create(title="tavaal check", label_config=config).id)
+PY
+)
+echo "project $PROJECT created"
+
+.venv/bin/tavaal query --pool "$WORK/pool" --labels "$WORK/labels.csv" --method entropy --preset digits \
+    --epochs 3 --budget 6 --quiet --format labelstudio --out "$WORK/tasks.json" --push "$URL" --project "$PROJECT"
+
+"$LS_VENV/bin/python" - "$PROJECT" "$WORK/tasks.json" "$WORK/export.json" <<'PY'
+import json, os, sys
+from label_studio_sdk import LabelStudio
+project, tasks_file, export_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ls = LabelStudio(base_url=os.environ["URL"], api_key=os.environ["LABEL_STUDIO_API_KEY"])
+query = json.dumps({"filters": {"conjunction": "and", "items": []}, "ordering": ["-tasks:predictions_score"]})
+tasks = list(ls.tasks.list(project=project, query=query, fields="all"))
+print("tasks read back, ordered by prediction score:")
+for t in tasks:
+    pred = t.predictions[0] if t.predictions else {}
+    score = pred.get("score") if isinstance(pred, dict) else pred.score
+    print(f"  task {t.id}: rank {t.data['rank']}  {t.data['tavaal_id']}  prediction score {score:.3f}")
+ranks = [t.data["rank"] for t in tasks]
+assert ranks == sorted(ranks), f"not in pick order: {ranks}"
+asc = json.dumps({"filters": {"conjunction": "and", "items": []}, "ordering": ["tasks:predictions_score"]})
+reverse = [t.data["rank"] for t in ls.tasks.list(project=project, query=asc, fields="all")]
+assert reverse == ranks[::-1], f"ascending prediction score does not reverse the order: {reverse}"
+print(f"the first pick comes first: ranks {ranks} (ascending prediction score: {reverse})")
+truth = {0: "red", 1: "green", 2: "blue"}
+for k, t in enumerate(tasks[:4]):
+    label = truth[int(t.data["tavaal_id"][3:6]) % 3]
+    result = [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
+    ls.annotations.create(id=t.id, result=result, was_cancelled=(k == 3))
+    print(f"  annotated task {t.id} {t.data['tavaal_id']} as {label}" + (" (then skipped)" if k == 3 else ""))
+data = b"".join(ls.projects.exports.download_sync(project, export_type="JSON", download_all_tasks=True))
+open(export_file, "wb").write(data)
+print(f"exported {len(json.loads(data))} tasks to JSON")
+PY
+
+.venv/bin/tavaal labels import-labelstudio "$WORK/export.json" --labels "$WORK/labels.csv" --pool "$WORK/pool"
+echo "labels.csv now has $(($(wc -l <"$WORK/labels.csv") - 1)) labels"
+.venv/bin/tavaal query --pool "$WORK/pool" --labels "$WORK/labels.csv" --method entropy --preset digits \
+    --epochs 3 --budget 6 --quiet --out "$WORK/next.csv"
+echo "round trip complete"
