@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from tavaal.atomic import atomic_write_text
+from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import RunConfig, recipe_overrides
 from tavaal.cycle import check_sizes, make_learner, run_trial
 from tavaal.data import load_data, with_crop_pad
@@ -130,6 +131,70 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def job_cycles(
+    cfg: RunConfig,
+    method: str,
+    trial: int,
+    ds: ArrayDataset,
+    state: dict[str, Any] | None,
+    progress: bool = False,
+    keep_models: bool = False,
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
+    """The worker's side of a job: resume from ``state`` (None: a new job) and yield, per cycle,
+    (record, the job's new state, the cycle's networks as CPU state dicts with ``keep_models``)."""
+    learner = make_learner(cfg, method, ds, trial, progress)
+    records: list[dict[str, Any]] = []
+    if state is not None:
+        records = list(state["records"])
+        labeled = Pool.from_state_dict(state["pool"]).labeled
+        learner.label(labeled.tolist(), ds.y_train.cpu().numpy()[labeled].tolist())
+        learner.cycle = len(records)
+    for record in run_trial(learner, ds, progress):
+        cycle = record["cycle"]
+        records.append(record)
+        nets = None
+        if keep_models:
+            nets = {k: _to_cpu(v.state_dict()) for k, v in learner.networks().items()}
+        # Every cycle reseeds numpy and torch from (seed, trial, cycle), so the pool and the next
+        # cycle's seed are the whole RNG state that resume needs.
+        new_state = {
+            "method": method,
+            "trial": trial,
+            "cycle": cycle,
+            "pool": learner.pool.state_dict(),
+            "next_cycle_seed": derive_seed(cfg.protocol.seed, trial, cycle + 1),
+            "config_hash": cfg.experiment_hash(),
+            "records": records,
+        }
+        yield record, new_state, nets
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    return obj
+
+
+def read_job_state(out: ResultsDir, method: str, trial: int) -> dict[str, Any] | None:
+    path = out.job_dir(method, trial) / "state.json"
+    return load_state(path) if path.is_file() else None
+
+
+def persist_cycle(out: ResultsDir, state: dict[str, Any], nets: dict[str, Any] | None) -> None:
+    """The driver's side: write one finished cycle of a job (its weights first, then its state,
+    each atomically) and merge results.jsonl, so a kill loses at most the cycles in progress."""
+    jdir = out.job_dir(state["method"], state["trial"])
+    if nets is not None:
+        (jdir / "models").mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(nets, buf)
+        atomic_write_bytes(jdir / "models" / f"cycle{state['cycle']}.pt", buf.getvalue())
+    atomic_write_text(jdir / "state.json", json.dumps(state))
+    out.merge()
+
+
 def run_job(
     cfg: RunConfig,
     method: str,
@@ -141,40 +206,14 @@ def run_job(
     keep_models: bool = False,
     on_cycle: CycleCallback | None = None,
 ) -> list[dict[str, Any]]:
-    """Run (or resume) the cycles of one (method, trial) job; returns all its records."""
-    jdir = out.job_dir(method, trial)
-    state_path = jdir / "state.json"
-    learner = make_learner(cfg, method, ds, trial, progress)
-    records: list[dict[str, Any]] = []
-    if state_path.is_file():
-        state = load_state(state_path)
-        records = state["records"]
-        labeled = Pool.from_state_dict(state["pool"]).labeled
-        learner.label(labeled.tolist(), ds.y_train.cpu().numpy()[labeled].tolist())
-        learner.cycle = len(records)
-    for record in run_trial(learner, ds, progress):
-        cycle = record["cycle"]
-        records.append(record)
-        if keep_models:
-            (jdir / "models").mkdir(parents=True, exist_ok=True)
-            nets = {k: v.state_dict() for k, v in learner.networks().items()}
-            torch.save(nets, jdir / "models" / f"cycle{cycle}.pt")
-        # Every cycle reseeds numpy and torch from (seed, trial, cycle), so the pool and the next
-        # cycle's seed are the whole RNG state that resume needs.
-        state = {
-            "method": method,
-            "trial": trial,
-            "cycle": cycle,
-            "pool": learner.pool.state_dict(),
-            "next_cycle_seed": derive_seed(cfg.protocol.seed, trial, cycle + 1),
-            "config_hash": cfg.experiment_hash(),
-            "records": records,
-        }
-        atomic_write_text(state_path, json.dumps(state))
-        out.merge()
+    """Run (or resume) the cycles of one (method, trial) job in this process; returns its records."""
+    state = read_job_state(out, method, trial)
+    for record, new_state, nets in job_cycles(cfg, method, trial, ds, state, progress, keep_models):
+        persist_cycle(out, new_state, nets)
+        state = new_state
         if on_cycle is not None:
             on_cycle(record)
-    return records
+    return [] if state is None else state["records"]
 
 
 def run_experiment(
@@ -185,25 +224,44 @@ def run_experiment(
     keep_models: bool = False,
     on_cycle: CycleCallback | None = None,
     ds: ArrayDataset | None = None,
+    executor: Any = None,
 ) -> list[dict[str, Any]]:
-    """Every (trial, method) job in turn; within a trial all methods share the initial set."""
+    """Every (trial, method) job; within a trial all methods share the initial set. Jobs run one
+    after another in this process, or as tasks of ``executor`` (a ``tavaal.ray_executor.RayExecutor``),
+    whose workers return each cycle to this process, the only one that writes ``out_dir``."""
     for m in methods:
         get_strategy(m, cfg)  # unknown names fail before any work
-    device = setup_device(cfg)
+    if executor is None:
+        return _run_jobs(cfg, methods, Path(out_dir), progress, keep_models, on_cycle, ds, None)
+    executor.connect(cfg)  # Ray's address and resources: errors before any work
+    try:
+        return _run_jobs(cfg, methods, Path(out_dir), progress, keep_models, on_cycle, ds, executor)
+    finally:
+        executor.close()
+
+
+def _run_jobs(cfg, methods, out_dir, progress, keep_models, on_cycle, ds, executor) -> list[dict[str, Any]]:
+    given = ds is not None
+    # With an executor the jobs run elsewhere: this process only checks, on its CPU.
+    device = setup_device(cfg) if executor is None else torch.device("cpu")
+    check_cfg = cfg if executor is None else cfg.replace(device="cpu")
     if ds is None:
         ds = load_data(cfg.data, quiet=not progress)  # every data field applied, crop padding too
     else:
         ds = with_crop_pad(ds, cfg.data.crop_pad)
     check_sizes(cfg, ds.n_train)
     for m in methods:  # the model suits the data and every method: before any work
-        make_learner(cfg, m, ds, 0).build_model()
-    out = ResultsDir(Path(out_dir))
+        make_learner(check_cfg, m, ds, 0).build_model()
+    out = ResultsDir(out_dir)
     with out.lock():
         out.claim(cfg)
-        ds = ds.to(device)
         jobs = [(t, m) for t in range(cfg.protocol.trials) for m in methods]
-        for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
-            run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
+        if executor is not None:
+            executor.run(cfg, jobs, out, ds if given else None, progress, keep_models, on_cycle)
+        else:
+            ds = ds.to(device)
+            for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
+                run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
         out.merge()
     recs = read_records(out.results_path)
     return [r for r in recs if r["method"] in methods and r["trial"] < cfg.protocol.trials]

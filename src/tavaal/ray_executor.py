@@ -1,0 +1,239 @@
+"""``tavaal compare --executor ray``: each (method, trial) job is one Ray task, on a local Ray or a
+cluster (``--address``), several per GPU with ``--gpus-per-job 0.25``.
+
+A job's task is a streaming generator: it yields every finished cycle (record, job state, weights
+with ``--keep-models``) to the driver, which alone writes the results folder, atomically, as the
+local executor does. So a rerun resumes exactly (finished jobs skipped, a partial job continued
+from its last cycle), and Ctrl-C (the driver cancels the tasks) or a killed driver loses only the
+cycles in progress. Workers load the data themselves from the config's paths (``--data-dir``,
+``--train-dir``...): those must be reachable on every node. A job that raises is resubmitted once
+from its last finished cycle, then reported while the others finish.
+
+Ray is the extra ``tavaal[ray]``, imported only here.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from tavaal.config import RunConfig
+from tavaal.errors import TavaalError
+
+_DATA: dict[str, Any] = {}  # per worker process: the dataset of a config, loaded once
+
+
+class SweepFailed(TavaalError):
+    """Some jobs failed twice; the others finished. Exit code 1 (not 2: no input was wrong)."""
+
+    exit_code = 1
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise TavaalError(
+            "--executor ray needs Ray, which is not installed: pip install 'tavaal[ray]'"
+        ) from None
+    return ray
+
+
+def check_gpus_per_job(gpus: float) -> None:
+    if gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
+        raise TavaalError(
+            f"--gpus-per-job {gpus}: give a fraction of one GPU (0 < F <= 1, e.g. 0.25) or a whole number"
+        )
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A ``host:port`` or ``ray://host:port`` address must accept a connection: Ray itself retries
+    an unreachable one for minutes."""
+    if not address or address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise TavaalError(f"--address {address!r}: give auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise TavaalError(
+            f"cannot reach Ray at {address}: {e.strerror or e}; is the cluster running?"
+        ) from None
+
+
+def _job(
+    cfg_values: dict[str, Any],
+    method: str,
+    trial: int,
+    state: dict[str, Any] | None,
+    keep_models: bool,
+    gpu_share: float,
+    threads: int,
+    ds: Any,
+):
+    """The Ray task: one job's cycles, yielded one by one (runs in a worker process)."""
+    import torch
+
+    from tavaal.data import load_data
+    from tavaal.device import setup_device
+    from tavaal.experiment import job_cycles
+
+    cfg = RunConfig.from_flat(cfg_values)
+    torch.set_num_threads(threads)  # the job's CPU share; the same count as a local run gives the same floats
+    device = setup_device(cfg)
+    if device.type == "cuda" and 0 < gpu_share < 1:  # stay within this job's share of the GPU
+        torch.cuda.set_per_process_memory_fraction(gpu_share, device)
+    if ds is None:
+        key = json.dumps(cfg_values_data(cfg), sort_keys=True)
+        if key not in _DATA:
+            _DATA[key] = load_data(cfg.data)
+        ds = _DATA[key]
+    ds = ds.to(device)
+    yield from job_cycles(cfg, method, trial, ds, state, keep_models=keep_models)
+
+
+def cfg_values_data(cfg: RunConfig) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(cfg.data)
+
+
+@dataclass
+class RayExecutor:
+    """Where and how big each job's Ray task is."""
+
+    address: str | None = None  # None: start a local Ray; "auto" or "ray://host:port": join one
+    gpus_per_job: float = 0.0
+    cpus_per_job: float = 1.0
+    retries: int = 1
+    failures: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def connect(self, cfg: RunConfig):
+        """Join (or start) Ray, and check that the cluster can hold a job; errors before any job."""
+        check_gpus_per_job(self.gpus_per_job)
+        if self.gpus_per_job > 0 and cfg.runtime.device == "cpu":
+            raise TavaalError("--gpus-per-job needs --device cuda (or auto)")
+        ray = import_ray()
+        if getattr(self, "_ray", None) is not None:
+            return ray
+        self._started = False
+        if not ray.is_initialized():
+            check_reachable(self.address)
+            try:
+                ray.init(address=self.address, log_to_driver=False, include_dashboard=False)
+            except Exception as e:  # ConnectionError, TimeoutError, ValueError: Ray's own types
+                where = self.address or "a local Ray"
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise TavaalError(f"cannot reach Ray at {where}: {first}") from None
+            self._started = True
+        self._ray = ray
+        res = ray.cluster_resources()
+        if self.gpus_per_job > 0 and res.get("GPU", 0) == 0:
+            self.close()
+            raise TavaalError(
+                f"--gpus-per-job {self.gpus_per_job} but the Ray cluster has no GPUs; use --gpus-per-job 0"
+            )
+        if self.cpus_per_job > res.get("CPU", 0):
+            self.close()
+            raise TavaalError(
+                f"--cpus-per-job {self.cpus_per_job} but the Ray cluster has {res.get('CPU', 0):g} CPUs"
+            )
+        return ray
+
+    def close(self) -> None:
+        """Stop the Ray this executor started (a Ray it joined keeps running)."""
+        if getattr(self, "_started", False):
+            self._ray.shutdown()
+        self._started, self._ray = False, None
+
+    def run(self, cfg, jobs, out, ds, progress, keep_models, on_cycle) -> None:
+        """Run ``jobs`` [(trial, method)] to completion, writing each cycle into ``out`` as it comes."""
+        from tavaal.experiment import persist_cycle, read_job_state
+
+        ray = self.connect(cfg)
+        try:
+            task = ray.remote(_job).options(
+                num_cpus=self.cpus_per_job,
+                num_gpus=self.gpus_per_job,
+                num_returns="streaming",
+                max_retries=0,
+            )
+            values = cfg.to_dict()
+            threads = max(1, int(self.cpus_per_job))
+            ds_ref = ray.put(ds) if ds is not None else None
+            states = {(m, t): read_job_state(out, m, t) for t, m in jobs}
+            cycles = cfg.protocol.cycles
+            todo = [
+                (m, t) for t, m in jobs if states[(m, t)] is None or len(states[(m, t)]["records"]) < cycles
+            ]
+            bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not progress, smoothing=0.1)
+            bar.update(len(jobs) - len(todo))
+            attempts = {job: 0 for job in todo}
+            running: dict[Any, tuple[str, int]] = {}
+
+            def submit(job: tuple[str, int]) -> None:
+                m, t = job
+                running[
+                    task.remote(values, m, t, states[job], keep_models, self.gpus_per_job, threads, ds_ref)
+                ] = job
+
+            for job in todo:
+                submit(job)
+            try:
+                while running:
+                    ready, _ = ray.wait(list(running), num_returns=1)
+                    gen = ready[0]
+                    job = running[gen]
+                    try:
+                        record, state, nets = ray.get(next(gen))
+                    except StopIteration:
+                        del running[gen]
+                        continue
+                    except Exception as e:  # the job raised (RayTaskError) or its worker died
+                        del running[gen]
+                        attempts[job] += 1
+                        if attempts[job] <= self.retries:
+                            states[job] = read_job_state(out, *job)  # resume from its last cycle
+                            submit(job)
+                        else:
+                            self.failures[job] = _one_line(e)
+                            bar.update(_left(states[job], cycles) / cycles)
+                        continue
+                    persist_cycle(out, state, nets)
+                    states[job] = state
+                    bar.update(1 / cycles)
+                    bar.set_postfix_str(f"{job[0]} t{job[1]} c{record['cycle']}")
+                    if on_cycle is not None:
+                        on_cycle(record)
+            except BaseException:  # Ctrl-C, or the driver's own error: stop the workers too
+                for gen in running:
+                    try:
+                        ray.cancel(gen, force=True)
+                    except Exception:  # already finished
+                        pass
+                raise
+            finally:
+                bar.close()
+        finally:
+            self.close()
+        if self.failures:
+            lines = "; ".join(f"{m} trial {t}: {err}" for (m, t), err in sorted(self.failures.items()))
+            raise SweepFailed(
+                f"{len(self.failures)} of {len(jobs)} jobs failed (the others finished): {lines}"
+            )
+
+
+def _left(state: dict[str, Any] | None, cycles: int) -> int:
+    return cycles - (0 if state is None else len(state["records"]))
+
+
+def _one_line(e: BaseException) -> str:
+    cause = getattr(e, "cause", None) or e
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:300]
