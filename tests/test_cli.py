@@ -35,7 +35,7 @@ def _err_line(err: str) -> str:
         (["run", "--dataset", "digits", "--cycles", "-1"], "--cycles must be a positive number"),
         (["run", "--dataset", "digits", "--schedule", "weird"], "--schedule must be one of paper, official"),
         (["run", "--dataset", "cifar10", "--data-dir", "/nonexistent"], "pass --download"),
-        (["run", "--dataset", "cityscapes"], "not supported"),
+        (["run", "--dataset", "cityscapes", "--data-dir", "/nonexistent"], "Cityscapes was not found under"),
         (["run", "--dataset", "moons", "--model", "resnet18"], "takes images"),
         (["compare", "--methods", "random"], "needs --preset"),
         (["run", "--dataset", "digits", "--cuda-graphs"], "--cuda-graphs needs --device cuda"),
@@ -53,7 +53,7 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path, argv, needle):
 
 def test_unknown_dataset_lists_valid_names(capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "--dataset", "nope", "--preset", "digits", "--out", str(tmp_path))
-    assert code == 2 and "valid datasets are: caltech101, cifar10" in _err_line(err)
+    assert code == 2 and "valid datasets are: caltech101, camvid, cifar10" in _err_line(err)
 
 
 def test_run_writes_records_and_refuses_a_different_run(capsys, tmp_path):

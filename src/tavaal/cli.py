@@ -194,12 +194,13 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from tavaal.results import read_records
-    from tavaal.summary import summarize, to_csv, to_markdown
+    from tavaal.summary import metric_label, summarize, to_csv, to_markdown
 
     path = Path(args.dir)
     path = path / "results.jsonl" if path.is_dir() else path
-    rows = summarize(read_records(path), baseline=args.baseline)
-    print(to_csv(rows) if args.format == "csv" else to_markdown(rows), end="")
+    records = read_records(path)
+    rows = summarize(records, baseline=args.baseline)
+    print(to_csv(rows) if args.format == "csv" else to_markdown(rows, metric_label(records)), end="")
     return 0
 
 

@@ -66,6 +66,7 @@ class DataSpec:
     imbalance_pattern: str = "paper"  # "paper": first five classes reduced; "official": the even ones
     skip_unreadable: bool = False  # leave out image files that cannot be decoded, with a warning
     crop_pad: int = -1  # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
+    crop_size: int = 0  # segmentation: train on random crop_size x crop_size windows; 0: whole images
 
 
 @dataclass
@@ -131,6 +132,7 @@ class AdversarialParams:
     vae_augment: bool = False  # VAE and D see un-augmented images, as r does
     vae_order: str = "fixed"  # batches in one fixed random order per cycle; "shuffle": new order per pass
     vae_init: str = "kaiming"  # VAE and D weights: Kaiming normal, zero biases; "default": PyTorch's
+    vae_image_size: int = 64  # segmentation: the VAE and D see images downscaled to this square size
 
 
 @dataclass
@@ -162,6 +164,10 @@ for _section, _cls in SECTIONS.items():
     for _f in fields(_cls):
         assert _f.name not in FIELDS, f"config field {_f.name} is defined twice"
         FIELDS[_f.name] = (_section, str(_f.type))
+
+# Fields added after results were first written: they enter the hash only when set away from
+# their default, so folders written before them still resume.
+LATER_FIELDS: dict[str, Any] = {"crop_size": 0, "vae_image_size": 64}
 
 # Fields that measure or locate rather than decide: left out of the experiment's identity, so a
 # results folder resumes on another device, with other paths, or with more analysis recorded.
@@ -283,7 +289,11 @@ class RunConfig:
     def experiment_hash(self) -> str:
         """Hash of the fields that change results (all but NOT_IN_HASH), so a results folder
         resumes with another device, other paths or more analysis."""
-        d = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_HASH}
+        d = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in NOT_IN_HASH and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

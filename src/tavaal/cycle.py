@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tavaal import __version__
@@ -19,7 +18,7 @@ from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
 from tavaal.errors import TavaalError
 from tavaal.learner import ActiveLearner, derive_seed
-from tavaal.train import infer
+from tavaal.train import evaluate_metrics, sample_losses
 
 logger = logging.getLogger("tavaal")
 
@@ -108,14 +107,14 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
     labeled = learner.pool.labeled
     log = learner.fit(select=selects)
     t0 = time.perf_counter()
-    accuracy = learner.evaluate()
+    metrics = evaluate_metrics(learner.model, learner.ds, learner.ctx.runtime)
     eval_seconds = time.perf_counter() - t0
     y = oracle.y_train.cpu().numpy()
     if selects:
         q = learner.query(cfg.protocol.budget)
         picked, candidates, select_seconds = q.indices, q.candidate_indices, q.seconds
         scores, score_name, tied, info = q.candidate_scores, q.score_name, q.tied_at_cut, q.info
-        learner.label(q.ids, y[picked].tolist())
+        learner.label(q.ids, oracle_labels(oracle, picked))
     else:
         picked = candidates = np.zeros(0, dtype=np.int64)
         scores, score_name, tied, info, select_seconds = None, None, 0, {}, 0.0
@@ -127,13 +126,14 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         "trial": trial,
         "cycle": cycle,
         "n_labeled": int(len(labeled)),
-        "accuracy": accuracy,
+        "accuracy": metrics["value"],  # the headline metric, named by "metric"
+        "metric": metrics["metric"],
         "train_seconds": round(log.seconds, 4),
         "eval_seconds": round(eval_seconds, 4),
         "select_seconds": round(select_seconds, 4),
         "selected": [int(i) for i in picked],
-        "selected_class_counts": np.bincount(y[picked], minlength=oracle.num_classes).tolist(),
-        "labeled_class_counts": np.bincount(y[labeled], minlength=oracle.num_classes).tolist(),
+        "selected_class_counts": class_counts(y[picked], oracle.num_classes),
+        "labeled_class_counts": class_counts(y[labeled], oracle.num_classes),
         "candidates": [int(i) for i in candidates],
         "score_name": score_name,
         "scores": None if scores is None else [float(s) for s in scores],
@@ -144,15 +144,31 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         "version": __version__,
         "device": str(device),
     }
+    if "per_class_iou" in metrics:
+        record["per_class_iou"] = metrics["per_class_iou"]
     if selects:
         warn_if_degenerate(record)
     if cfg.protocol.analysis and selects:
-        out = infer(learner.model, learner.ds, candidates, learner.ctx.runtime)
-        target = oracle.y_train[torch.as_tensor(candidates, device=oracle.y_train.device)].to(device)
-        losses = F.cross_entropy(out["logits"], target, reduction="none")
+        losses = sample_losses(learner.model, oracle.to(device), candidates, learner.ctx.runtime)
         record["candidate_losses"] = [float(v) for v in losses.cpu()]
-        record["candidate_classes"] = [int(v) for v in y[candidates]]
+        if not oracle.is_segmentation:
+            record["candidate_classes"] = [int(v) for v in y[candidates]]
     return record
+
+
+def oracle_labels(oracle: ArrayDataset, idx: np.ndarray) -> list[Any]:
+    """The dataset's own labels of rows ``idx``: class indices, or masks for segmentation."""
+    y = oracle.y_train.cpu()
+    idx = np.asarray(idx, dtype=np.int64)
+    if oracle.is_segmentation:
+        return list(y[torch.from_numpy(idx)])
+    return y.numpy()[idx].tolist()
+
+
+def class_counts(y: np.ndarray, k: int) -> list[int]:
+    """Samples per class, or for masks pixels per class (ignored pixels left out)."""
+    flat = y.reshape(-1)
+    return np.bincount(flat[flat < k].astype(np.int64), minlength=k).tolist()
 
 
 def run_trial(
@@ -164,7 +180,7 @@ def run_trial(
     cfg = learner.cfg
     if learner.pool.n_labeled == 0:
         initial = initial_labeled(learner.pool.n, cfg.protocol.initial, cfg.protocol.seed, learner.trial)
-        learner.label(initial.tolist(), oracle.y_train.cpu().numpy()[initial].tolist())
+        learner.label(initial.tolist(), oracle_labels(oracle, initial))
     for cycle in tqdm(
         range(learner.cycle, cfg.protocol.cycles),
         desc=f"{learner.method} trial {learner.trial} cycles",

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import RunConfig, recipe_overrides
-from tavaal.cycle import check_sizes, make_learner, run_trial
+from tavaal.cycle import check_sizes, make_learner, oracle_labels, run_trial
 from tavaal.data import load_data, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
@@ -147,7 +147,7 @@ def job_cycles(
     if state is not None:
         records = list(state["records"])
         labeled = Pool.from_state_dict(state["pool"]).labeled
-        learner.label(labeled.tolist(), ds.y_train.cpu().numpy()[labeled].tolist())
+        learner.label(labeled.tolist(), oracle_labels(ds, labeled))
         learner.cycle = len(records)
     for record in run_trial(learner, ds, progress):
         cycle = record["cycle"]

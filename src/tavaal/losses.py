@@ -17,6 +17,16 @@ def _pairs(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
     return dp, dt.detach()
 
 
+def task_losses(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+    """The per-sample task loss l_i that the Ranker ranks: cross-entropy for a class, and for a
+    mask (logits N, K, H, W) the mean pixel cross-entropy over the pixels not ignored."""
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, target, reduction="none")
+    pix = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
+    valid = (target != ignore_index).flatten(1).sum(1).clamp_min(1)
+    return pix.flatten(1).sum(1) / valid
+
+
 def ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor) -> torch.Tensor:
     """eq. (1), the Ranker's loss L_R: BCE of sigmoid(l^_i - l^_j) against I = 1[l_i > l_j].
 

@@ -16,7 +16,7 @@ import numpy as np
 from tavaal.atomic import atomic_write_text
 from tavaal.errors import TavaalError
 from tavaal.results import read_records
-from tavaal.summary import summarize, to_markdown
+from tavaal.summary import metric_label, summarize, to_markdown
 
 try:  # an extra: runs and summaries work without it
     import matplotlib
@@ -77,14 +77,33 @@ def _band_figure(
 
 
 def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
-    """Figures 11 and 12: mean accuracy with a +/- std band per method."""
+    """Figures 11 and 12 (12(d): mIoU for segmentation): mean metric with a +/- std band per method."""
+    metric = metric_label(records)
     return _band_figure(
         summarize(records),
         "mean",
         "std",
-        f"Test accuracy vs. labeled samples ({_dataset_label(records)})",
-        "test accuracy (%)",
+        f"Test {metric} vs. labeled samples ({_dataset_label(records)})",
+        f"test {metric} (%)",
         out / "accuracy.png",
+    )
+
+
+def relative_improvement(records: list[dict[str, Any]], out: Path) -> Path:
+    """Figure 5: (method - random) / random per trial and cycle, mean +/- std (segmentation)."""
+    rows = [r for r in summarize(records) if r.rel_mean is not None]
+    if metric_label(records) != "mIoU":
+        raise Skip("Figure 5 is the segmentation benchmark's (mIoU records)")
+    if not rows:
+        raise Skip("no random baseline in the records (run it with --methods random,...)")
+    return _band_figure(
+        rows,
+        "rel_mean",
+        "rel_std",
+        f"Relative mIoU improvement over random ({_dataset_label(records)})",
+        "(mIoU − random) / random (%)",
+        out / "relative_improvement.png",
+        baseline=True,
     )
 
 
@@ -98,7 +117,7 @@ def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
         "gain_mean",
         "gain_std",
         f"Gain over random sampling ({_dataset_label(records)})",
-        "accuracy − random (percentage points)",
+        f"{metric_label(records)} − random (percentage points)",
         out / "gain_over_random.png",
         baseline=True,
     )
@@ -269,6 +288,7 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     figures: list[tuple[str, Callable[[], Any]]] = [
         ("Accuracy vs. labeled samples (Figures 11, 12)", lambda: accuracy_curves(recs, out)),
         ("Gain over random (Figures 3, 4)", lambda: gain_over_random(recs, out)),
+        ("Relative improvement over random (Figure 5)", lambda: relative_improvement(recs, out)),
         ("Class-count entropy of selections (Figure 7a)", lambda: selection_entropy(recs, out)),
         ("Discriminator likelihood, last cycle (Figure 7b)", lambda: likelihood_histogram(recs, out)),
         ("Real loss vs. likelihood (Figure 8)", lambda: loss_vs_likelihood(recs, out)),
@@ -279,7 +299,7 @@ def write_report(root: Path, out: Path | None = None) -> Path:
         "",
         f"{len(recs)} records from `{root}`.",
         "",
-        to_markdown(summarize(recs)),
+        to_markdown(summarize(recs), metric_label(recs)),
         "",
     ]
     for title, make in figures:

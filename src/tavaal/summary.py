@@ -22,6 +22,16 @@ class Row:
     std: float
     gain_mean: float | None  # mean over trials of (method - random) at the same trial and cycle
     gain_std: float | None
+    rel_mean: float | None = None  # mean over trials of (method - random) / random (Figure 5)
+    rel_std: float | None = None
+
+
+def metric_label(records: list[dict[str, Any]]) -> str:
+    """What the records' headline value measures: "mIoU" for segmentation, else "Accuracy"."""
+    names = {r.get("metric", "accuracy") for r in records}
+    if len(names) > 1:
+        raise TavaalError(f"the records mix metrics {sorted(names)}; summarise one task at a time")
+    return "mIoU" if names == {"miou"} else "Accuracy"
 
 
 def _std(v: np.ndarray) -> float:
@@ -48,11 +58,14 @@ def summarize(records: list[dict[str, Any]], baseline: str = "random") -> list[R
             v = np.array(list(by_trial.values()))
             base = acc.get((baseline, n), {})
             common = sorted(set(by_trial) & set(base))
-            gain_mean = gain_std = None
+            gain_mean = gain_std = rel_mean = rel_std = None
             if common and m != baseline:
                 g = np.array([by_trial[t] - base[t] for t in common])
                 gain_mean, gain_std = float(g.mean()), _std(g)
-            rows.append(Row(m, n, len(v), float(v.mean()), _std(v), gain_mean, gain_std))
+                if all(base[t] > 0 for t in common):
+                    rel = g / np.array([base[t] for t in common])
+                    rel_mean, rel_std = float(rel.mean()), _std(rel)
+            rows.append(Row(m, n, len(v), float(v.mean()), _std(v), gain_mean, gain_std, rel_mean, rel_std))
     return rows
 
 
@@ -60,25 +73,31 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.2f}"
 
 
-def to_markdown(rows: list[Row]) -> str:
-    """Two wide tables: accuracy (%) mean +/- std, and gain over random (points)."""
+def to_markdown(rows: list[Row], metric: str = "Accuracy") -> str:
+    """Two wide tables: the metric (%) mean +/- std, and gain over random (points); for mIoU a third,
+    the relative improvement over random (%, Figure 5)."""
     methods = list(dict.fromkeys(r.method for r in rows))
     counts = sorted({r.n_labeled for r in rows})
     cell = {(r.method, r.n_labeled): r for r in rows}
     head = "| labeled | " + " | ".join(methods) + " |\n|---:|" + "---:|" * len(methods) + "\n"
-    acc = "Accuracy (%), mean ± std over trials\n\n" + head
+    acc = f"{metric} (%), mean ± std over trials\n\n" + head
     gain = "Gain over random (percentage points), mean ± std over trials\n\n" + head
+    rel = "Relative improvement over random (%), mean ± std over trials\n\n" + head
     for n in counts:
-        a, g = [], []
+        a, g, q = [], [], []
         for m in methods:
             r = cell.get((m, n))
             a.append("" if r is None else f"{_pct(r.mean)} ± {_pct(r.std)} (n={r.trials})")
             g.append(
                 "" if r is None or r.gain_mean is None else f"{100 * r.gain_mean:+.2f} ± {_pct(r.gain_std)}"
             )
+            q.append(
+                "" if r is None or r.rel_mean is None else f"{100 * r.rel_mean:+.1f} ± {_pct(r.rel_std)}"
+            )
         acc += f"| {n} | " + " | ".join(a) + " |\n"
         gain += f"| {n} | " + " | ".join(g) + " |\n"
-    return acc + "\n" + gain
+        rel += f"| {n} | " + " | ".join(q) + " |\n"
+    return acc + "\n" + gain + ("\n" + rel if metric == "mIoU" else "")
 
 
 def to_csv(rows: list[Row]) -> str:

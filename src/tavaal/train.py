@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from tavaal.config import Training
 from tavaal.data.base import ArrayDataset
-from tavaal.losses import margin_loss, ranking_loss, total_loss
+from tavaal.losses import margin_loss, ranking_loss, task_losses, total_loss
 from tavaal.runtime import Runtime
 
 EpochHook = Callable[[int, nn.Module, nn.Module | None], None]
@@ -89,11 +88,12 @@ def train_task_learner(
     ) -> torch.Tensor:
         """One SGD step on the labeled batch ``bi``: on L_T, or with a Ranker on
         L_total = L_T + eta * L_R (equation 2)."""
-        x, y = rt.to_input(ds.batch(bi, train=True, generator=generator)), ds.y_train[bi]
+        x, y = ds.batch_xy(bi, train=True, generator=generator)
+        x = rt.to_input(x)
         opt.zero_grad(set_to_none=True)
         with rt.autocast():
             logits, _, feats = fwd(x)
-        per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+        per_sample = task_losses(logits.float(), y)
         loss = per_sample.mean()
         if use_ranker:
             if detach:
@@ -152,10 +152,13 @@ def infer(
     split: str = "train",
     ranker: nn.Module | None = None,
     train_mode_dropout: bool = False,
+    reduce_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Batched forward pass over rows ``idx``: logits, embeddings and (with a Ranker) its outputs.
 
     The model is in eval mode; ``train_mode_dropout`` keeps only its dropout layers active.
+    ``reduce_logits`` maps each batch's logits to per-sample values (``out["reduced"]``); a
+    segmentation model's pixel logits are not kept otherwise (they would not fit in memory).
     """
     device = rt.device
     model.eval()
@@ -163,7 +166,7 @@ def infer(
         for m in dropout_layers(model):
             m.train()
     idx = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=device)
-    logits, embs, ranks = [], [], []
+    logits, embs, ranks, reduced = [], [], [], []
     for start in range(0, idx.numel(), rt.eval_batch_size):
         bi = idx[start : start + rt.eval_batch_size]
         x = rt.to_input(ds.batch(bi, train=False, split=split))
@@ -171,7 +174,10 @@ def infer(
             lo, emb, feats = model(x)
         if ranker is not None:  # fp32: bf16's 8-bit mantissa would tie thousands of scores
             ranks.append(ranker([f.float() for f in feats]).float())
-        logits.append(lo.float())
+        if reduce_logits is not None:
+            reduced.append(reduce_logits(lo.float()))
+        if lo.dim() == 2:
+            logits.append(lo.float())
         embs.append(emb.float())
     model.eval()
     out = {
@@ -180,11 +186,69 @@ def infer(
     }
     if ranker is not None:
         out["rank"] = torch.cat(ranks) if ranks else torch.empty(0, device=device)
+    if reduce_logits is not None:
+        out["reduced"] = torch.cat(reduced) if reduced else torch.empty(0, device=device)
     return out
 
 
+@torch.no_grad()
+def sample_losses(model: nn.Module, ds: ArrayDataset, idx: np.ndarray, rt: Runtime) -> torch.Tensor:
+    """The task loss of each of rows ``idx`` with its true label or mask (the analyses' real losses)."""
+    model.eval()
+    idx_t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=ds.x_train.device)
+    out = []
+    for start in range(0, idx_t.numel(), rt.eval_batch_size):
+        x, y = ds.batch_xy(idx_t[start : start + rt.eval_batch_size], train=False)
+        with rt.autocast():
+            lo = model(rt.to_input(x))[0]
+        out.append(task_losses(lo.float(), y.to(rt.device)))
+    return torch.cat(out) if out else torch.empty(0, device=rt.device)
+
+
 def evaluate(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> float:
-    """Top-1 accuracy on the test set."""
-    idx = np.arange(ds.x_test.shape[0])
-    logits = infer(model, ds, idx, rt, split="test")["logits"]
-    return float((logits.argmax(1) == ds.y_test.to(rt.device)).float().mean())
+    """The test set's headline metric: top-1 accuracy, or mIoU for segmentation."""
+    return evaluate_metrics(model, ds, rt)["value"]
+
+
+def evaluate_metrics(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> dict:
+    """``metric`` ("accuracy" or "miou"), its ``value``, and for segmentation ``per_class_iou``."""
+    if not ds.is_segmentation:
+        idx = np.arange(ds.x_test.shape[0])
+        logits = infer(model, ds, idx, rt, split="test")["logits"]
+        correct = (logits.argmax(1) == ds.y_test.to(rt.device)).float()
+        return {"metric": "accuracy", "value": float(correct.mean())}
+    conf = confusion_matrix(model, ds, rt)
+    iou = iou_from_confusion(conf)
+    present = ~torch.isnan(iou)
+    return {
+        "metric": "miou",
+        "value": float(iou[present].mean()) if present.any() else 0.0,
+        "per_class_iou": [None if torch.isnan(v) else float(v) for v in iou],
+    }
+
+
+@torch.no_grad()
+def confusion_matrix(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> torch.Tensor:
+    """K x K pixel counts (rows: truth, columns: prediction) over the test set, accumulated on the
+    device batch by batch, ignored pixels (255) left out."""
+    k, dev = ds.num_classes, rt.device
+    conf = torch.zeros(k * k, dtype=torch.long, device=dev)
+    model.eval()
+    n = ds.x_test.shape[0]
+    for start in range(0, n, rt.eval_batch_size):
+        bi = torch.arange(start, min(n, start + rt.eval_batch_size), device=ds.x_test.device)
+        x, y = ds.batch_xy(bi, train=False, split="test")
+        with rt.autocast():
+            logits = model(rt.to_input(x))[0]
+        pred, y = logits.argmax(1).flatten(), y.to(dev).flatten()
+        keep = y != 255
+        conf += torch.bincount(y[keep] * k + pred[keep], minlength=k * k)
+    return conf.view(k, k)
+
+
+def iou_from_confusion(conf: torch.Tensor) -> torch.Tensor:
+    """Per-class IoU = TP / (TP + FP + FN); NaN for a class absent from both truth and prediction."""
+    conf = conf.double()
+    tp = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - tp
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float("nan")))

@@ -85,12 +85,16 @@ def _register_builtin() -> None:
         )
     )
 
-    @DATASETS.register("cityscapes")
-    def _cityscapes(o: LoadOptions) -> ArrayDataset:
-        raise TavaalError(
-            "cityscapes (semantic segmentation) is not supported in this version: tavaal has "
-            "no segmentation task learner yet; use a classification dataset"
-        )
+    def segmentation(fn_name: str) -> DatasetLoader:
+        def load(o: LoadOptions) -> ArrayDataset:
+            from tavaal.data import segmentation as mod
+
+            return getattr(mod, fn_name)(o.root, o.image_size, 0, o.quiet)
+
+        return load
+
+    DATASETS.register("camvid")(segmentation("load_camvid"))
+    DATASETS.register("cityscapes")(segmentation("load_cityscapes"))
 
 
 _register_builtin()
@@ -127,7 +131,14 @@ def load_data(spec: DataSpec, quiet: bool = True) -> ArrayDataset:
         quiet=quiet,
         skip_unreadable=spec.skip_unreadable,
     )
-    return with_crop_pad(ds, spec.crop_pad)
+    return with_crop_size(with_crop_pad(ds, spec.crop_pad), spec.crop_size)
+
+
+def with_crop_size(ds: ArrayDataset, crop: int) -> ArrayDataset:
+    """Segmentation: train on random ``crop`` x ``crop`` windows of image and mask (0: whole images)."""
+    if not ds.is_segmentation or crop == ds.augment.crop:
+        return ds
+    return dataclasses.replace(ds, augment=dataclasses.replace(ds.augment, crop=crop))
 
 
 def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:

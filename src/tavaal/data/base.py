@@ -18,6 +18,7 @@ class Augment:
 
     pad: int = 0
     flip: bool = False
+    crop: int = 0  # segmentation: a random crop x crop window of image and mask together (0: none)
 
 
 @dataclass
@@ -37,7 +38,7 @@ class ArrayDataset:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     augment: Augment = field(default_factory=Augment)
-    task: str = "classification"
+    task: str = "classification"  # or "segmentation": y holds (N, H, W) uint8 masks, 255 ignored
 
     @property
     def n_train(self) -> int:
@@ -73,12 +74,31 @@ class ArrayDataset:
             self.task,
         )
 
+    @property
+    def is_segmentation(self) -> bool:
+        return self.task == "segmentation"
+
     def batch(
         self, idx: torch.Tensor, train: bool, generator: torch.Generator | None = None, split: str = "train"
     ) -> torch.Tensor:
         """Gather rows ``idx`` and return float network input (augmented when ``train``)."""
         x = (self.x_train if split == "train" else self.x_test)[idx]
+        if self.is_segmentation:
+            return self.batch_xy(idx, train, generator, split)[0]
         return prepare(x, self, train, generator)
+
+    def batch_xy(
+        self, idx: torch.Tensor, train: bool, generator: torch.Generator | None = None, split: str = "train"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network input and targets of rows ``idx``: class ids, or for segmentation long masks
+        (255 ignored) cropped and flipped together with their images when ``train``."""
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        if not self.is_segmentation:
+            return prepare(x[idx], self, train, generator), y[idx]
+        xb, yb = x[idx], y[idx].long()
+        if train:
+            xb, yb = joint_augment(xb, yb, self.augment, generator)
+        return prepare(xb, self, False), yb
 
 
 def prepare(
@@ -140,6 +160,29 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
     """Flip each image horizontally with probability 1/2."""
     flip = _rand(x.shape[0], 2, x, generator).bool()[:, None, None, None]
     return torch.where(flip, x.flip(3), x)
+
+
+def joint_augment(
+    x: torch.Tensor, y: torch.Tensor, aug: Augment, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Segmentation: one random crop x crop window per image (``aug.crop``, 0: whole image) and a
+    horizontal flip with probability 1/2, applied to image (N, C, H, W) and mask (N, H, W) alike."""
+    n, _, h, w = x.shape
+    if aug.crop and (aug.crop < h or aug.crop < w):
+        ch, cw = min(aug.crop, h), min(aug.crop, w)
+        oy = _rand(n, h - ch + 1, x, generator)
+        ox = _rand(n, w - cw + 1, x, generator)
+        rows = oy[:, None] + torch.arange(ch, device=x.device)  # n, ch
+        cols = ox[:, None] + torch.arange(cw, device=x.device)  # n, cw
+        b = torch.arange(n, device=x.device)[:, None, None]
+        y = y[b, rows[:, :, None], cols[:, None, :]]
+        c = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = x[b[:, :, :, None], c, rows[:, None, :, None], cols[:, None, None, :]]
+    if aug.flip:
+        flip = _rand(n, 2, x, generator).bool()
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        y = torch.where(flip[:, None, None], y.flip(2), y)
+    return x, y
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -30,6 +30,7 @@ class PoolData:
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
     classes: list[str] | None = None
+    task: str = "classification"
 
 
 def as_tensor(x: Any, what: str) -> torch.Tensor:
@@ -151,7 +152,16 @@ def read_pool(
     if isinstance(pool, ArrayDataset):  # a tavaal dataset: its train split is the pool, its test split kept
         x = pool.x_train  # where it lives: a run's device-resident dataset is not copied
         data = PoolData(
-            x, [], pool.mean, pool.std, pool.augment, pool.name, pool.x_test, pool.y_test, pool.classes
+            x,
+            [],
+            pool.mean,
+            pool.std,
+            pool.augment,
+            pool.name,
+            pool.x_test,
+            pool.y_test,
+            pool.classes,
+            pool.task,
         )
     else:
         if isinstance(pool, (str, Path)):

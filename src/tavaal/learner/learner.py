@@ -136,10 +136,11 @@ class ActiveLearner:
         self.classes: list[Any] = list(classes if classes is not None else data.classes or [])
         if len(set(self.classes)) != len(self.classes):
             raise TavaalError(f"classes {self.classes} name a class twice")
+        self.segmentation = data.task == "segmentation"
         self.pool = Pool(len(self.ids))
         self._labels: dict[int, Any] = {}
         self.ds = self._dataset()
-        self.spec.check_input(self.ds.is_image, self.ds.name)
+        self.spec.check_input(self.ds.is_image, self.ds.name, self.ds.is_segmentation)
         self.uid = uuid.uuid4().hex
         self.ctx: SelectionContext | None = None
         self.last_fit: TrainLog | None = None
@@ -152,9 +153,12 @@ class ActiveLearner:
         d = self._data
         x_test = d.x_test if d.x_test is not None else d.x[:0]
         y_test = d.y_test if d.y_test is not None else torch.zeros(0, dtype=torch.long)
-        y = torch.full((d.x.shape[0],), -1, dtype=torch.long)
+        if self.segmentation:  # masks, every pixel ignored until labeled
+            y = torch.full((d.x.shape[0], *d.x.shape[2:]), 255, dtype=torch.uint8, device=d.x.device)
+        else:
+            y = torch.full((d.x.shape[0],), -1, dtype=torch.long)
         ds = ArrayDataset(
-            d.name, d.x, y, x_test, y_test, [str(c) for c in self.classes], d.mean, d.std, d.augment
+            d.name, d.x, y, x_test, y_test, [str(c) for c in self.classes], d.mean, d.std, d.augment, d.task
         )
         return with_crop_pad(ds, self.cfg.data.crop_pad).to(self.device)
 
@@ -178,6 +182,9 @@ class ActiveLearner:
         if len(ids) != len(labels):
             raise TavaalError(f"label() got {len(ids)} ids but {len(labels)} labels; give one label per id")
         idx = self.indices_of(ids)
+        if self.segmentation:
+            self._label_masks(ids, idx, labels)
+            return
         new: list[tuple[int, Any]] = []
         for i, n, lab in zip(ids, idx, labels):
             k = self._class_index(lab, f"id {i!r}")
@@ -203,6 +210,29 @@ class ActiveLearner:
         pos = torch.tensor(list(self._labels), dtype=torch.long)
         cls = torch.tensor([self.classes.index(v) for v in self._labels.values()], dtype=torch.long)
         self.ds.y_train[pos.to(self.device)] = cls.to(self.device)
+        if self._round_open:
+            self.cycle += 1
+            self._round_open = False
+
+    def _label_masks(self, ids: list[Any], idx: np.ndarray, masks: list[Any]) -> None:
+        """Segmentation: each label is an (H, W) mask of class ids, 255 where ignored."""
+        shape = tuple(self.ds.y_train.shape[1:])
+        fresh = [k for k, n in enumerate(idx) if int(n) not in self._labels]
+        if not fresh:
+            return
+        stacked = []
+        for k in fresh:
+            m = torch.as_tensor(np.asarray(masks[k]))
+            if tuple(m.shape) != shape:
+                raise TavaalError(f"id {ids[k]!r}: mask of shape {tuple(m.shape)}, expected {shape}")
+            bad = (m != 255) & ((m < 0) | (m >= len(self.classes)))
+            if bad.any():
+                raise TavaalError(f"id {ids[k]!r}: mask holds ids outside the {len(self.classes)} classes")
+            stacked.append(m.to(torch.uint8))
+        new = [int(idx[k]) for k in fresh]
+        self.pool.label(new)
+        self._labels.update((n, "mask") for n in new)
+        self.ds.y_train[torch.tensor(new, device=self.device)] = torch.stack(stacked).to(self.device)
         if self._round_open:
             self.cycle += 1
             self._round_open = False
@@ -244,6 +274,8 @@ class ActiveLearner:
     def _cold_reason(self) -> str | None:
         if not self._labels:
             return "no sample is labeled yet"
+        if self.segmentation:
+            return None
         present = set(self._labels.values())
         if len(present) < 2 and self.cold_start != "train":
             return f"the labels hold a single class ({next(iter(present))!r})"
@@ -416,6 +448,8 @@ class ActiveLearner:
 
     def predict(self, ids: Sequence[Any]) -> list[Any]:
         """The fitted task learner's class for each of ``ids`` (a pre-annotation for labelers)."""
+        if self.segmentation:
+            raise TavaalError("predict() gives one class per sample; it is not defined for segmentation")
         idx = self.indices_of(ids)
         logits = infer(self.model, self.ds, idx, self.ctx.runtime)["logits"]
         return [self.classes[k] for k in logits.argmax(1).tolist()]
@@ -436,6 +470,11 @@ class ActiveLearner:
         """Everything the session needs, in folder ``path``: networks (VAE and D too), pool, labels,
         classes, seeds. ``ActiveLearner.load(path)`` in another process gives the same next query."""
         from tavaal.learner.storage import save_learner
+
+        if self.segmentation:
+            raise TavaalError(
+                "save() holds class labels; a segmentation learner cannot be saved in this version"
+            )
 
         save_learner(self, path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tavaal.models.base import MLP, SmallCNN, TaskLearner, TaskOutput
+from tavaal.models.drn import DRND22, DeepLabMobile
 from tavaal.models.ranker import Ranker
 from tavaal.models.resnet import ResNet18
 from tavaal.models.taps import TappedModel
@@ -18,6 +19,10 @@ MODELS.register("mlp")(lambda shape, k, p: MLP(shape[0], 32, k, p))
 MODELS.register("smallcnn")(lambda shape, k, p: SmallCNN(shape[0], k, p))
 MODELS.register("resnet18")(lambda shape, k, p: ResNet18(k, shape[0], "cifar", p))
 MODELS.register("resnet18-imagenet")(lambda shape, k, p: ResNet18(k, shape[0], "imagenet", p))
+# Segmentation (per-pixel logits): the paper's DRN, and a lighter network for CPUs.
+MODELS.register("drn")(lambda shape, k, p: DRND22(k, shape[0], p))
+MODELS.register("deeplabv3-mobilenet")(lambda shape, k, p: DeepLabMobile(k, shape[0], p))
+SEGMENTATION_MODELS = frozenset({"drn", "deeplabv3-mobilenet"})
 
 
 def build_task_learner(
@@ -28,7 +33,10 @@ def build_task_learner(
 
 
 __all__ = [
+    "DRND22",
     "MLP",
+    "SEGMENTATION_MODELS",
+    "DeepLabMobile",
     "MODELS",
     "ConvVAE",
     "Discriminator",

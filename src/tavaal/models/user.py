@@ -88,10 +88,16 @@ class ModelSpec:
         obj = self.source if not isinstance(self.source, nn.Module) else type(self.source)
         return f"python:{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
-    def check_input(self, is_image: bool, dataset: str) -> None:
-        """A built-in model must suit the data kind (vectors or images)."""
+    def check_input(self, is_image: bool, dataset: str, segmentation: bool = False) -> None:
+        """A built-in model must suit the data kind (vectors, images, or images with masks)."""
         if not self.registered:
             return
+        from tavaal.models import SEGMENTATION_MODELS
+
+        if segmentation != (self.source in SEGMENTATION_MODELS):
+            want = "drn or deeplabv3-mobilenet" if segmentation else "a classification model"
+            task = "segmentation masks" if segmentation else "class labels"
+            raise TavaalError(f"--model {self.source} does not fit {dataset}, which holds {task}; use {want}")
         if self.source == "mlp" and is_image:
             raise TavaalError(
                 f"--model mlp takes vectors but {dataset} holds images; use smallcnn or resnet18"

@@ -52,7 +52,7 @@ class ConvVAE(nn.Module):
         self.image_size, self.latent_dim, self.cond_dim = image_size, latent_dim, cond_dim
 
     def _fit(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.size:
+        if tuple(x.shape[-2:]) != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return x
 

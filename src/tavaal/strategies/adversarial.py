@@ -26,6 +26,25 @@ from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
 from tavaal.train import infer
 
 
+class Downscaled(torch.nn.Module):
+    """A VAE that sees its input resized to ``size`` x ``size`` (segmentation's large frames)."""
+
+    def __init__(self, vae: torch.nn.Module, size: int):
+        super().__init__()
+        self.vae, self.size = vae, size
+
+    def _fit(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(
+            x, size=(self.size, self.size), mode="bilinear", antialias=True
+        )
+
+    def encode(self, x: torch.Tensor):
+        return self.vae.encode(self._fit(x))
+
+    def forward(self, x: torch.Tensor, r: torch.Tensor | None = None):
+        return self.vae(self._fit(x), r)
+
+
 class AdversarialPhase:
     """The adversarial phase of one cycle: the VAE and D with their Adam optimizers (learning
     rates zeta2, zeta3), trained inside T's epochs (paper schedule) or after them (official).
@@ -41,9 +60,13 @@ class AdversarialPhase:
         dev = rt.device
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
-        self.vae = build_vae(
-            ctx.dataset.input_shape, params.latent_dim, cond, params.vae_kind, params.vae_init
-        ).to(dev)
+        shape = ctx.dataset.input_shape
+        if ctx.dataset.is_segmentation:  # street scenes: the VAE sees them downscaled
+            shape = (shape[0], params.vae_image_size, params.vae_image_size)
+        self.vae = build_vae(shape, params.latent_dim, cond, params.vae_kind, params.vae_init)
+        if ctx.dataset.is_segmentation:
+            self.vae = Downscaled(self.vae, params.vae_image_size)
+        self.vae = self.vae.to(dev)
         self.disc = build_discriminator(params.latent_dim, cond, params.disc_layers, params.vae_init).to(dev)
         if rt.channels_last and ctx.dataset.is_image:
             self.vae = self.vae.to(memory_format=torch.channels_last)

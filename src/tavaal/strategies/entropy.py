@@ -20,6 +20,15 @@ class EntropySampling(Strategy):
     score_name = "entropy"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
+        if ctx.dataset.is_segmentation:  # the mean of the pixels' entropies
+            out = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, reduce_logits=pixel_entropy)
+            h = out["reduced"].cpu().numpy()
+            return h, h
         logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["logits"]
         h = entropy(torch.softmax(logits, dim=1)).cpu().numpy()
         return h, h
+
+
+def pixel_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Per image: the mean over pixels of the entropy of each pixel's class probabilities."""
+    return entropy(torch.softmax(logits, dim=1)).flatten(1).mean(1)

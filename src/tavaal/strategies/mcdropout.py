@@ -30,6 +30,35 @@ def mc_probabilities(ctx: SelectionContext, samples: int) -> tuple[torch.Tensor,
     return mean_p / samples, mean_h / samples
 
 
+@torch.no_grad()
+def mc_scores_per_pixel(ctx: SelectionContext, samples: int, score: str) -> torch.Tensor:
+    """Segmentation: each pixel's score over ``samples`` dropout passes, averaged over the image's
+    pixels; batch by batch, so only one batch of pixel probabilities is held."""
+    seeded(ctx.seed)
+    rt, ds, model = ctx.runtime, ctx.dataset, ctx.model
+    model.eval()
+    for m in dropout_layers(model):
+        m.train()
+    idx = torch.as_tensor(np.asarray(ctx.candidates), dtype=torch.long, device=ds.x_train.device)
+    out = []
+    for start in range(0, idx.numel(), rt.eval_batch_size):
+        x = rt.to_input(ds.batch(idx[start : start + rt.eval_batch_size], train=False))
+        mean_p = mean_h = 0.0
+        for _ in range(samples):
+            with rt.autocast():
+                p = torch.softmax(model(x)[0].float(), dim=1)
+            mean_p, mean_h = mean_p + p / samples, mean_h + entropy(p) / samples
+        if score == "bald":
+            s = entropy(mean_p) - mean_h
+        elif score == "entropy":
+            s = entropy(mean_p)
+        else:
+            s = 1.0 - mean_p.max(dim=1).values
+        out.append(s.flatten(1).mean(1))
+    model.eval()
+    return torch.cat(out)
+
+
 @register
 class MCDropout(Strategy):
     name = "mcdropout"
@@ -61,6 +90,9 @@ class MCDropout(Strategy):
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         self.check_model(ctx.model)
+        if ctx.dataset.is_segmentation:
+            s = mc_scores_per_pixel(ctx, self.mc_samples, self.mc_score).cpu().numpy()
+            return s, s
         p, h_each = mc_probabilities(ctx, self.mc_samples)
         if self.mc_score == "bald":
             s = entropy(p) - h_each
