@@ -166,10 +166,10 @@ PRESET_NOTES = {
     "caltech101": "Table 1: ImageNet-form ResNet-18, 224x224, d=128, batch 16, 1000/500",
     "cityscapes": "Table 1: segmentation, DRN-D-22, 200/200, batch 4, 100 epochs, 412x412 crops, d=128",
     "camvid": "cityscapes scaled to CamVid's 367 frames: DRN-D-22, 40/40 (Cityscapes' 200 of 2975 is "
-    "~7%; 40 of 367 is 11%), full 240x180 frames (no crop: smaller than 412), subset 5 x budget (200 "
-    "of 367; 10 x would exceed the pool after 4 cycles)",
-    "camvid-quick": "CamVid on 2 CPU cores: DRN-D-22 at 96 px high, 20/20, 3 cycles, 10 epochs, lr 1e-2 "
-    "(1e-3 barely moves in 10), an MLP VAE on 32x32 images (VAAL's conv VAE costs ~10x more on a CPU)",
+    "~7%; 40 of 367 is 11%), full 240x180 frames (no crop: smaller than 412), subset 5 x budget (200: "
+    "10 x, 400, exceeds the 327 unlabeled frames of the first cycle)",
+    "camvid-quick": "a CPU check, not a benchmark: DRN-D-22 at 96 px high, 20/20, 3 cycles, 10 epochs at "
+    "lr 1e-2 (Table 1's 1e-3 is for 100), an MLP VAE on 32x32 images (VAAL's conv VAE dominated a CPU cycle)",
 }
 
 
