@@ -11,7 +11,6 @@ from tavaal.data.base import ArrayDataset, Augment, prepare
 
 if TYPE_CHECKING:
     from tavaal.config import DataSpec
-from tavaal.errors import TavaalError
 from tavaal.registry import Registry
 
 
