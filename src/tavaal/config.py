@@ -45,7 +45,11 @@ class Protocol:
     @property
     def n_candidates(self) -> int:
         """Size of the random subset the strategy scores (before capping at the pool)."""
-        return self.subset_size or self.subset_factor * self.budget
+        return self.candidates_for(self.budget)
+
+    def candidates_for(self, budget: int) -> int:
+        """The subset size for a query of ``budget`` picks (a query may ask for another size)."""
+        return self.subset_size or self.subset_factor * budget
 
     @property
     def selects_last_cycle(self) -> bool:

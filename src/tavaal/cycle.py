@@ -109,7 +109,6 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
     t0 = time.perf_counter()
     metrics = evaluate_metrics(learner.model, learner.ds, learner.ctx.runtime)
     eval_seconds = time.perf_counter() - t0
-    y = oracle.y_train.cpu().numpy()
     if selects:
         q = learner.query(cfg.protocol.budget)
         picked, candidates, select_seconds = q.indices, q.candidate_indices, q.seconds
@@ -132,8 +131,8 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         "eval_seconds": round(eval_seconds, 4),
         "select_seconds": round(select_seconds, 4),
         "selected": [int(i) for i in picked],
-        "selected_class_counts": class_counts(y[picked], oracle.num_classes),
-        "labeled_class_counts": class_counts(y[labeled], oracle.num_classes),
+        "selected_class_counts": class_counts(oracle_rows(oracle, picked), oracle.num_classes),
+        "labeled_class_counts": class_counts(oracle_rows(oracle, labeled), oracle.num_classes),
         "candidates": [int(i) for i in candidates],
         "score_name": score_name,
         "scores": None if scores is None else [float(s) for s in scores],
@@ -152,17 +151,21 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         losses = sample_losses(learner.model, oracle.to(device), candidates, learner.ctx.runtime)
         record["candidate_losses"] = [float(v) for v in losses.cpu()]
         if not oracle.is_segmentation:
-            record["candidate_classes"] = [int(v) for v in y[candidates]]
+            record["candidate_classes"] = [int(v) for v in oracle_rows(oracle, candidates)]
     return record
+
+
+def oracle_rows(oracle: ArrayDataset, idx: np.ndarray) -> np.ndarray:
+    """The dataset's own labels (or masks) of rows ``idx``, gathered where they live, then copied:
+    never the whole label tensor (Cityscapes' masks are gigabytes on the device)."""
+    y = oracle.y_train
+    return y[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=y.device)].cpu().numpy()
 
 
 def oracle_labels(oracle: ArrayDataset, idx: np.ndarray) -> list[Any]:
     """The dataset's own labels of rows ``idx``: class indices, or masks for segmentation."""
-    y = oracle.y_train.cpu()
-    idx = np.asarray(idx, dtype=np.int64)
-    if oracle.is_segmentation:
-        return list(y[torch.from_numpy(idx)])
-    return y.numpy()[idx].tolist()
+    rows = oracle_rows(oracle, idx)
+    return list(rows) if oracle.is_segmentation else rows.tolist()
 
 
 def class_counts(y: np.ndarray, k: int) -> list[int]:

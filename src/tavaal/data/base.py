@@ -82,9 +82,9 @@ class ArrayDataset:
         self, idx: torch.Tensor, train: bool, generator: torch.Generator | None = None, split: str = "train"
     ) -> torch.Tensor:
         """Gather rows ``idx`` and return float network input (augmented when ``train``)."""
-        x = (self.x_train if split == "train" else self.x_test)[idx]
-        if self.is_segmentation:
+        if self.is_segmentation:  # a crop must move the mask too
             return self.batch_xy(idx, train, generator, split)[0]
+        x = (self.x_train if split == "train" else self.x_test)[idx]
         return prepare(x, self, train, generator)
 
     def batch_xy(

@@ -210,9 +210,7 @@ class ActiveLearner:
         pos = torch.tensor(list(self._labels), dtype=torch.long)
         cls = torch.tensor([self.classes.index(v) for v in self._labels.values()], dtype=torch.long)
         self.ds.y_train[pos.to(self.device)] = cls.to(self.device)
-        if self._round_open:
-            self.cycle += 1
-            self._round_open = False
+        self._close_round()
 
     def _label_masks(self, ids: list[Any], idx: np.ndarray, masks: list[Any]) -> None:
         """Segmentation: each label is an (H, W) mask of class ids, 255 where ignored."""
@@ -233,6 +231,10 @@ class ActiveLearner:
         self.pool.label(new)
         self._labels.update((n, "mask") for n in new)
         self.ds.y_train[torch.tensor(new, device=self.device)] = torch.stack(stacked).to(self.device)
+        self._close_round()
+
+    def _close_round(self) -> None:
+        """New labels after a fit start the next round (its seed comes from the next cycle)."""
         if self._round_open:
             self.cycle += 1
             self._round_open = False
@@ -319,7 +321,7 @@ class ActiveLearner:
         cfg = self.cfg
         seed = derive_seed(self.seed, self.trial, self.cycle)
         budget = budget or cfg.protocol.budget
-        n_cand = cfg.protocol.subset_size or cfg.protocol.subset_factor * budget
+        n_cand = cfg.protocol.candidates_for(budget)
         candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
         torch.manual_seed(seed)
         rt = Runtime.from_config(cfg, self.device)
@@ -361,8 +363,7 @@ class ActiveLearner:
                     f"cannot query with {self.method}: {reason}; label samples of two classes or more"
                 )
             return self._random_start(n, unlabeled, reason)
-        n_cand = self.cfg.protocol.subset_size or self.cfg.protocol.subset_factor * n
-        check_budget(n, min(len(unlabeled), n_cand))
+        check_budget(n, min(len(unlabeled), self.cfg.protocol.candidates_for(n)))
         if self.stale or not self._fit_selects or n > len(self.ctx.candidates):
             self.fit(budget=n)  # new labels, a fit without selection, or a larger query's subset
         ctx = self.ctx
