@@ -1,15 +1,21 @@
 """Does TA-VAAL show TA-VAAL's behaviour here? Named protocols run through the product's own
-``tavaal compare``, then: accuracy mean ± std per cycle, the gain over random, and one verdict
-line against the paper's claims (TA-VAAL at or above random at every cycle; at or above VAAL on
-average). On moons it also measures Figure 1's two properties of the picks.
+``tavaal compare``, then: accuracy per cycle with the paired difference to random (95% CI and
+test), the area under the budget curve (AUBC) with its paired CI, and verdicts against the paper's
+claims (TA-VAAL above random; above VAAL) that say "better", "worse" or "no detectable difference
+at N seeds". Every protocol records two figures: each method's own accuracy, and the selection-only
+accuracy of one common learner retrained on the method's labeled sets (``--selection-eval``), and
+the Ranker's and D's diagnostics (``--analysis``). On moons it also measures Figure 1's two
+properties of the picks.
 
-    python benchmarks/quality.py moons                 # CPU, 10 seeds, ~10 min on 2 cores
-    python benchmarks/quality.py digits                # CPU, 5 seeds, ~25 min on 2 cores
+    python benchmarks/quality.py moons                          # CPU, 20 seeds, own Ranker training
+    python benchmarks/quality.py moons --ranker-for all         # every method's T trains with L_R
+    python benchmarks/quality.py digits                         # CPU, 10 seeds
     python benchmarks/quality.py cifar10-short --data D --device cuda   # GPU, < 8 min on one H100/H200
-    python benchmarks/quality.py moons --results DIR   # print the tables of an existing folder
+    python benchmarks/quality.py moons --results DIR            # print the tables of an existing folder
 
 A rerun on the same --out resumes (compare's own resume). ``--set k=v`` changes a protocol field:
-the result is then no longer the named protocol, and the header says so.
+the result is then no longer the named protocol, and the header says so. Run with
+OMP_NUM_THREADS=1 on a small machine: these models are too small for intra-op threads to help.
 """
 
 from __future__ import annotations
@@ -25,19 +31,21 @@ import numpy as np
 from tavaal.cli import main as tavaal_main
 from tavaal.cycle import score_diagnostics
 from tavaal.results import read_records
-from tavaal.summary import summarize, to_markdown
+from tavaal.stats import against, by_trial
+from tavaal.summary import full_markdown
 
+MEASURE = ["--selection-eval", "--analysis"]
 # Each protocol is a `tavaal compare` command line (the paper's settings unless said).
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "moons": {
-        "methods": "random,lloss,vaal,tavaal",
-        "args": ["--preset", "moons", "--trials", "10"],
-        "note": "section 4.1: 20 initial + 10 per stage, 5 stages, 10 seeds (CPU)",
+        "methods": "random,entropy,coreset,lloss,lloss2,vaal,tavaal",
+        "args": ["--preset", "moons", "--trials", "20", *MEASURE],
+        "note": "section 4.1: 20 initial + 10 per stage, 5 stages, 20 seeds (CPU)",
     },
     "digits": {
         "methods": "random,entropy,coreset,lloss2,vaal,tavaal",
-        "args": ["--preset", "digits", "--trials", "5"],
-        "note": "scikit-learn digits, 50 initial + 50 per cycle, 5 cycles, 5 seeds (CPU)",
+        "args": ["--preset", "digits", "--trials", "10", *MEASURE],
+        "note": "scikit-learn digits, 50 initial + 50 per cycle, 5 cycles, 10 seeds (CPU)",
     },
     # The cifar10 preset (Table 1) with 5 cycles and 10 epochs instead of 200 (lr x0.1 at epoch 8,
     # = 0.8N as 160/200; R frozen after 0.8N; the VAE and D train one pass per T epoch, Algorithm 1).
@@ -52,33 +60,54 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
         "note": "CIFAR-10, 1k initial + 1k per cycle, 5 cycles, 3 seeds, 10 epochs, --fast (GPU)",
     },
 }
+CLAIMS = (("tavaal", "random"), ("tavaal", "vaal"))  # the paper's: TA-VAAL above random, above VAAL
 
 
-def verdict(records: list[dict[str, Any]]) -> str:
-    """The paper's two claims, checked on the mean accuracy per labeled count."""
-    rows = {(r.method, r.n_labeled): r for r in summarize(records)}
-    counts = sorted({n for m, n in rows if m == "tavaal"})
-    parts = []
-    if counts and any(("random", n) in rows for n in counts):
-        below = [
-            (n, rows[("tavaal", n)].mean - rows[("random", n)].mean) for n in counts if ("random", n) in rows
-        ]
-        bad = [(n, d) for n, d in below if d < -1e-6]  # float noise (accuracies are float32) is not a loss
-        parts.append(
-            "tavaal >= random at every cycle: "
-            + (
-                "YES"
-                if not bad
-                else "NO (below at " + ", ".join(f"{n} labels: {100 * d:+.2f}" for n, d in bad) + " points)"
-            )
+def verdict(records: list[dict[str, Any]], figure: str = "accuracy") -> str:
+    """The paper's claims on ``figure``, judged by paired 95% CIs: over the whole budget curve
+    (AUBC) and cycle by cycle (how many cycles are better, worse, undecided)."""
+    cells = by_trial(records, figure)
+    lines = []
+    for a, b in CLAIMS:
+        if a not in cells or b not in cells:
+            continue
+        per, curve = against(cells[a], cells[b])
+        if curve is None:
+            continue
+        counts = {"better": 0, "worse": 0}
+        for p in per.values():
+            if p.verdict in counts:
+                counts[p.verdict] += 1
+        undecided = len(per) - counts["better"] - counts["worse"]
+        ci = f"[{100 * curve.ci_low:+.2f}, {100 * curve.ci_high:+.2f}]" if curve.ci_low is not None else ""
+        lines.append(
+            f"verdict ({figure}): {a} vs {b} over the curve: {curve.verdict} "
+            f"(AUBC {100 * curve.mean:+.2f} points {ci}, paired t p={curve.t_p:.3g}, n={curve.n}); "
+            f"per cycle: {counts['better']} better, {counts['worse']} worse, "
+            f"{undecided} no detectable difference"
         )
-    if counts and any(("vaal", n) in rows for n in counts):
-        diffs = [rows[("tavaal", n)].mean - rows[("vaal", n)].mean for n in counts if ("vaal", n) in rows]
-        mean = float(np.mean(diffs))
-        parts.append(
-            f"tavaal >= vaal on average: {'YES' if mean >= -1e-6 else 'NO'} ({100 * mean:+.2f} points)"
-        )
-    return "verdict: " + ("; ".join(parts) if parts else "no tavaal records with a random or vaal baseline")
+    return "\n".join(lines) or f"verdict ({figure}): no tavaal records with a random or vaal baseline"
+
+
+DIAG_KEYS = ("rho_r_loss", "rho_d_loss", "r_auc", "r_saturated")
+
+
+def diagnostics_table(records: list[dict[str, Any]]) -> str:
+    """Per method with a Ranker or a D and per labeled count: the mean over trials of the
+    ``--analysis`` diagnostics (``tavaal.diagnostics``)."""
+    lines = [
+        "| method | labeled | ρ(R(x), loss) | ρ(D, loss) | AUC of r (unlabeled > labeled) | σ(r) saturated |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in dict.fromkeys(r["method"] for r in records):
+        recs = [r for r in records if r["method"] == m and any(r.get(k) is not None for k in DIAG_KEYS)]
+        for n in sorted({int(r["n_labeled"]) for r in recs}):
+            cell = []
+            for k in DIAG_KEYS:
+                v = [float(r[k]) for r in recs if int(r["n_labeled"]) == n and r.get(k) is not None]
+                cell.append(f"{np.mean(v):.2f} ± {np.std(v):.2f}" if v else "")
+            lines.append(f"| {m} | {n} | " + " | ".join(cell) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def pick_geometry(records: list[dict[str, Any]]) -> str:
@@ -151,24 +180,36 @@ def degenerate_summary(records: list[dict[str, Any]]) -> str:
 
 def report(protocol: str, folder: Path) -> None:
     records = read_records(folder / "results.jsonl")
-    print(to_markdown(summarize(records)))
+    print(full_markdown(records))
     if protocol == "moons":
         print("Picks (Figure 1): distance to the other class (lower = nearer the boundary) and coverage\n")
         print(pick_geometry(records))
         print()
+    diag = diagnostics_table(records)
+    if diag:
+        print("Ranker and discriminator diagnostics on each cycle's candidates (mean ± std over trials)\n")
+        print(diag + "\n")
     deg = degenerate_summary(records)
     if deg:
         print(deg + "\n")
-    print(verdict(records))
+    print(verdict(records, "accuracy"))
+    if any(r.get("selection_accuracy") is not None for r in records):
+        print(verdict(records, "selection_accuracy"))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", choices=sorted(PROTOCOLS))
-    p.add_argument("--out", default=None, help="results folder (default runs/quality/PROTOCOL)")
+    p.add_argument("--out", default=None, help="results folder (default runs/quality/PROTOCOL-RANKER_FOR)")
     p.add_argument("--results", default=None, help="only print the tables of this existing results folder")
     p.add_argument("--data", default=None, help="cifar10-short: the folder holding train/ and test/")
     p.add_argument("--device", default=None, help="e.g. cuda (cifar10-short needs a GPU to fit its time)")
+    p.add_argument(
+        "--ranker-for",
+        choices=["own", "all"],
+        default="own",
+        help="own: only Ranker methods train T with L_R (default); all: every method does (authors' code)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -182,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         report(args.protocol, Path(args.results))
         return 0
-    out = Path(args.out or f"runs/quality/{args.protocol}")
-    cmd = ["compare", "--methods", proto["methods"], *proto["args"], "--out", str(out)]
+    out = Path(args.out or f"runs/quality/{args.protocol}-{args.ranker_for}")
+    cmd = ["compare", "--methods", proto["methods"], *proto["args"], "--ranker-for", args.ranker_for]
+    cmd += ["--out", str(out)]
     if args.protocol == "cifar10-short":
         if not args.data:
             p.error("cifar10-short needs --data FOLDER (with train/ and test/ class folders)")
@@ -200,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         cmd.append("--quiet")
     changed = f" (changed: {', '.join(args.set)}; not the named protocol)" if args.set else ""
-    print(f"# quality protocol {args.protocol}: {proto['note']}{changed}")
+    print(f"# quality protocol {args.protocol}, ranker_for={args.ranker_for}: {proto['note']}{changed}")
     print("# tavaal " + " ".join(cmd) + "\n", flush=True)
     t0 = time.perf_counter()
     code = tavaal_main(cmd)

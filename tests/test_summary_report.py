@@ -58,8 +58,11 @@ def test_summary_values_by_hand(records):
     assert math.isclose(r.gain_std, np.std([0.06, 0.08], ddof=1))
     assert rows[("random", 20)].gain_mean is None and math.isclose(rows[("random", 20)].mean, 0.52)
     md = to_markdown(summarize(records))
-    assert "| 30 | 61.00 ± 1.41 (n=2) | 68.00 ± 2.83 (n=2) |" in md and "+7.00 ± 1.41" in md
-    assert "tavaal,30,2,0.680000,0.028284,0.070000,0.014142" in to_csv(summarize(records))
+    # Paired differences 0.06, 0.08: se 0.01, t(0.975, 1 df) = 12.7062; t = 7, p = 1 - 2 atan(7) / pi.
+    assert "| 30 | 61.00 ± 1.41 (n=2) | 68.00 ± 2.83 (n=2) |" in md and "+7.00 [-5.71, +19.71], p=0.090" in md
+    assert "tavaal,30,2,0.680000,0.028284,0.070000,0.014142,-0.057062,0.197062,0.090334" in to_csv(
+        summarize(records)
+    )
 
 
 def test_summary_command_and_corrupt_line(tmp_path, capsys, records):

@@ -1,4 +1,4 @@
-"""The ``tavaal`` command: run, compare, presets, summary, report, query, labels, toy."""
+"""The ``tavaal`` command: run, compare, presets, summary, selection-eval, report, query, labels, toy."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ _HELP = {
     "compile": "torch.compile the task learner",
     "cuda_graphs": "capture the training and VAE steps as CUDA graphs",
     "fused": "fused SGD/Adam kernels on CUDA",
-    "analysis": "record candidates' real losses (for the loss-vs-likelihood figure)",
+    "analysis": "record candidates' real losses (for the loss-vs-likelihood figure) and the Ranker's and "
+    "discriminator's diagnostics (rank correlation with the loss, r's AUC labeled vs unlabeled, saturation)",
+    "selection_eval": "also train one common learner (the preset's plain T, no Ranker) on every cycle's "
+    "labeled set: selection_accuracy judges a method's picks apart from its training",
+    "ranker_for": "own (default): only methods that select with a Ranker train T with L_T + eta L_R; "
+    "all: every method does, with its own R (the authors' code)",
     "cudnn_benchmark": "on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)",
 }
 _PARSE = {"int": int, "float": float, "str": str}
@@ -194,13 +199,27 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from tavaal.results import read_records
-    from tavaal.summary import metric_label, summarize, to_csv, to_markdown
+    from tavaal.summary import full_markdown, summarize, to_csv
 
     path = Path(args.dir)
     path = path / "results.jsonl" if path.is_dir() else path
     records = read_records(path)
-    rows = summarize(records, baseline=args.baseline)
-    print(to_csv(rows) if args.format == "csv" else to_markdown(rows, metric_label(records)), end="")
+    if args.format == "csv":
+        print(to_csv(summarize(records, args.baseline, args.figure)), end="")
+    else:
+        print(full_markdown(records, args.baseline), end="")
+    return 0
+
+
+def cmd_selection_eval(args: argparse.Namespace) -> int:
+    from tavaal.experiment import evaluate_selections
+
+    t0 = time.perf_counter()
+    n = evaluate_selections(args.dir, args.device, progress=not args.quiet)
+    print(
+        f"selection_accuracy added to {n} cycles of {args.dir} in {time.perf_counter() - t0:.1f} s; "
+        f"`tavaal summary {args.dir}` shows it"
+    )
     return 0
 
 
@@ -327,11 +346,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the paper's presets").set_defaults(func=cmd_presets)
 
-    s = sub.add_parser("summary", help="mean +/- std accuracy and gain over random")
+    s = sub.add_parser(
+        "summary", help="mean +/- std accuracy, paired gain over random with 95%% CI and tests, AUBC verdicts"
+    )
     s.add_argument("dir")
     s.add_argument("--format", choices=["markdown", "csv"], default="markdown")
     s.add_argument("--baseline", default="random")
+    s.add_argument(
+        "--figure",
+        choices=["accuracy", "selection_accuracy"],
+        default="accuracy",
+        help="with --format csv: each method's own accuracy, or the common learner's (selection only)",
+    )
     s.set_defaults(func=cmd_summary)
+
+    se = sub.add_parser(
+        "selection-eval",
+        help="judge each method's picks apart from its training: retrain one common learner on every "
+        "cycle's labeled set (resumable)",
+    )
+    se.add_argument("dir", help="a results folder of tavaal run or compare")
+    se.add_argument("--device", default=None, help="e.g. cuda (default: the folder's)")
+    se.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    se.set_defaults(func=cmd_selection_eval)
 
     rp = sub.add_parser("report", help="figures (PNG) and a markdown index from results")
     rp.add_argument("dir")

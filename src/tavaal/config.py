@@ -41,6 +41,9 @@ class Protocol:
     final_selection: bool = False  # select after the last cycle too (implied by --analysis)
     seed: int = 0
     analysis: bool = False  # record real losses of candidates (uses labels the strategy never sees)
+    # Also train one common learner (the preset's plain T, no Ranker) on each cycle's labeled set,
+    # the same for every method: ``selection_accuracy`` judges the picks apart from the training.
+    selection_eval: bool = False
 
     @property
     def n_candidates(self) -> int:
@@ -93,6 +96,10 @@ class Training:
     ranker_freeze_fraction: float = 0.8
     ranker_detach_fraction: float = 0.6  # authors: inputs detached for epochs > 120 of 200
     margin: float = 1.0  # xi of the original learning-loss margin loss
+    # Which methods' T trains L_T + eta L_R (eq. 2): "own" only those that select with a Ranker;
+    # "all" every method, each with its own R (the authors' code: main.py / train_test.py test
+    # ``method == 'lloss' or 'TA-VAAL'``, always true); an R no method reads is simply unused.
+    ranker_for: str = "own"
 
 
 @dataclass
@@ -171,7 +178,7 @@ for _section, _cls in SECTIONS.items():
 
 # Fields added after results were first written: they enter the hash only when set away from
 # their default, so folders written before them still resume.
-LATER_FIELDS: dict[str, Any] = {"crop_size": 0, "vae_image_size": 64}
+LATER_FIELDS: dict[str, Any] = {"crop_size": 0, "vae_image_size": 64, "ranker_for": "own"}
 
 # Fields that measure or locate rather than decide: left out of the experiment's identity, so a
 # results folder resumes on another device, with other paths, or with more analysis recorded.
@@ -188,12 +195,14 @@ NOT_IN_HASH = frozenset(
         "cudnn_benchmark",
         "final_selection",
         "skip_unreadable",
+        "selection_eval",
     }
 )
 CHOICES: dict[str, tuple[str, ...]] = {
     "recipe": tuple(RECIPES),
     "schedule": ("paper", "official"),
     "ranker_stop": ("freeze", "detach"),
+    "ranker_for": ("own", "all"),
     "disc_r": ("sigmoid", "raw"),
     "mc_score": ("bald", "entropy", "varratio"),
     "optimizer": ("sgd", "adam"),

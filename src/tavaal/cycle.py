@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from tavaal import __version__
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
+from tavaal.diagnostics import ranker_diagnostics
 from tavaal.errors import TavaalError
 from tavaal.learner import ActiveLearner, derive_seed
 from tavaal.train import evaluate_metrics, sample_losses
@@ -148,10 +149,20 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
     if selects:
         warn_if_degenerate(record)
     if cfg.protocol.analysis and selects:
-        losses = sample_losses(learner.model, oracle.to(device), candidates, learner.ctx.runtime)
-        record["candidate_losses"] = [float(v) for v in losses.cpu()]
+        ctx = learner.ctx
+        losses = sample_losses(learner.model, oracle.to(device), candidates, ctx.runtime).cpu().numpy()
+        record["candidate_losses"] = [float(v) for v in losses]
         if not oracle.is_segmentation:
             record["candidate_classes"] = [int(v) for v in oracle_rows(oracle, candidates)]
+        d_scores = np.asarray(scores) if learner.strategy.adversarial and scores is not None else None
+        record.update(
+            ranker_diagnostics(
+                ctx.model, ctx.ranker, ctx.dataset, labeled, candidates, losses, ctx.runtime, d_scores
+            )
+        )
+    if cfg.protocol.selection_eval:
+        # After the selection, so the method's own fit, scores and picks are those of a run without it.
+        record["selection_accuracy"] = learner.fit_common(labeled, cycle)["value"]
     return record
 
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
-from tavaal.config import RunConfig, recipe_overrides
+from tavaal.config import RunConfig, config_from_dict, recipe_overrides
 from tavaal.cycle import check_sizes, make_learner, oracle_labels, run_trial
 from tavaal.data import load_data, with_crop_pad
 from tavaal.data.base import ArrayDataset
@@ -109,6 +110,22 @@ class ResultsDir:
             sort_keys=True,
         )
         atomic_write_text(self.config_path, text)
+
+    def saved_config(self) -> RunConfig:
+        """The experiment's config as its config.yaml records it."""
+        if not self.config_path.is_file():
+            raise TavaalError(
+                f"{self.root} has no config.yaml; give a folder written by tavaal run or compare"
+            )
+        try:
+            saved = yaml.safe_load(self.config_path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise TavaalError(f"{self.config_path} is not valid YAML ({e})") from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            raise TavaalError(f"{self.config_path} is not a tavaal config (no 'config' mapping)")
+        cfg = config_from_dict(saved["config"])
+        cfg.validate()
+        return cfg
 
     def job_records(self) -> list[dict[str, Any]]:
         recs: list[dict[str, Any]] = []
@@ -262,6 +279,83 @@ def _run_jobs(cfg, methods, out_dir, progress, keep_models, on_cycle, ds, execut
             ds = ds.to(device)
             for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
                 run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
+        if cfg.protocol.selection_eval:  # cycles finished before --selection-eval was asked for
+            ds = ds.to(device)
+            fill_selection_accuracy(cfg, ds, out, progress, [(m, t) for t, m in jobs])
         out.merge()
     recs = read_records(out.results_path)
     return [r for r in recs if r["method"] in methods and r["trial"] < cfg.protocol.trials]
+
+
+def labeled_sets(records: list[dict[str, Any]]) -> list[list[int]]:
+    """The labeled set each record's cycle trained on, rebuilt from the job's records: the
+    initial set (cycle 0's ``initial``), then each earlier cycle's picks, in order."""
+    if not records:
+        return []
+    if "initial" not in records[0]:
+        raise TavaalError("the job's first record has no 'initial' set; it was not written by tavaal compare")
+    labeled, out = list(records[0]["initial"]), []
+    for r in records:
+        if r["n_labeled"] != len(labeled):
+            raise TavaalError(
+                f"{r['method']} trial {r['trial']} cycle {r['cycle']}: the record says {r['n_labeled']} "
+                f"labels but the earlier picks make {len(labeled)}; the job state is inconsistent"
+            )
+        out.append(list(labeled))
+        labeled += r.get("selected") or []
+    return out
+
+
+def fill_selection_accuracy(
+    cfg: RunConfig,
+    ds: ArrayDataset,
+    out: ResultsDir,
+    progress: bool = False,
+    jobs: list[tuple[str, int]] | None = None,
+) -> int:
+    """Add ``selection_accuracy`` (the common learner's metric on the cycle's labeled set, see
+    ``ActiveLearner.fit_common``) to every finished cycle of ``jobs`` (default: all) that lacks it.
+    Each job's state is rewritten atomically after every cycle, so a kill loses at most one; the
+    caller holds the folder's lock. Returns how many cycles were filled."""
+    states = sorted((out.root / "jobs").glob("*/state.json"))
+    todo = []
+    for path in states:
+        state = load_state(path)
+        if jobs is not None and (state["method"], state["trial"]) not in jobs:
+            continue
+        missing = [i for i, r in enumerate(state["records"]) if "selection_accuracy" not in r]
+        if missing:
+            todo.append((path, state, missing))
+    bar = tqdm(total=sum(len(m) for _, _, m in todo), desc="common learner", disable=not progress)
+    filled = 0
+    for path, state, missing in todo:
+        sets = labeled_sets(state["records"])
+        learner = make_learner(cfg, state["method"], ds, int(state["trial"]))
+        for i in missing:
+            new = np.setdiff1d(np.asarray(sets[i], dtype=np.int64), learner.pool.labeled)
+            learner.label(new.tolist(), oracle_labels(ds, new))
+            record = state["records"][i]
+            record["selection_accuracy"] = learner.fit_common(np.asarray(sets[i]), int(record["cycle"]))[
+                "value"
+            ]
+            atomic_write_text(path, json.dumps(state))
+            bar.update(1)
+            filled += 1
+        out.merge()
+    bar.close()
+    return filled
+
+
+def evaluate_selections(out_dir: str | Path, device: str | None = None, progress: bool = False) -> int:
+    """``tavaal selection-eval DIR``: fill ``selection_accuracy`` into an existing results folder,
+    resuming where a previous run of it stopped. Returns how many cycles were filled."""
+    out = ResultsDir(Path(out_dir))
+    cfg = out.saved_config()
+    if device:
+        cfg = cfg.replace(device=device)
+    dev = setup_device(cfg)
+    ds = load_data(cfg.data, quiet=not progress).to(dev)
+    with out.lock():
+        n = fill_selection_accuracy(cfg, ds, out, progress)
+        out.merge()
+    return n

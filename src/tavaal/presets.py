@@ -182,6 +182,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "authors": dict(
         schedule="official",
         ranker_stop="detach",
+        ranker_for="all",
         disc_r="raw",
         weight_decay=5e-4,
         latent_dim=32,

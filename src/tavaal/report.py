@@ -16,7 +16,7 @@ import numpy as np
 from tavaal.atomic import atomic_write_text
 from tavaal.errors import TavaalError
 from tavaal.results import read_records
-from tavaal.summary import metric_label, summarize, to_markdown
+from tavaal.summary import full_markdown, metric_label, summarize
 
 try:  # an extra: runs and summaries work without it
     import matplotlib
@@ -108,19 +108,88 @@ def relative_improvement(records: list[dict[str, Any]], out: Path) -> Path:
 
 
 def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
-    """Figures 3 and 4: accuracy minus random's, per trial and cycle; mean +/- std."""
-    rows = [r for r in summarize(records) if r.gain_mean is not None]
-    if not rows:
+    """Figures 3 and 4: accuracy minus random's, paired per trial; the mean with its 95% CI band
+    (each own learner on the left; the common learner, selection only, on the right when recorded)."""
+    figures = [
+        f for f in ("accuracy", "selection_accuracy") if any(r.gain for r in summarize(records, figure=f))
+    ]
+    if not figures:
         raise Skip("no random baseline in the records (run it with --methods random,...)")
-    return _band_figure(
-        rows,
-        "gain_mean",
-        "gain_std",
-        f"Gain over random sampling ({_dataset_label(records)})",
-        f"{metric_label(records)} − random (percentage points)",
-        out / "gain_over_random.png",
-        baseline=True,
-    )
+    fig, axes = plt.subplots(1, len(figures), figsize=(7 * len(figures) + 2, 4.5), squeeze=False, sharey=True)
+    for ax, figure in zip(axes[0], figures):
+        rows = [r for r in summarize(records, figure=figure) if r.gain is not None]
+        ax.axhline(0, color="black", lw=1, ls="--", label="random")
+        for m in dict.fromkeys(r.method for r in rows):
+            rs = [r for r in rows if r.method == m]
+            x = np.array([r.n_labeled for r in rs])
+            ax.plot(x, [100 * r.gain.mean for r in rs], marker="o", label=m)
+            lo = [100 * (r.gain.ci_low if r.gain.ci_low is not None else r.gain.mean) for r in rs]
+            hi = [100 * (r.gain.ci_high if r.gain.ci_high is not None else r.gain.mean) for r in rs]
+            ax.fill_between(x, lo, hi, alpha=0.15)
+        which = "own task learner" if figure == "accuracy" else "common learner (selection only)"
+        ax.set(title=f"Gain over random, {which}", xlabel="labeled samples")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{metric_label(records)} − random (points), 95% CI")
+    axes[0][-1].legend(title=_dataset_label(records), loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, out / "gain_over_random.png")
+
+
+def selection_curves(records: list[dict[str, Any]], out: Path) -> Path:
+    """Each method's own accuracy beside the common learner's on its labeled sets (selection only)."""
+    if not any(r.get("selection_accuracy") is not None for r in records):
+        raise Skip(
+            "no selection_accuracy in the records (tavaal selection-eval DIR, or compare --selection-eval)"
+        )
+    metric = metric_label(records)
+    fig, axes = plt.subplots(1, 2, figsize=(16, 4.5), sharey=True)
+    for ax, figure, which in zip(
+        axes, ("accuracy", "selection_accuracy"), ("own task learner", "common learner")
+    ):
+        rows = summarize(records, figure=figure)
+        for m in dict.fromkeys(r.method for r in rows):
+            rs = [r for r in rows if r.method == m]
+            x = np.array([r.n_labeled for r in rs])
+            y, sd = np.array([100 * r.mean for r in rs]), np.array([100 * r.std for r in rs])
+            ax.plot(x, y, marker="o", label=m)
+            ax.fill_between(x, y - sd, y + sd, alpha=0.15)
+        ax.set(title=f"Test {metric}, {which}", xlabel="labeled samples")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"test {metric} (%), mean ± std")
+    axes[1].legend(title=_dataset_label(records), loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, out / "selection_accuracy.png")
+
+
+DIAGNOSTICS = (
+    ("rho_r_loss", "Spearman ρ(R(x), true loss)"),
+    ("rho_d_loss", "Spearman ρ(D, true loss) (negative: D calls high loss unlabeled)"),
+    ("r_auc", "AUC of r, unlabeled vs labeled (0.5: no separation)"),
+    ("r_saturated", "share of σ(r) < 0.01 or > 0.99"),
+)
+
+
+def diagnostics(records: list[dict[str, Any]], out: Path) -> Path:
+    """The Ranker's and D's diagnostics per cycle (``--analysis``): mean ± std over trials."""
+    present = [(k, t) for k, t in DIAGNOSTICS if any(r.get(k) is not None for r in records)]
+    if not present:
+        raise Skip("no Ranker or discriminator diagnostics in the records (run with --analysis)")
+    fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present) + 2, 4.2), squeeze=False)
+    for ax, (key, title) in zip(axes[0], present):
+        for m in dict.fromkeys(r["method"] for r in records):
+            by_n: dict[int, list[float]] = defaultdict(list)
+            for r in records:
+                if r["method"] == m and r.get(key) is not None:
+                    by_n[int(r["n_labeled"])].append(float(r[key]))
+            if by_n:
+                x = np.array(sorted(by_n))
+                y = np.array([np.mean(by_n[n]) for n in x])
+                sd = np.array([np.std(by_n[n]) for n in x])
+                ax.plot(x, y, marker="o", label=m)
+                ax.fill_between(x, y - sd, y + sd, alpha=0.15)
+        ax.set(title=title, xlabel="labeled samples")
+        ax.title.set_fontsize(10)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(title="method", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, out / "diagnostics.png")
 
 
 def class_entropy(counts: list[int]) -> float:
@@ -288,6 +357,8 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     figures: list[tuple[str, Callable[[], Any]]] = [
         ("Accuracy vs. labeled samples (Figures 11, 12)", lambda: accuracy_curves(recs, out)),
         ("Gain over random (Figures 3, 4)", lambda: gain_over_random(recs, out)),
+        ("Own accuracy and selection only (common learner)", lambda: selection_curves(recs, out)),
+        ("Ranker and discriminator diagnostics", lambda: diagnostics(recs, out)),
         ("Relative improvement over random (Figure 5)", lambda: relative_improvement(recs, out)),
         ("Class-count entropy of selections (Figure 7a)", lambda: selection_entropy(recs, out)),
         ("Discriminator likelihood, last cycle (Figure 7b)", lambda: likelihood_histogram(recs, out)),
@@ -299,7 +370,7 @@ def write_report(root: Path, out: Path | None = None) -> Path:
         "",
         f"{len(recs)} records from `{root}`.",
         "",
-        to_markdown(summarize(recs), metric_label(recs)),
+        full_markdown(recs),
         "",
     ]
     for title, make in figures:

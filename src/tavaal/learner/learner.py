@@ -32,7 +32,7 @@ from tavaal.pool import Pool
 from tavaal.presets import default_preset
 from tavaal.runtime import Runtime
 from tavaal.strategies import SelectionContext, Strategy, check_budget, get_strategy
-from tavaal.train import TrainLog, evaluate, infer, train_task_learner
+from tavaal.train import TrainLog, evaluate, evaluate_metrics, infer, train_task_learner
 
 logger = logging.getLogger("tavaal")
 COLD_START = ("random", "error", "train")
@@ -296,15 +296,59 @@ class ActiveLearner:
         """True when labels came in since the last fit (or it never ran)."""
         return self.ctx is None or self._fitted_on != self.pool.n_labeled
 
-    def build_model(self) -> TaskLearner:
-        """A fresh task learner for this pool (user networks are probed on the CPU, where built)."""
+    @property
+    def ranker_loss(self) -> str | None:
+        """The loss R trains with (None: no Ranker): the method's own, or, with ``ranker_for="all"``
+        (the authors' code), the ranking loss of equation 1 for a method that has none."""
+        own = self.strategy.ranker_loss
+        if own is None and self.cfg.training.ranker_for == "all":
+            return "ranking"
+        return own
+
+    def build_model(self, head_dropout: float | None = None) -> TaskLearner:
+        """A fresh task learner for this pool (user networks are probed on the CPU, where built);
+        ``head_dropout`` defaults to the method's (MC dropout's)."""
         example = None
         if not self.spec.registered:
             n = min(2, self.ds.n_train)
             example = self.ds.batch(torch.arange(n, device=self.ds.x_train.device), train=False).cpu()
-        model = self.spec.build(self.ds.input_shape, self.ds.num_classes, self.strategy.head_dropout, example)
-        self.strategy.check_model(model)
+        dropout = self.strategy.head_dropout if head_dropout is None else head_dropout
+        model = self.spec.build(self.ds.input_shape, self.ds.num_classes, dropout, example)
+        if head_dropout is None:
+            self.strategy.check_model(model)
         return model
+
+    def fit_common(self, labeled: np.ndarray, cycle: int) -> dict[str, Any]:
+        """Train the *common* learner on ``labeled`` and return its test metrics: the preset's plain
+        T (no Ranker, no head dropout), seeded from (seed, trial, cycle) exactly as a method's fit,
+        so that every method given the same labeled set gets the same figure. It judges a method's
+        picks apart from how the method trains T (``selection_accuracy``); the learner's own fitted
+        networks are left as they are. The set is sorted first: the figure depends on which samples
+        are labeled, not on the order they were labeled in."""
+        labeled = np.asarray(labeled, dtype=np.int64)
+        unknown = np.setdiff1d(labeled, self.pool.labeled)
+        if unknown.size:
+            raise TavaalError(
+                f"fit_common: {unknown.size} of the samples are not labeled, e.g. {unknown[:5].tolist()}"
+            )
+        seed = derive_seed(self.seed, self.trial, cycle)
+        torch.manual_seed(seed)
+        rt = Runtime.from_config(self.cfg, self.device)
+        model = self.build_model(head_dropout=0.0).to(self.device)
+        if rt.channels_last and self.ds.is_image:
+            model = model.to(memory_format=torch.channels_last)
+        train_task_learner(
+            model,
+            None,
+            self.ds,
+            np.sort(labeled),
+            self.cfg.training,
+            rt,
+            None,
+            seed=seed,
+            desc="common learner",
+        )
+        return evaluate_metrics(model, self.ds, rt)
 
     def fit(self, budget: int | None = None, select: bool = True) -> TrainLog:
         """Train a fresh task learner (+ Ranker, + the method's selection networks) on the labels.
@@ -326,7 +370,8 @@ class ActiveLearner:
         torch.manual_seed(seed)
         rt = Runtime.from_config(cfg, self.device)
         model = self.build_model().to(self.device)
-        ranker = Ranker(model.feature_dims).to(self.device) if self.strategy.ranker_loss else None
+        ranker_loss = self.ranker_loss
+        ranker = Ranker(model.feature_dims).to(self.device) if ranker_loss else None
         if rt.channels_last and self.ds.is_image:
             model = model.to(memory_format=torch.channels_last)
         ctx = SelectionContext(
@@ -341,7 +386,7 @@ class ActiveLearner:
             ctx.labeled,
             cfg.training,
             rt,
-            self.strategy.ranker_loss,
+            ranker_loss,
             self.strategy.training_hook(ctx) if select else None,
             seed=seed,
             progress=self.progress,

@@ -1,0 +1,68 @@
+"""What the Ranker and the discriminator know, measured on one cycle's candidates (``--analysis``).
+
+TA-VAAL can only be task-aware if the Ranker orders the candidates by their real loss and tells the
+labeled pool from the unlabeled one, and if its r = sigmoid(R(x)) is not saturated (a saturated r
+carries no ranking into the VAE and D). These figures use the candidates' true losses, which the
+strategy never sees; they are recorded beside the selection, never used by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+from tavaal.train import infer
+
+SATURATED = 0.01  # sigma(r) below this or above 1 - this counts as saturated
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation, or None where it is undefined (fewer than 3 values, or a constant)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def r_auc(r_labeled: np.ndarray, r_unlabeled: np.ndarray) -> float | None:
+    """P(r of an unlabeled sample > r of a labeled one), ties counting one half: the ROC AUC of r
+    with "unlabeled" as the positive class. 0.5: R does not separate the pools."""
+    if len(r_labeled) == 0 or len(r_unlabeled) == 0:
+        return None
+    y = np.r_[np.zeros(len(r_labeled)), np.ones(len(r_unlabeled))]
+    return float(roc_auc_score(y, np.r_[r_labeled, r_unlabeled]))
+
+
+def ranker_diagnostics(
+    model: torch.nn.Module,
+    ranker: torch.nn.Module | None,
+    dataset: Any,
+    labeled: np.ndarray,
+    candidates: np.ndarray,
+    losses: np.ndarray,
+    runtime: Any,
+    d_scores: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The cycle's diagnostics: ``rho_r_loss`` (Spearman of the raw R(x) with the true loss, over
+    the candidates), ``r_auc`` (labeled vs candidates, see ``r_auc``), ``r_saturated`` (share of
+    candidates with sigma(R(x)) < 0.01 or > 0.99), ``r_abs_max``; with ``d_scores`` (D's probability
+    of "labeled", eq. 7) ``rho_d_loss``: negative when D calls high-loss samples unlabeled."""
+    out: dict[str, Any] = {}
+    if ranker is not None and len(candidates):
+        idx = np.concatenate([np.asarray(labeled), np.asarray(candidates)])
+        raw = infer(model, dataset, idx, runtime, ranker=ranker)["rank"].double().cpu().numpy()
+        raw_l, raw_u = raw[: len(labeled)], raw[len(labeled) :]
+        sig = 1.0 / (1.0 + np.exp(-raw_u))
+        out.update(
+            rho_r_loss=spearman(raw_u, losses),
+            r_auc=r_auc(raw_l, raw_u),
+            r_saturated=float(np.mean((sig < SATURATED) | (sig > 1 - SATURATED))),
+            r_abs_max=float(np.abs(raw_u).max()),
+        )
+    if d_scores is not None and len(d_scores) == len(losses):
+        out["rho_d_loss"] = spearman(d_scores, losses)
+    return out
