@@ -128,13 +128,24 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
         STRATEGIES.get(m)  # an unknown name fails before any work
     cfg = resolve_config(args, preset)
     executor = None
+    jobs = getattr(args, "jobs", 1)
     if getattr(args, "executor", "local") == "ray":
         from tavaal.ray_executor import RayExecutor, check_gpus_per_job
 
+        if jobs != 1:
+            raise TavaalError("--jobs is for the local executor; with --executor ray use --gpus-per-job")
         check_gpus_per_job(args.gpus_per_job)
-        executor = RayExecutor(args.address, args.gpus_per_job, args.cpus_per_job)
+        cpus = 1.0 if args.cpus_per_job is None else args.cpus_per_job
+        executor = RayExecutor(args.address, args.gpus_per_job, cpus)
     elif getattr(args, "address", None) or getattr(args, "gpus_per_job", 0):
         raise TavaalError("--address and --gpus-per-job go with --executor ray")
+    elif jobs < 1:
+        raise TavaalError(f"--jobs must be 1 or more, got {jobs}")
+    elif jobs > 1:
+        from tavaal.process_executor import ProcessExecutor
+
+        executor = ProcessExecutor(jobs, args.cpus_per_job)
+        executor.connect(cfg)
     tracker = None
     if args.mlflow:
         from tavaal.tracking import MLflowTracker
@@ -325,12 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--methods", required=True, help="comma-separated method names")
     c.add_argument("--preset", default=None)
     c.add_argument("--out", default="runs/compare")
-    ex = c.add_argument_group("executor (Ray: pip install 'tavaal[ray]')")
+    ex = c.add_argument_group("executor (--jobs N, or Ray: pip install 'tavaal[ray]')")
     ex.add_argument(
         "--executor",
         choices=["local", "ray"],
         default="local",
-        help="local: jobs one after another in this process; ray: each (method, trial) job a Ray task",
+        help="local: jobs in this machine's processes (one after another, or --jobs N at once); "
+        "ray: each (method, trial) job a Ray task",
     )
     ex.add_argument(
         "--address",
@@ -340,7 +352,20 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--gpus-per-job", type=float, default=0.0, help="GPUs per job, fractional (0.25: four per GPU)"
     )
-    ex.add_argument("--cpus-per-job", type=float, default=1.0, help="CPUs per job")
+    ex.add_argument(
+        "--cpus-per-job",
+        type=float,
+        default=None,
+        help="CPU threads per job (Ray: its CPU request, default 1; --jobs N: default cores / N)",
+    )
+    ex.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="local executor: run N (method, trial) jobs at once, each in its own process on the chosen "
+        "device (N per GPU on CUDA; on CPU the cores split between them); no Ray needed",
+    )
     add_config_options(c)
     c.set_defaults(func=cmd_compare)
 

@@ -244,8 +244,9 @@ def run_experiment(
     executor: Any = None,
 ) -> list[dict[str, Any]]:
     """Every (trial, method) job; within a trial all methods share the initial set. Jobs run one
-    after another in this process, or as tasks of ``executor`` (a ``tavaal.ray_executor.RayExecutor``),
-    whose workers return each cycle to this process, the only one that writes ``out_dir``."""
+    after another in this process, or through ``executor`` (``process_executor.ProcessExecutor``:
+    several worker processes here; ``ray_executor.RayExecutor``: Ray tasks), whose workers return
+    each cycle to this process, the only one that writes ``out_dir``."""
     for m in methods:
         get_strategy(m, cfg)  # unknown names fail before any work
     if executor is None:
@@ -274,7 +275,8 @@ def _run_jobs(cfg, methods, out_dir, progress, keep_models, on_cycle, ds, execut
         out.claim(cfg)
         jobs = [(t, m) for t in range(cfg.protocol.trials) for m in methods]
         if executor is not None:
-            executor.run(cfg, jobs, out, ds if given else None, progress, keep_models, on_cycle)
+            local = getattr(executor, "local", False)  # worker processes here get the driver's data
+            executor.run(cfg, jobs, out, ds if given or local else None, progress, keep_models, on_cycle)
         else:
             ds = ds.to(device)
             for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):

@@ -19,18 +19,12 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
+from tavaal.sweep import JobBook, SweepFailed, one_line
 
+__all__ = ["RayExecutor", "SweepFailed", "check_gpus_per_job"]
 _DATA: dict[str, Any] = {}  # per worker process: the dataset of a config, loaded once
-
-
-class SweepFailed(TavaalError):
-    """Some jobs failed twice; the others finished. Exit code 1 (not 2: no input was wrong)."""
-
-    exit_code = 1
 
 
 def import_ray():
@@ -154,9 +148,8 @@ class RayExecutor:
 
     def run(self, cfg, jobs, out, ds, progress, keep_models, on_cycle) -> None:
         """Run ``jobs`` [(trial, method)] to completion, writing each cycle into ``out`` as it comes."""
-        from tavaal.experiment import persist_cycle, read_job_state
-
         ray = self.connect(cfg)
+        book = JobBook(cfg, jobs, out, progress, on_cycle, self.retries)
         try:
             task = ray.remote(_job).options(
                 num_cpus=self.cpus_per_job,
@@ -167,23 +160,14 @@ class RayExecutor:
             values = cfg.to_dict()
             threads = max(1, int(self.cpus_per_job))
             ds_ref = ray.put(ds) if ds is not None else None
-            states = {(m, t): read_job_state(out, m, t) for t, m in jobs}
-            cycles = cfg.protocol.cycles
-            todo = [
-                (m, t) for t, m in jobs if states[(m, t)] is None or len(states[(m, t)]["records"]) < cycles
-            ]
-            bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not progress, smoothing=0.1)
-            bar.update(len(jobs) - len(todo))
-            attempts = {job: 0 for job in todo}
             running: dict[Any, tuple[str, int]] = {}
 
             def submit(job: tuple[str, int]) -> None:
                 m, t = job
-                running[
-                    task.remote(values, m, t, states[job], keep_models, self.gpus_per_job, threads, ds_ref)
-                ] = job
+                state, share = book.states[job], self.gpus_per_job
+                running[task.remote(values, m, t, state, keep_models, share, threads, ds_ref)] = job
 
-            for job in todo:
+            for job in book.todo:
                 submit(job)
             try:
                 while running:
@@ -197,20 +181,10 @@ class RayExecutor:
                         continue
                     except Exception as e:  # the job raised (RayTaskError) or its worker died
                         del running[gen]
-                        attempts[job] += 1
-                        if attempts[job] <= self.retries:
-                            states[job] = read_job_state(out, *job)  # resume from its last cycle
+                        if book.job_failed(job, one_line(e)):
                             submit(job)
-                        else:
-                            self.failures[job] = _one_line(e)
-                            bar.update(_left(states[job], cycles) / cycles)
                         continue
-                    persist_cycle(out, state, nets)
-                    states[job] = state
-                    bar.update(1 / cycles)
-                    bar.set_postfix_str(f"{job[0]} t{job[1]} c{record['cycle']}")
-                    if on_cycle is not None:
-                        on_cycle(record)
+                    book.cycle_done(job, record, state, nets)
             except BaseException:  # Ctrl-C, or the driver's own error: stop the workers too
                 for gen in running:
                     try:
@@ -219,21 +193,8 @@ class RayExecutor:
                         pass
                 raise
             finally:
-                bar.close()
+                book.close()
         finally:
             self.close()
-        if self.failures:
-            lines = "; ".join(f"{m} trial {t}: {err}" for (m, t), err in sorted(self.failures.items()))
-            raise SweepFailed(
-                f"{len(self.failures)} of {len(jobs)} jobs failed (the others finished): {lines}"
-            )
-
-
-def _left(state: dict[str, Any] | None, cycles: int) -> int:
-    return cycles - (0 if state is None else len(state["records"]))
-
-
-def _one_line(e: BaseException) -> str:
-    cause = getattr(e, "cause", None) or e
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:300]
+        self.failures = book.failures
+        book.finish()

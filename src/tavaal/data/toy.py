@@ -53,8 +53,10 @@ def load_digits_dataset(test_size: int = 497, seed: int = 0) -> ArrayDataset:
     perm = np.random.default_rng(seed).permutation(len(y))
     te, tr = perm[:test_size], perm[test_size:]
     xt = torch.from_numpy(x[tr])
-    mean = float(xt.float().div(255).mean())
-    std = float(xt.float().div(255).std())
+    # In float64 with NumPy: a float32 torch reduction gives other last bits with other thread
+    # counts, and these constants must not depend on the process that loads the data.
+    mean = float((x[tr] / 255.0).mean())
+    std = float((x[tr] / 255.0).std(ddof=1))
     return ArrayDataset(
         "digits",
         xt,
