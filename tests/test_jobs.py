@@ -36,7 +36,11 @@ def sequential(tmp_path_factory, digits):
 
 
 def test_two_jobs_at_once_give_the_sequential_records(sequential, tmp_path, digits):
-    got = run_experiment(_cfg(), METHODS, tmp_path, ds=digits, executor=ProcessExecutor(2, cpus_per_job=1))
+    seen = []
+    ex = ProcessExecutor(2, cpus_per_job=1)
+    got = run_experiment(_cfg(), METHODS, tmp_path, ds=digits, executor=ex, on_cycle=seen.append)
+    # Breadth first: every job finishes cycle 0 before any job's cycle 1 is written.
+    assert [r["cycle"] for r in seen] == [0, 0, 0, 0, 1, 1, 1, 1]
     assert len(got) == 8 and [strip_timing(r) for r in got] == [strip_timing(r) for r in sequential]
     on_disk = read_records(tmp_path / "results.jsonl")
     assert [strip_timing(r) for r in on_disk] == [strip_timing(r) for r in sequential]

@@ -8,6 +8,11 @@ cycle by cycle, through ``JobBook``), so the folder lock, resume after a kill an
 those of the sequential path. A job that raises, or whose worker dies (a segfault, the OOM killer),
 is started again once from its last finished cycle, then reported while the others finish.
 Ctrl-C stops every worker; the finished cycles are on disk.
+
+Jobs advance one cycle at a time in turn (a worker runs one cycle of a job, which then goes to the
+back of the queue): every job reaches cycle c before any starts cycle c + 1, so a sweep cut short
+by a time limit leaves all methods and trials at the same cycle, which is what a paired comparison
+needs. Each cycle trains fresh networks from the job's state, so the records are the same.
 """
 
 from __future__ import annotations
@@ -59,12 +64,14 @@ def _worker(
             cfg, data = ready
             from tavaal.experiment import job_cycles
 
-            for record, new_state, nets in job_cycles(
-                cfg, job[0], job[1], data, state, keep_models=keep_models
-            ):
+            # One cycle per task: the driver hands the job out again after it (breadth first).
+            cycles = job_cycles(cfg, job[0], job[1], data, state, keep_models=keep_models)
+            for record, new_state, nets in cycles:
                 outbox.put(("cycle", job, attempt, (record, new_state, nets)))
-                if os.getppid() != parent:  # the driver is gone (killed): nobody would write this work
-                    return
+                break
+            cycles.close()
+            if os.getppid() != parent:  # the driver is gone (killed): nobody would write this work
+                return
             outbox.put(("done", job, attempt, None))
         except BaseException as e:  # reported to the driver, which retries or reports the job
             outbox.put(("error", job, attempt, one_line(e)))
@@ -168,6 +175,8 @@ class ProcessExecutor:
                     book.cycle_done(job, *payload)
                 elif kind == "done":
                     worker.job = None
+                    if book.left(job) > 0:
+                        pending.append(job)
                 else:
                     failed(worker, payload)
             for w in workers:
