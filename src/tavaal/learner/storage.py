@@ -7,12 +7,20 @@
 
 Every file is written atomically and learner.json last, naming the networks file it belongs to, so
 a kill during ``save`` leaves the previous save whole.
+
+Loading never runs code from the folder: the ``.pt`` files are read with ``weights_only=True``
+(tensors, numbers, strings and containers; no pickled Python objects), the networks file must be a
+``networks-<hex>.pt`` inside the folder, and a model that is Python code (``module:factory``, a
+callable, an instance) is never imported from learner.json: the caller passes it as ``model=``.
+A saved folder is safe to open even when someone else made it.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import pickle
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,24 @@ from tavaal.models import Ranker
 from tavaal.strategies import SelectionContext, Strategy, get_strategy
 
 FORMAT = "tavaal.ActiveLearner"
+NETWORKS = re.compile(r"networks-[0-9a-f]{12}\.pt")
+# What a damaged or hand-edited folder raises while it is read: reported as one line, never a traceback.
+DAMAGED = (KeyError, IndexError, TypeError, ValueError, AttributeError, OSError, EOFError, RuntimeError,
+           pickle.UnpicklingError)  # fmt: skip
+
+
+def _load_tensors(path: Path, device: Any = "cpu") -> Any:
+    """A .pt file of tensors and plain containers; anything else (a pickled object) is refused."""
+    if not path.is_file():
+        raise TavaalError(f"{path} is missing; the saved learner is incomplete")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except DAMAGED as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise TavaalError(
+            f"{path} cannot be read as tensors ({type(e).__name__}: {first}); it is damaged, or holds "
+            "Python objects, which tavaal never unpickles"
+        ) from None
 
 
 def _torch_bytes(obj: Any) -> bytes:
@@ -120,21 +146,39 @@ def save_learner(learner: Any, path: Any) -> None:
 
 
 def load_learner(path: Any, model: Any = None, method: Strategy | None = None, device: str | None = None):
-    from tavaal.learner.learner import ActiveLearner
-
     root = Path(path)
     meta = _read_meta(root) if root.is_dir() else None
     if meta is None:
         raise TavaalError(f"{root} holds no saved learner (no learner.json); give the folder save() wrote")
-    if meta["python_model"] and model is None:
-        raise TavaalError(
-            f"{root} was saved with a Python model ({meta['model']}); pass the same network again: "
-            "ActiveLearner.load(path, model=...)"
-        )
     try:
-        pool = torch.load(root / "pool.pt", map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as e:
-        raise TavaalError(f"{root / 'pool.pt'} cannot be read ({e})") from None
+        return _load(root, meta, model, method, device)
+    except TavaalError:
+        raise
+    except DAMAGED as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise TavaalError(
+            f"{root} is damaged or was edited by hand ({type(e).__name__}: {first}); save the learner again"
+        ) from None
+
+
+def _load(root: Path, meta: dict[str, Any], model: Any, method: Strategy | None, device: str | None):
+    from tavaal.learner.learner import ActiveLearner
+    from tavaal.models.user import is_factory_path
+
+    cfg = RunConfig.from_flat(meta["config"])
+    cfg.validate()
+    if model is None and (meta["python_model"] or is_factory_path(cfg.training.model)):
+        raise TavaalError(
+            f"{root} was saved with a Python model ({meta['model']}); loading never imports code, so pass "
+            "the same network again: ActiveLearner.load(path, model=...)"
+        )
+    fit = meta["fit"]
+    if fit is not None and not NETWORKS.fullmatch(str(fit.get("networks"))):
+        raise TavaalError(
+            f"{root / 'learner.json'} names the networks file {fit.get('networks')!r}; a saved learner's "
+            "networks are a networks-<hex>.pt inside its own folder"
+        )
+    pool = _load_tensors(root / "pool.pt")
     data = PoolData(
         pool["x"],
         meta["ids"],
@@ -146,7 +190,6 @@ def load_learner(path: Any, model: Any = None, method: Strategy | None = None, d
         pool["y_test"],
         pool["classes"],
     )
-    cfg = RunConfig.from_flat(meta["config"])
     if device is not None:
         cfg = cfg.replace(device=device)
     if method is None:
@@ -168,8 +211,8 @@ def load_learner(path: Any, model: Any = None, method: Strategy | None = None, d
     labels = meta["labels"]
     learner.label([learner.ids[n] for n, _ in labels], [v for _, v in labels])
     learner.cycle = meta["cycle"]
-    if meta["fit"] is not None:
-        _restore_fit(learner, root, meta["fit"])
+    if fit is not None:
+        _restore_fit(learner, root, fit)
     return learner
 
 
@@ -177,7 +220,7 @@ def _restore_fit(learner: Any, root: Path, fit: dict[str, Any]) -> None:
     """The fitted networks, in the context they were trained in (labeled set, candidates, seed)."""
     from tavaal.runtime import Runtime
 
-    nets = torch.load(root / fit["networks"], map_location=learner.device, weights_only=False)
+    nets = _load_tensors(root / fit["networks"], learner.device)
     rt = Runtime.from_config(learner.cfg, learner.device)
     model = learner.build_model().to(learner.device)
     ranker = Ranker(model.feature_dims).to(learner.device) if "ranker" in nets else None
