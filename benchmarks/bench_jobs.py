@@ -153,7 +153,7 @@ def main() -> None:
         r["mfu"] = r["aggregate_img_s"] * flops / peak if peak else None
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
         print(
-            f"| {r['n']} | {r['span_s']:.1f} | {r['per_job_img_s']:.0f} | {r['aggregate_img_s']:.0f} | "
+            f"| {r['n']} | {r['span_s']:.1f} | {r['per_job_img_s']:.4g} | {r['aggregate_img_s']:.4g} | "
             f"{r['jobs_per_hour']:.1f} | x{r['ratio']:.2f} | {mfu} |"
         )
     best = max(rows, key=lambda r: r["aggregate_img_s"])

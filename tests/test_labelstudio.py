@@ -98,8 +98,10 @@ def test_import_merges_annotations_and_ignores_skips(tmp_path, pool, capsys):  #
     code = main(["labels", "import-labelstudio", str(export), "--labels", str(labels), "--pool", str(root)])
     assert code == 0, capsys.readouterr().err
     assert "2 labels added" in capsys.readouterr().out
-    rows = list(csv.reader(labels.open(encoding="utf-8")))
+    rows = list(csv.reader(labels.open(encoding="utf-8-sig", newline="")))
     assert rows == [["path", "label"], *[[p, truth[p]] for p in (paths[0], paths[1], paths[5])]]
+    raw = labels.read_bytes()  # the spreadsheet's byte-order mark and CRLF line ends are kept
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == 4 and raw.count(b"\n") == 4
     # The merged file feeds the next query.
     out = tmp_path / "next.csv"
     main(

@@ -129,3 +129,93 @@ def test_a_damaged_folder_is_one_clear_error(saved, tmp_path, damage):
 def test_an_untouched_folder_still_loads(saved, tmp_path):
     root = _copy(saved, tmp_path)
     assert ActiveLearner.load(root).query(5).ids
+
+
+# ------------------------------------------------------------------------ labels.csv is never lost
+from test_labeling import _labels  # noqa: E402
+from test_labeling import pool as pool  # noqa: E402,F401 (the fixture)
+from test_labelstudio import _export_task  # noqa: E402
+
+
+def _import(export, labels, root):
+    from tavaal.cli import main
+
+    return main(["labels", "import-labelstudio", str(export), "--labels", str(labels), "--pool", str(root)])
+
+
+def test_two_imports_at_once_both_land(tmp_path, pool):  # noqa: F811
+    import os
+    import subprocess
+
+    root, truth = pool
+    paths = sorted(truth)
+    labels = _labels(tmp_path / "labels.csv", [(paths[0], truth[paths[0]])])
+    os.chmod(labels, 0o644)
+    procs = []
+    for k in range(2):  # each export labels its own 10 images
+        export = tmp_path / f"export{k}.json"
+        mine = paths[1 + 10 * k : 11 + 10 * k]
+        export.write_text(json.dumps([_export_task(i, p, truth[p]) for i, p in enumerate(mine)]))
+        cmd = [sys.executable, "-m", "tavaal", "labels", "import-labelstudio", str(export), "--labels",
+               str(labels), "--pool", str(root)]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "10 labels added" in out
+    from tavaal.labeling import read_labels
+
+    got = read_labels(labels)
+    assert len(got) == 21 and all(got[p] == truth[p] for p in got)
+    assert oct(labels.stat().st_mode & 0o777) == oct(0o644)  # the file keeps its mode
+
+
+@pytest.mark.parametrize(
+    "choices, problem",
+    [([""], "is not a class name"), ([["cat"]], "is not a class name"), ([3], "is not a class name"),
+     (["a", "b"], "picks 2 choices"), ("cat", "'choices' is not a list")],
+)  # fmt: skip
+def test_a_choice_must_be_one_class_name(tmp_path, pool, capsys, choices, problem):  # noqa: F811
+    root, truth = pool
+    paths = sorted(truth)
+    labels = _labels(tmp_path / "labels.csv", [(paths[0], truth[paths[0]])])
+    before = labels.read_bytes()
+    task = _export_task(7, paths[1], "red")
+    task["annotations"][0]["result"][0]["value"]["choices"] = choices
+    (tmp_path / "e.json").write_text(json.dumps([task]))
+    assert _import(tmp_path / "e.json", labels, root) == 2
+    err = capsys.readouterr().err
+    assert "task 7" in err and problem in err and "Traceback" not in err
+    assert labels.read_bytes() == before
+
+
+def test_annotations_that_are_not_a_list_are_a_clear_error(tmp_path, pool, capsys):  # noqa: F811
+    root, truth = pool
+    task = _export_task(7, sorted(truth)[1], "red")
+    task["annotations"] = "red"
+    (tmp_path / "e.json").write_text(json.dumps([task]))
+    assert _import(tmp_path / "e.json", tmp_path / "labels.csv", root) == 2
+    err = capsys.readouterr().err
+    assert "not Label Studio's JSON export" in err and "Traceback" not in err
+
+
+def test_query_out_never_replaces_the_labels_an_image_or_a_folder(tmp_path, pool, capsys):  # noqa: F811
+    from tavaal.cli import main
+
+    root, truth = pool
+    paths = sorted(truth)
+    labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:9]])
+    before = labels.read_bytes()
+    image = (root / paths[20]).read_bytes()
+    base = ["query", "--pool", str(root), "--labels", str(labels), "--preset", "digits", "--quiet"]
+    for out, problem in (
+        (labels, "is your --labels file"),
+        (root / paths[20], "is an image of the pool"),
+        (tmp_path, "is a folder"),
+    ):
+        assert main([*base, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert problem in err and "Traceback" not in err
+    assert labels.read_bytes() == before and (root / paths[20]).read_bytes() == image
+    assert main([*base, "--labels", str(tmp_path), "--out", str(tmp_path / "n.csv")]) == 2
+    assert "is a folder" in capsys.readouterr().err

@@ -251,6 +251,24 @@ def cmd_toy(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_query_out(out: Path, labels: Path, pool: Path) -> None:
+    """Refuse, before any training, an --out that would replace the labels, an image of the pool,
+    or that cannot be a file."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    if out.is_dir():
+        raise TavaalError(f"--out {out} is a folder; give a file name, e.g. {out / 'next.csv'}")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise TavaalError(f"--out {out}: {out.parent} is a file, not a folder")
+    if out.exists() and labels.exists() and out.resolve() == labels.resolve():
+        raise TavaalError(
+            f"--out {out} is your --labels file; the suggestions would replace your labels. "
+            "Write them to another file, e.g. next.csv"
+        )
+    if out.exists() and out.suffix.lower() in IMG_EXTENSIONS and out.resolve().is_relative_to(pool.resolve()):
+        raise TavaalError(f"--out {out} is an image of the pool {pool}; write the suggestions elsewhere")
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from tavaal.labeling import query, write_suggestions
 
@@ -262,6 +280,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise TavaalError(
             "--push needs the Label Studio API key in the environment variable LABEL_STUDIO_API_KEY"
         )
+    check_query_out(Path(args.out), Path(args.labels), Path(args.pool))
     cfg = resolve_config(args, default_preset(args.preset, args.dataset or "imagefolder"))
     result, predicted = query(
         Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=not args.quiet

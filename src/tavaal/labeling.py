@@ -40,6 +40,8 @@ def list_images(pool: Path) -> list[str]:
 def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
     """``path,label`` rows; every problem is reported with its line number. With ``known``, every
     path must be one of them (an image of the pool folder)."""
+    if path.is_dir():
+        raise TavaalError(f"labels file {path} is a folder; give the CSV file (header 'path,label')")
     if not path.is_file():
         raise TavaalError(
             f"labels file {path} does not exist; create it with the header 'path,label' and one "

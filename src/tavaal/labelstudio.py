@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tavaal.atomic import atomic_write_text
+from tavaal.atomic import atomic_write_bytes, atomic_write_text, file_lock
 from tavaal.errors import TavaalError
 from tavaal.labeling import read_labels
 from tavaal.learner.result import QueryResult
@@ -84,16 +84,27 @@ def _task_path(task: dict[str, Any], image_prefix: str, to_name: str) -> str:
     )
 
 
-def _choice(annotation: dict[str, Any], from_name: str) -> str | None:
-    for r in annotation.get("result") or []:
+def _choice(annotation: Any, from_name: str, task: Any) -> str | None:
+    """The one class an annotation picks, or None when it picks none; anything else (several
+    choices, an empty or non-text choice, a malformed annotation) is an error naming the task."""
+    where = f"task {task}, annotation {annotation.get('id') if isinstance(annotation, dict) else '?'}"
+    results = annotation.get("result") if isinstance(annotation, dict) else None
+    if results is not None and not isinstance(results, list):
+        raise TavaalError(f"{where}: 'result' is not a list; is this Label Studio's JSON export?")
+    for r in results or []:
+        if not isinstance(r, dict):
+            raise TavaalError(f"{where}: a result is not an object; is this Label Studio's JSON export?")
         if r.get("type") == "choices" and (not from_name or r.get("from_name") == from_name):
             choices = (r.get("value") or {}).get("choices") or []
-            if len(choices) == 1:
-                return str(choices[0])
+            if not isinstance(choices, list):
+                raise TavaalError(f"{where}: 'choices' is not a list")
             if len(choices) > 1:
-                raise TavaalError(
-                    f"annotation {annotation.get('id')} picks {len(choices)} choices; tavaal needs one"
-                )
+                raise TavaalError(f"{where} picks {len(choices)} choices; tavaal needs one")
+            if len(choices) == 1:
+                c = choices[0]
+                if not isinstance(c, str) or not c.strip():
+                    raise TavaalError(f"{where}: the choice {c!r} is not a class name (one non-empty text)")
+                return c.strip()
     return None
 
 
@@ -109,7 +120,9 @@ def read_export(
         raise TavaalError(f"{path} does not exist; export the project from Label Studio as JSON") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TavaalError(f"{path} is not JSON ({e}); export the project from Label Studio as JSON") from None
-    if not isinstance(tasks, list) or any(not isinstance(t, dict) or "annotations" not in t for t in tasks):
+    if not isinstance(tasks, list) or any(
+        not isinstance(t, dict) or not isinstance(t.get("annotations"), list) for t in tasks
+    ):
         raise TavaalError(
             f"{path} is not Label Studio's JSON export (a list of tasks with 'annotations'); "
             "export as JSON, not JSON-MIN or CSV"
@@ -121,7 +134,8 @@ def read_export(
         found = {
             c
             for a in t["annotations"]
-            if not a.get("was_cancelled") and (c := _choice(a, from_name)) is not None
+            if not (isinstance(a, dict) and a.get("was_cancelled"))
+            and (c := _choice(a, from_name, t.get("id"))) is not None
         }
         if not found:
             skipped += 1
@@ -144,30 +158,38 @@ def read_export(
 def merge_labels(
     export: Path, labels_file: Path, known: set[str] | None = None, **fmt: str
 ) -> tuple[int, int, int]:
-    """Merge an export's labels into ``labels_file`` (created if missing), atomically; a label that
-    differs from one already there is an error naming the task and path, and nothing is written.
-    Returns (added, already there, skipped)."""
+    """Merge an export's labels into ``labels_file`` (created if missing), atomically and under a
+    lock (a second import at the same moment waits, so neither is lost); the file keeps its mode,
+    byte-order mark, line endings and delimiter. A label that differs from one already there is an
+    error naming the task and path, and nothing is written. Returns (added, already there, skipped)."""
     new, task_of, skipped = read_export(export, **fmt)
-    old = read_labels(labels_file, known) if labels_file.exists() else {}
     if known is not None:
         unknown = [p for p in new if p not in known]
         if unknown:
             raise TavaalError(
                 f"task {task_of[unknown[0]]} names {unknown[0]!r}, which is not an image in the pool folder"
             )
-    for p, lab in new.items():
-        if p in old and old[p] != lab:
-            raise TavaalError(
-                f"task {task_of[p]} labels {p!r} {lab!r} but {labels_file} says {old[p]!r}; "
-                "fix one of them, nothing was written"
-            )
-    added = {p: lab for p, lab in new.items() if p not in old}
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label"])
-    for p, lab in {**old, **added}.items():
-        w.writerow([p, lab])
-    atomic_write_text(labels_file, buf.getvalue())
+    if labels_file.is_dir():
+        raise TavaalError(f"--labels {labels_file} is a folder; give the labels CSV file")
+    with file_lock(labels_file):
+        old = read_labels(labels_file, known) if labels_file.exists() else {}
+        for p, lab in new.items():
+            if p in old and old[p] != lab:
+                raise TavaalError(
+                    f"task {task_of[p]} labels {p!r} {lab!r} but {labels_file} says {old[p]!r}; "
+                    "fix one of them, nothing was written"
+                )
+        added = {p: lab for p, lab in new.items() if p not in old}
+        raw = labels_file.read_bytes() if labels_file.exists() else b""
+        bom = raw.startswith(b"\xef\xbb\xbf")
+        first = raw.decode("utf-8-sig", errors="replace").split("\n", 1)[0]
+        delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n" if b"\r\n" in raw else "\n")
+        w.writerow(["path", "label"])
+        for p, lab in {**old, **added}.items():
+            w.writerow([p, lab])
+        atomic_write_bytes(labels_file, (b"\xef\xbb\xbf" if bom else b"") + buf.getvalue().encode())
     return len(added), len(new) - len(added), skipped
 
 
