@@ -6,8 +6,8 @@
 #      the best N, and the paper figure's projected wall time;
 #   2. the paper's protocol at its full 200 epochs: `tavaal compare --preset cifar10` (1k initial +
 #      1k per cycle, up to 5 cycles) for random, vaal, lloss2 and tavaal, TRIALS seeds (3), --fast,
-#      --jobs at the best N; jobs advance breadth first, so when the time limit stops it every
-#      method and seed has the same cycles;
+#      --jobs at the best N; jobs advance round robin, so when the time limit stops it every
+#      method and seed is within one cycle of the others;
 #   3. `tavaal summary` of the finished cycles: paired differences to random with 95% CIs, AUBC.
 # Everything lands in $OUT: evidence.log, bench_jobs.json, cifar10/ (records), summary.md.
 #   OUT=DIR bash benchmarks/gpu_evidence.sh                                   (on the device)

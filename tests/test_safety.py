@@ -219,3 +219,155 @@ def test_query_out_never_replaces_the_labels_an_image_or_a_folder(tmp_path, pool
     assert labels.read_bytes() == before and (root / paths[20]).read_bytes() == image
     assert main([*base, "--labels", str(tmp_path), "--out", str(tmp_path / "n.csv")]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- every flag's bad values: exit 2, one line
+def _cli(argv, capsys):
+    from tavaal.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own usage errors (exit 2)
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def test_every_run_flag_with_bad_values_is_exit_2_without_a_traceback(tmp_path, capsys, monkeypatch):
+    """Each config field through `tavaal run` with -1, 0 and a wrong type: accepted (where 0 or -1
+    mean something documented) or one clear line, exit 2; never a traceback. The jobs themselves
+    are skipped (run_job patched out): every check before them runs."""
+    import tavaal.experiment
+    from tavaal.config import FIELDS
+
+    monkeypatch.setattr(tavaal.experiment, "run_job", lambda *a, **k: [])
+    base = ["run", "--dataset", "moons", "--trials", "1", "--cycles", "1", "--epochs", "1", "--quiet"]
+    accepted = []
+    for k, (name, (_, kind)) in enumerate(FIELDS.items()):
+        if name == "preset":
+            continue
+        flag = "--" + name.replace("_", "-")
+        values = ["-1", "0", "abc"] if kind != "bool" else ["=-1", "=abc"]
+        for n, v in enumerate(values):
+            arg = [flag + v] if kind == "bool" else [flag, v]
+            code, err = _cli([*base, *arg, "--out", str(tmp_path / f"{k}-{n}")], capsys)
+            assert "Traceback" not in err, (name, v, err)
+            assert code in (0, 2), (name, v, code, err)
+            if code == 2:
+                assert len(err.strip().splitlines()) == 1, (name, v, err)
+            else:
+                accepted.append((name, v))
+    # Only documented meanings of 0 / -1 (and free text where text is the value) are accepted.
+    numeric_ok = {("subset_size", "0"), ("seed", "0"), ("image_size", "0"), ("crop_pad", "-1"),
+                  ("crop_pad", "0"), ("crop_size", "0"), ("weight_decay", "0"), ("eta", "0"), ("lam", "0"),
+                  ("beta", "0"), ("margin", "0"), ("momentum", "0"), ("dropout", "0"),
+                  ("vae_batch_size", "0"), ("ranker_freeze_fraction", "0"),
+                  ("ranker_detach_fraction", "0")}  # fmt: skip
+    text_ok = {"data_dir", "train_dir", "test_dir", "feature_layers", "embedding_layer", "lr_milestones"}
+    unexpected = [(f, v) for f, v in accepted if (f, v) not in numeric_ok and f not in text_ok]
+    assert not unexpected, unexpected
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [(b"\x80\x81\xfe binary", "is not text"), (b"- 1\n- 2\n", "must hold a mapping"),
+     (b"epochs: [1, 2\n", "is not valid YAML")],
+)  # fmt: skip
+def test_bad_config_files_are_one_line(tmp_path, capsys, content, problem):
+    (tmp_path / "c.yaml").write_bytes(content)
+    code, err = _cli(["run", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and problem in err and "Traceback" not in err
+
+
+def _finished_folder(tmp_path, moons):
+    from conftest import tiny_config
+    from tavaal.experiment import run_experiment
+
+    cfg = tiny_config("moons", cycles=2)
+    run_experiment(cfg, ["random"], tmp_path / "r", ds=moons)
+    return cfg, tmp_path / "r"
+
+
+@pytest.mark.parametrize("damage", ["config_list", "state_without_labeled", "records_disagree"])
+def test_a_damaged_results_folder_is_one_clear_error(tmp_path, moons, damage):
+    from tavaal.experiment import run_experiment
+
+    cfg, root = _finished_folder(tmp_path, moons)
+    state = root / "jobs" / "random-trial0" / "state.json"
+    if damage == "config_list":
+        (root / "config.yaml").write_text("- 1\n- 2\n")
+    elif damage == "state_without_labeled":
+        s = json.loads(state.read_text())
+        del s["pool"]["labeled"]
+        state.write_text(json.dumps(s))
+    else:  # one record dropped: the pool holds more labels than the records make
+        s = json.loads(state.read_text())
+        s["records"] = s["records"][:1]
+        state.write_text(json.dumps(s))
+    with pytest.raises(TavaalError) as err:
+        run_experiment(cfg.replace(cycles=3), ["random"], root, ds=moons) if damage != "config_list" else (
+            run_experiment(cfg, ["random"], root, ds=moons)
+        )
+    _one_line(err.value)
+
+
+def test_disk_full_is_exit_1_and_loses_nothing(tmp_path, pool, capsys, monkeypatch):  # noqa: F811
+    import errno
+    import os
+
+    import tavaal.atomic
+
+    root, truth = pool
+    paths = sorted(truth)
+    labels = _labels(tmp_path / "labels.csv", [(paths[0], truth[paths[0]])])
+    before = labels.read_bytes()
+    (tmp_path / "e.json").write_text(json.dumps([_export_task(1, paths[1], truth[paths[1]])]))
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tavaal.atomic.os, "fsync", full)
+    code, err = _cli(
+        ["labels", "import-labelstudio", str(tmp_path / "e.json"), "--labels", str(labels)], capsys
+    )
+    assert code == 1 and "no space left on device while writing" in err and "nothing was lost" in err
+    assert "Traceback" not in err and labels.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_nan_in_a_pool_and_bad_query_sizes_are_clear_errors(digits):
+    import numpy as np
+
+    x = digits.x_train[:60].float().numpy()
+    x[[3, 17]] = np.nan
+    with pytest.raises(TavaalError, match=r"NaN or infinite values in 2 rows \(first: 3, 17\)"):
+        ActiveLearner("random", "smallcnn", x)
+    with pytest.raises(TavaalError, match="holds object values, not numbers"):
+        ActiveLearner("random", "smallcnn", np.array([[1, "a"]] * 10, dtype=object))
+    good = ActiveLearner("random", "smallcnn", digits.x_train[:60].numpy(), epochs=1)
+    good.label(list(range(20)), digits.y_train[:20].tolist())
+    for n in (0, -3, 2.7, True, "5"):
+        with pytest.raises(TavaalError, match=r"query\(n\): n must be a positive whole number"):
+            good.query(n)
+    with pytest.raises(TavaalError, match=r"fit\(budget\): budget must be a positive whole number"):
+        good.fit(budget=-5)
+    good.fit()
+    bad_x = digits.x_train[:10].float().numpy()
+    bad_x[0, 0, 0, 0] = np.inf
+    with pytest.raises(TavaalError, match="NaN or infinite"):
+        good.evaluate(bad_x, digits.y_train[:10].tolist())
+
+
+def test_label_studio_errors_never_echo_the_key():
+    from tavaal.labelstudio import redact
+
+    class ApiError(Exception):
+        status_code = 401
+        body = {"detail": "Invalid token."}
+
+        def __str__(self):
+            return "headers: {'Authorization': 'Token s3cr3t-key'}, status_code: 401"
+
+    text = redact(ApiError(), "s3cr3t-key")
+    assert text == "ApiError: HTTP 401: Invalid token." and "s3cr3t" not in text
+    plain = redact(ConnectionError("could not reach http://x with Token s3cr3t-key\nmore"), "s3cr3t-key")
+    assert "s3cr3t" not in plain and "\n" not in plain

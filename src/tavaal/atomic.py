@@ -4,12 +4,21 @@ file keeps its permissions) and a lock for files that several processes may rewr
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tavaal.errors import TavaalError
+
+
+class DiskFull(TavaalError):
+    """The disk filled up during a write; exit code 1 (not 2: no input was wrong)."""
+
+    exit_code = 1
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -31,9 +40,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise DiskFull(
+                f"no space left on device while writing {path}; nothing was lost (the file is as it was): "
+                "free some space and rerun the command to resume"
+            ) from None
         raise
 
 

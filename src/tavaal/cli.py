@@ -136,6 +136,8 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
             raise TavaalError("--jobs is for the local executor; with --executor ray use --gpus-per-job")
         check_gpus_per_job(args.gpus_per_job)
         cpus = 1.0 if args.cpus_per_job is None else args.cpus_per_job
+        if not cpus > 0:
+            raise TavaalError(f"--cpus-per-job must be positive, got {cpus:g}")
         executor = RayExecutor(args.address, args.gpus_per_job, cpus)
     elif getattr(args, "address", None) or getattr(args, "gpus_per_job", 0):
         raise TavaalError("--address and --gpus-per-job go with --executor ray")
@@ -336,8 +338,20 @@ def add_labelstudio_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to-name", default="image", help="the Image tag's name (and data key) in the config")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (``--epoch`` is not taken for ``--epochs``) and a
+    usage error as one line that points to --help, instead of the full usage."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="tavaal", description="Deep active learning with TA-VAAL and its baselines."
     )
     sub = p.add_subparsers(dest="command", required=True)

@@ -213,21 +213,32 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vae_order": ("fixed", "shuffle"),
     "vae_init": ("kaiming", "default"),
 }
-POSITIVE = (
-    "initial",
-    "budget",
-    "cycles",
-    "trials",
-    "subset_factor",
-    "epochs",
-    "batch_size",
-    "latent_dim",
-    "mc_samples",
-    "vae_epochs",
-    "coreset_chunk",
-    "eval_batch_size",
-    "disc_layers",
-)
+# Every numeric field's valid range: (test, what the error says it must be). Checked once, in
+# RunConfig.validate, whatever the values came from (command line, YAML, preset, Python, a saved
+# learner). 0 or -1 are accepted only where they mean something documented.
+_POS = (lambda v: v > 0, "positive")
+_NONNEG = (lambda v: v >= 0, "0 or more")
+_FRACTION = (lambda v: 0 <= v <= 1, "a fraction in [0, 1]")
+RANGES: dict[str, tuple[Any, str]] = {
+    **dict.fromkeys(
+        ("initial", "budget", "cycles", "trials", "subset_factor", "epochs", "batch_size", "lr", "vae_lr",
+         "disc_lr", "latent_dim", "mc_samples", "vae_epochs", "coreset_chunk", "eval_batch_size",
+         "disc_layers"),
+        _POS,
+    ),
+    **dict.fromkeys(("seed", "weight_decay", "eta", "lam", "beta", "margin"), _NONNEG),
+    **dict.fromkeys(("ranker_freeze_fraction", "ranker_detach_fraction"), _FRACTION),
+    "subset_size": (lambda v: v >= 0, "0 (subset-factor x budget) or positive"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "lr_gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "lr_milestones": (lambda v: all(m > 0 for m in v), "a list of positive epochs"),
+    "image_size": (lambda v: v == 0 or v >= 8, "0 (the dataset's own size) or at least 8 pixels"),
+    "crop_size": (lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"),
+    "crop_pad": (lambda v: v >= -1, "-1 (the dataset's) or 0 or more"),
+    "vae_batch_size": (lambda v: v == 0 or v >= 2, "0 (the task batch size) or at least 2"),
+    "vae_image_size": (lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)"),
+}  # fmt: skip
 
 
 @dataclass
@@ -273,31 +284,21 @@ class RunConfig:
         return d
 
     def validate(self) -> None:
-        """Reject values that cannot work, naming the field and the fix."""
-        for name in POSITIVE:
-            if self.get(name) <= 0:
-                raise TavaalError(
-                    f"--{name.replace('_', '-')} must be a positive number, got {self.get(name)}"
-                )
-        if self.protocol.subset_size < 0:
-            raise TavaalError(
-                "--subset-size must be 0 (subset-factor x budget) or positive, "
-                f"got {self.protocol.subset_size}"
-            )
-        if self.data.crop_pad < -1:
-            raise TavaalError(f"--crop-pad must be -1 (the dataset's) or >= 0, got {self.data.crop_pad}")
+        """Reject values that cannot work, naming the field, the value and the valid range."""
+        for name, (ok, valid) in RANGES.items():
+            value = self.get(name)
+            if not ok(value):
+                raise TavaalError(f"{name} (--{name.replace('_', '-')}) must be {valid}, got {value!r}")
         for name, valid in CHOICES.items():
-            if self.get(name) not in valid:
-                raise TavaalError(
-                    f"--{name.replace('_', '-')} must be one of {', '.join(valid)}, got {self.get(name)!r}"
-                )
+            value = self.get(name)
+            if value not in valid:
+                flag = name.replace("_", "-")
+                raise TavaalError(f"{name} (--{flag}) must be one of {', '.join(valid)}, got {value!r}")
         rt = self.runtime
         if rt.cuda_graphs and not rt.device.startswith("cuda"):
             raise TavaalError("--cuda-graphs needs --device cuda")
         if rt.cuda_graphs and rt.compile:
             raise TavaalError("--cuda-graphs and --compile cannot be combined; choose one")
-        if not 0.0 <= self.mcdropout.dropout < 1.0:
-            raise TavaalError(f"--dropout must be in [0, 1), got {self.mcdropout.dropout}")
 
     def experiment_hash(self) -> str:
         """Hash of the fields that change results (all but NOT_IN_HASH), so a results folder
@@ -381,9 +382,14 @@ def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise TavaalError(f"config file {p} does not exist")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise TavaalError(
+            f"config file {p} is not text (UTF-8 YAML); give a YAML file of field: value"
+        ) from None
     except yaml.YAMLError as e:
-        raise TavaalError(f"config file {p} is not valid YAML: {e}") from None
+        first = str(e).strip().splitlines()[0]
+        raise TavaalError(f"config file {p} is not valid YAML ({first})") from None
     if not isinstance(data, dict):
         raise TavaalError(f"config file {p} must hold a mapping of field: value")
     return data

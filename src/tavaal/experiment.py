@@ -88,8 +88,13 @@ class ResultsDir:
         if self.config_path.is_file():
             try:
                 saved = yaml.safe_load(self.config_path.read_text()) or {}
-            except yaml.YAMLError:
-                saved = {}
+            except (yaml.YAMLError, UnicodeDecodeError):
+                saved = None
+            if not isinstance(saved, dict) or not isinstance(saved.get("config", {}), dict):
+                raise TavaalError(
+                    f"{self.config_path} is not a tavaal config (damaged or edited by hand); "
+                    "use another --out folder, or delete that folder to start over"
+                )
             if saved.get("experiment_hash") != cfg.experiment_hash():
                 old = saved.get("config", {})
                 diff = [k for k, v in cfg.to_dict().items() if k in old and old[k] != v]
@@ -143,7 +148,14 @@ def load_state(path: Path) -> dict[str, Any]:
         state = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TavaalError(f"{path} is corrupt ({e}); delete that job folder to rerun the job") from None
-    if not isinstance(state, dict) or "pool" not in state or "records" not in state:
+    pool = state.get("pool") if isinstance(state, dict) else None
+    if (
+        not isinstance(pool, dict)
+        or not isinstance(pool.get("labeled"), list)
+        or not isinstance(pool.get("n"), int)
+        or not isinstance(state.get("records"), list)
+        or not all(isinstance(r, dict) for r in state["records"])
+    ):
         raise TavaalError(f"{path} is not a tavaal job state; delete that job folder to rerun the job")
     return state
 
@@ -164,6 +176,7 @@ def job_cycles(
     if state is not None:
         records = list(state["records"])
         labeled = Pool.from_state_dict(state["pool"]).labeled
+        check_resumable(records, labeled, method, trial)
         learner.label(labeled.tolist(), oracle_labels(ds, labeled))
         learner.cycle = len(records)
     for record in run_trial(learner, ds, progress):
@@ -184,6 +197,24 @@ def job_cycles(
             "records": records,
         }
         yield record, new_state, nets
+
+
+def check_resumable(records: list[dict[str, Any]], labeled: Any, method: str, trial: int) -> None:
+    """A job's pool must be exactly its initial set and the picks its records list (a hand-edited
+    state.json would otherwise resume with wrong labeled counts)."""
+    where = f"the state of {method} trial {trial}"
+    try:
+        sets = labeled_sets(records)
+        expected = (sets[-1] + list(records[-1].get("selected") or [])) if records else None
+    except (KeyError, TypeError) as e:
+        raise TavaalError(
+            f"{where} has a damaged record ({e!r}); delete that job folder to rerun it"
+        ) from None
+    if expected is not None and [int(i) for i in labeled] != [int(i) for i in expected]:
+        raise TavaalError(
+            f"{where} holds {len(labeled)} labeled samples but its records make {len(expected)} "
+            "(or others); it was edited by hand: delete that job folder to rerun the job"
+        )
 
 
 def _to_cpu(obj: Any) -> Any:

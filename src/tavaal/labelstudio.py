@@ -208,6 +208,20 @@ def push_tasks(url: str, project: int, tasks: list[dict[str, Any]]) -> int:
         client.projects.import_tasks(id=project, request=tasks)
     except Exception as e:  # connection refused, 401, 404: the SDK's own exception types
         raise TavaalError(
-            f"pushing {len(tasks)} tasks to {url} project {project} failed: {type(e).__name__}: {e}"
+            f"pushing {len(tasks)} tasks to {url} project {project} failed: {redact(e, key)}"
         ) from None
     return len(tasks)
+
+
+def redact(e: BaseException, key: str) -> str:
+    """An SDK error as one short line that never carries the API key or the request's headers: the
+    HTTP status when the error has one, else the first line of its message, the key masked."""
+    status = getattr(e, "status_code", None)
+    body = getattr(e, "body", None)
+    if status is not None:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        text = f"HTTP {status}" + (f": {detail}" if isinstance(detail, str) else "")
+    else:
+        text = (str(e).strip().splitlines() or [""])[0]
+    text = text.replace(key, "***") if key else text
+    return f"{type(e).__name__}: {text}"[:300]

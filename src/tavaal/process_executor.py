@@ -9,10 +9,11 @@ those of the sequential path. A job that raises, or whose worker dies (a segfaul
 is started again once from its last finished cycle, then reported while the others finish.
 Ctrl-C stops every worker; the finished cycles are on disk.
 
-Jobs advance one cycle at a time in turn (a worker runs one cycle of a job, which then goes to the
-back of the queue): every job reaches cycle c before any starts cycle c + 1, so a sweep cut short
-by a time limit leaves all methods and trials at the same cycle, which is what a paired comparison
-needs. Each cycle trains fresh networks from the job's state, so the records are the same.
+Jobs advance one cycle at a time, round robin (a worker runs one cycle of a job, which then goes
+to the back of the queue): no job starts cycle c + 1 before every job has started cycle c, so a
+sweep cut short by a time limit leaves all methods and trials within one cycle of each other,
+which is what a paired comparison needs. Each cycle trains fresh networks from the job's state,
+so the records are the same as the sequential path's.
 """
 
 from __future__ import annotations

@@ -37,6 +37,11 @@ def as_tensor(x: Any, what: str) -> torch.Tensor:
     """Rows as a tensor: images (N, C, H, W) (N, H, W, C with 1 or 3 channels is transposed; N, H, W
     gets one channel), or vectors (N, D)."""
     if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biuf":  # object, text, dates: no numbers to learn from
+            raise TavaalError(
+                f"{what} holds {x.dtype} values, not numbers; give uint8 images or float values "
+                "(e.g. np.asarray(x, dtype=np.float32))"
+            )
         t = torch.from_numpy(np.ascontiguousarray(x))
     elif isinstance(x, torch.Tensor):
         t = x.detach().cpu()
@@ -62,7 +67,22 @@ def as_tensor(x: Any, what: str) -> torch.Tensor:
         )
     if t.shape[0] == 0:
         raise TavaalError(f"{what} is empty")
+    check_finite(t, what)
     return t.contiguous()
+
+
+def check_finite(t: torch.Tensor, what: str, ids: Sequence[Any] | None = None) -> None:
+    """NaN or inf would make every score NaN and the picks arbitrary: an error naming the rows."""
+    if not t.is_floating_point():
+        return
+    bad = ~torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1)
+    if bad.any():
+        rows = torch.nonzero(bad).flatten().tolist()
+        names = [ids[i] for i in rows[:5]] if ids is not None else rows[:5]
+        raise TavaalError(
+            f"{what} has NaN or infinite values in {len(rows)} rows (first: {', '.join(map(str, names))}); "
+            "fix or drop those rows"
+        )
 
 
 def from_torch_dataset(dataset: Any, what: str) -> tuple[torch.Tensor, list[Any]]:

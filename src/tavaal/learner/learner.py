@@ -49,6 +49,13 @@ def draw_candidates(unlabeled: np.ndarray, n_candidates: int, seed: int) -> np.n
     return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
 
 
+def whole_positive(n: Any, what: str) -> int:
+    """``n`` as a positive int: 2.7, 0, -5, True or "3" are errors, not silently rounded or replaced."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise TavaalError(f"{what} must be a positive whole number, got {n!r}")
+    return int(n)
+
+
 def _class_key(c: Any) -> tuple[str, Any]:
     return (type(c).__name__, c)
 
@@ -364,7 +371,7 @@ class ActiveLearner:
             )
         cfg = self.cfg
         seed = derive_seed(self.seed, self.trial, self.cycle)
-        budget = budget or cfg.protocol.budget
+        budget = cfg.protocol.budget if budget is None else whole_positive(budget, "fit(budget): budget")
         n_cand = cfg.protocol.candidates_for(budget)
         candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
         torch.manual_seed(seed)
@@ -399,7 +406,7 @@ class ActiveLearner:
     def query(self, n: int | None = None) -> QueryResult:
         """The ``n`` unlabeled samples the method picks next (default: the preset's budget), fitting
         first when labels came in since the last fit. Nothing is labeled by it."""
-        n = int(n or self.cfg.protocol.budget)
+        n = self.cfg.protocol.budget if n is None else whole_positive(n, "query(n): n")
         unlabeled = self.pool.unlabeled
         reason = self._cold_reason()
         if reason is not None:
