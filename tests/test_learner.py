@@ -154,11 +154,18 @@ def test_bad_models_are_clear_errors(data):
             "random", make_net(3), x, ids=ids, feature_layers=["1"], classes=NAMES, **FAST
         )
         learner.build_model()
-    learner = ActiveLearner(
-        "random", make_net(10), x, ids=ids, feature_layers=["1", "99"], classes=NAMES, **FAST
-    )
-    with pytest.raises(TavaalError, match=r"layers \['99'\] are not in the model; its layers are: 0, 1, 2"):
-        learner.build_model()
+    # A wrong layer name fails when the learner is built, with the closest names and the top blocks.
+    with pytest.raises(TavaalError, match=r"layers '99' \(did you mean 0, 1, 2\?\)|layers '99' are not"):
+        ActiveLearner("random", make_net(10), x, ids=ids, feature_layers=["1", "99"], classes=NAMES, **FAST)
+    from torchvision.models import resnet18
+
+    with pytest.raises(TavaalError) as err:
+        ActiveLearner(
+            "random", resnet18(num_classes=10), x, ids=ids, feature_layers=["layer1", "layr4"], **FAST
+        )
+    text = str(err.value)
+    assert "'layr4' (did you mean layer4" in text and "top-level blocks are: conv1, bn1, relu" in text
+    assert "layer4.1.bn2" not in text and len(text) < 400
     with pytest.raises(TavaalError, match="module 'no_such_pkg.nets' does not import"):
         ActiveLearner(
             "random", "no_such_pkg.nets:make", x, feature_layers=["a"], classes=NAMES, **FAST

@@ -107,10 +107,25 @@ def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
     return make_config(preset, merged)
 
 
-def print_table(records: list[dict[str, Any]]) -> None:
+def bars(args: argparse.Namespace) -> bool:
+    """Progress bars: on a terminal unless --quiet; never in a log file (their escape codes)."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def log_line(record: dict[str, Any]) -> None:
+    """One plain line per finished cycle, for logs (where the progress bars are off)."""
+    metric = "mIoU" if record.get("metric") == "miou" else "accuracy"
     print(
-        f"{'method':<11} {'trial':>5} {'cycle':>5} {'labeled':>8} {'accuracy':>9} "
-        f"{'train s':>8} {'select s':>9}"
+        f"{record['method']} trial {record['trial']} cycle {record['cycle']}: {record['n_labeled']} labeled, "
+        f"{metric} {100 * record['accuracy']:.2f}%, {record['train_seconds']:.1f} s",
+        flush=True,
+    )
+
+
+def print_table(records: list[dict[str, Any]]) -> None:
+    metric = "mIoU" if records and records[0].get("metric") == "miou" else "accuracy"
+    print(
+        f"{'method':<11} {'trial':>5} {'cycle':>5} {'labeled':>8} {metric:>9} {'train s':>8} {'select s':>9}"
     )
     for r in records:
         print(
@@ -153,14 +168,22 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
         from tavaal.tracking import MLflowTracker
 
         tracker = MLflowTracker(Path(args.out), cfg)
+    plain = not args.quiet and not sys.stderr.isatty()  # a log: a line per cycle instead of bars
+
+    def on_cycle(record: dict[str, Any]) -> None:
+        if tracker:
+            tracker.log_cycle(record)
+        if plain:
+            log_line(record)
+
     t0 = time.perf_counter()
     records = run_experiment(
         cfg,
         methods,
         args.out,
-        progress=not args.quiet,
+        progress=bars(args),
         keep_models=args.keep_models,
-        on_cycle=tracker.log_cycle if tracker else None,
+        on_cycle=on_cycle,
         executor=executor,
     )
     wall = time.perf_counter() - t0
@@ -200,10 +223,16 @@ def cmd_presets(args: argparse.Namespace) -> int:
         "lam",
         "beta",
     ]
-    print(f"{'preset':<15}" + "".join(f"{k:>11}" for k in keys))
-    for name in PRESETS:
-        cfg = make_config(name)
-        print(f"{name:<15}" + "".join(f"{str(cfg.get(k)):>11}" for k in keys))
+    keys.insert(keys.index("cycles") + 1, "trials")
+    rows = [[name, *(str(make_config(name).get(k)) for k in keys)] for name in PRESETS]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(["preset", *keys])]
+    print(
+        "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(["preset", *keys], widths))
+        )
+    )
+    for r in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     print()
     for name, note in PRESET_NOTES.items():
         print(f"{name:<15} {note}")
@@ -228,7 +257,7 @@ def cmd_selection_eval(args: argparse.Namespace) -> int:
     from tavaal.experiment import evaluate_selections
 
     t0 = time.perf_counter()
-    n = evaluate_selections(args.dir, args.device, progress=not args.quiet)
+    n = evaluate_selections(args.dir, args.device, progress=bars(args))
     print(
         f"selection_accuracy added to {n} cycles of {args.dir} in {time.perf_counter() - t0:.1f} s; "
         f"`tavaal summary {args.dir}` shows it"
@@ -247,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_toy(args: argparse.Namespace) -> int:
     from tavaal.toy_figure import run_toy
 
-    paths = run_toy(Path(args.out), seed=args.seed, progress=not args.quiet)
+    paths = run_toy(Path(args.out), seed=args.seed, progress=bars(args))
     for p in paths:
         print(p)
     return 0
@@ -285,7 +314,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     check_query_out(Path(args.out), Path(args.labels), Path(args.pool))
     cfg = resolve_config(args, default_preset(args.preset, args.dataset or "imagefolder"))
     result, predicted = query(
-        Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=not args.quiet
+        Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=bars(args)
     )
     if args.format == "labelstudio":
         from tavaal.labelstudio import export_tasks, push_tasks, write_tasks
@@ -299,11 +328,16 @@ def cmd_query(args: argparse.Namespace) -> int:
         write_suggestions(Path(args.out), result, predicted)
     for rank, sid, score in result.rows()[:10]:
         print(f"{rank:>4}  {sid}" + ("" if score is None else f"  score {score:.4g}"))
-    more = f" (and {len(result) - 10} more)" if len(result) > 10 else ""
-    print(
-        f"{len(result)} images to label next{more} written to {args.out}; label them, add the rows to "
-        f"{args.labels} and run again"
-    )
+    shown = " (the first 10 are shown above)" if len(result) > 10 else ""
+    print(f"{len(result)} images to label next, written to {args.out}{shown}")
+    if args.format == "labelstudio":
+        how = "imported into Label Studio" if args.push else f"import {args.out} into Label Studio"
+        print(
+            f"Next: {how}, label them, export the project as JSON, then run "
+            f"`tavaal labels import-labelstudio EXPORT.json --labels {args.labels}` and query again"
+        )
+    else:
+        print(f"Next: label them, add the rows to {args.labels} (path,label) and query again")
     return 0
 
 
@@ -351,9 +385,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(
-        prog="tavaal", description="Deep active learning with TA-VAAL and its baselines."
-    )
+    p = Parser(prog="tavaal", description="Deep active learning with TA-VAAL and its baselines.")
+    from tavaal import __version__
+
+    p.add_argument("--version", action="version", version=f"tavaal {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="active learning with one method")
@@ -361,14 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--preset", default=None, help="hyper-parameters by name (default: the dataset's own preset)"
     )
-    r.add_argument("--out", default="runs/latest")
+    r.add_argument("--out", default="runs/latest", help="results folder (default: runs/latest)")
     add_config_options(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="several methods, same initial sets, resumable")
     c.add_argument("--methods", required=True, help="comma-separated method names")
     c.add_argument("--preset", default=None)
-    c.add_argument("--out", default="runs/compare")
+    c.add_argument("--out", default="runs/compare", help="results folder (default: runs/compare)")
     ex = c.add_argument_group("executor (--jobs N, or Ray: pip install 'tavaal[ray]')")
     ex.add_argument(
         "--executor",
@@ -438,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--labels", required=True, help="CSV with header path,label (paths relative to --pool)")
     q.add_argument("--method", default="tavaal")
     q.add_argument("--preset", default=None, help="hyper-parameters by name (default cifar10)")
-    q.add_argument("--out", default="next_to_label.csv")
+    q.add_argument(
+        "--out", default="next_to_label.csv", help="where the suggestions go (default: next_to_label.csv)"
+    )
     q.add_argument(
         "--format",
         choices=["csv", "labelstudio"],
@@ -469,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     li.set_defaults(func=cmd_labels_import)
 
     t = sub.add_parser("toy", help="the two-moons figure (Figure 1) end to end")
-    t.add_argument("--out", default="runs/toy")
+    t.add_argument("--out", default="runs/toy", help="output folder (default: runs/toy)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_toy)

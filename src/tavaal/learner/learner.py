@@ -148,6 +148,7 @@ class ActiveLearner:
         self._labels: dict[int, Any] = {}
         self.ds = self._dataset()
         self.spec.check_input(self.ds.is_image, self.ds.name, self.ds.is_segmentation)
+        self.spec.check_layers(max(2, len(self.classes)))
         self.uid = uuid.uuid4().hex
         self.ctx: SelectionContext | None = None
         self.last_fit: TrainLog | None = None
@@ -397,7 +398,7 @@ class ActiveLearner:
             self.strategy.training_hook(ctx) if select else None,
             seed=seed,
             progress=self.progress,
-            desc=f"{self.method} t{self.trial} c{self.cycle}",
+            desc=f"{self.method}, {self.pool.n_labeled} labels",
         )
         self.ctx, self._fitted_on, self._round_open = ctx, self.pool.n_labeled, True
         self._fit_selects = select
@@ -521,7 +522,8 @@ class ActiveLearner:
     # ----------------------------------------------------------------- persistence
     def save(self, path: Any) -> None:
         """Everything the session needs, in folder ``path``: networks (VAE and D too), pool, labels,
-        classes, seeds. ``ActiveLearner.load(path)`` in another process gives the same next query."""
+        classes, seeds. ``ActiveLearner.load(path)`` (with ``model=`` the same network when it was
+        built from a Python model) gives the same next query, in another process too."""
         from tavaal.learner.storage import save_learner
 
         if self.segmentation:

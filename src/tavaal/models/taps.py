@@ -33,9 +33,7 @@ class TappedModel(TaskLearner):
         names = dict(module.named_modules())
         missing = [n for n in {*self.feature_layers, self.embedding_layer} if n not in names]
         if missing:
-            raise TavaalError(
-                f"layers {missing} are not in the model; its layers are: {', '.join(n for n in names if n)}"
-            )
+            raise TavaalError(unknown_layers(missing, [n for n in names if n]))
         self._store: dict[str, torch.Tensor] = {}
         for n in {*self.feature_layers, self.embedding_layer}:
             names[n].register_forward_hook(self._hook(n))
@@ -61,3 +59,19 @@ class TappedModel(TaskLearner):
         if emb.dim() > 2:
             emb = torch.flatten(nn.functional.adaptive_avg_pool2d(emb, 1), 1)
         return logits, emb, feats
+
+
+def unknown_layers(missing: list[str], names: list[str]) -> str:
+    """The error for layer names not in the model: the closest names, and the top-level blocks
+    (a ResNet has about 60 modules, a torchvision one hundreds: listing them all helps nobody)."""
+    import difflib
+
+    hints = []
+    for m in sorted(missing):
+        close = difflib.get_close_matches(m, names, n=3, cutoff=0.5)
+        hints.append(f"{m!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    top = [n for n in names if "." not in n]
+    return (
+        f"layers {', '.join(hints)} are not in the model; its top-level blocks are: {', '.join(top)} "
+        "(nested layers are named with dots, e.g. layer1.0; see model.named_modules())"
+    )

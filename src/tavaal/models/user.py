@@ -107,6 +107,23 @@ class ModelSpec:
                 f"--model {self.source} takes images but {dataset} holds vectors; use --model mlp"
             )
 
+    def check_layers(self, num_classes: int) -> None:
+        """A user network's feature and embedding layers must exist: checked when the learner is
+        built, not at its first query (the factory is called once, with ``num_classes``)."""
+        if self.registered or not self.feature_layers:
+            return
+        from tavaal.models.taps import unknown_layers
+
+        if isinstance(self.source, nn.Module):
+            net = self.source
+        else:
+            factory = import_factory(self.source) if isinstance(self.source, str) else self.source
+            net = _call_factory(factory, num_classes, self.label)
+        names = [n for n, _ in net.named_modules() if n]
+        missing = [n for n in {*self.feature_layers, self.embedding_layer} if n and n not in names]
+        if missing:
+            raise TavaalError(unknown_layers(missing, names))
+
     def build(
         self, input_shape: tuple[int, ...], num_classes: int, dropout: float, example: torch.Tensor
     ) -> TaskLearner:

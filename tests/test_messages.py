@@ -1,0 +1,68 @@
+"""Messages that say what happened (the first hour on a laptop)."""
+
+import pytest
+
+from tavaal.cli import main
+from test_labeling import ARGS, _labels
+from test_labeling import pool as pool  # noqa: F401 (the fixture)
+
+
+def _query(tmp_path, root, truth, capsys, *extra):
+    labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in sorted(truth)[:9]])
+    args = [a for a in ARGS if a != "5"]
+    args[args.index("--budget") + 1 : args.index("--budget") + 1] = ["15"]
+    code = main(["query", "--pool", str(root), "--labels", str(labels), *args, *extra])
+    return code, capsys.readouterr()
+
+
+def test_query_says_how_many_were_written_and_what_to_do_next(tmp_path, pool, capsys):  # noqa: F811
+    root, truth = pool
+    code, out = _query(tmp_path, root, truth, capsys, "--out", str(tmp_path / "next.csv"))
+    assert code == 0, out.err
+    assert (
+        f"15 images to label next, written to {tmp_path / 'next.csv'} (the first 10 are shown above)"
+        in out.out
+    )
+    assert "add the rows to" in out.out and "(and 5 more)" not in out.out
+
+
+def test_label_studio_query_points_to_the_import_command(tmp_path, pool, capsys):  # noqa: F811
+    root, truth = pool
+    code, out = _query(
+        tmp_path, root, truth, capsys, "--format", "labelstudio", "--out", str(tmp_path / "t.json")
+    )
+    assert code == 0, out.err
+    assert "tavaal labels import-labelstudio EXPORT.json --labels" in out.out
+    assert "add the rows to" not in out.out
+
+
+def test_options_are_never_abbreviated_and_version_prints(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--dataset", "moons", "--epoch", "5"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --epoch 5" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("tavaal ")
+
+
+def test_presets_table_has_a_column_per_field_and_the_trials(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = lines[0].split()
+    assert "trials" in head
+    caltech = next(line for line in lines if line.startswith("caltech101 ")).split()
+    assert len(caltech) == len(head) and caltech[head.index("model")] == "resnet18-imagenet"
+    camvid = next(line for line in lines if line.startswith("camvid-quick ")).split()
+    assert camvid[head.index("trials")] == "2"
+
+
+def test_a_log_gets_one_plain_line_per_cycle_and_no_bar_codes(tmp_path, capsys):
+    # Under pytest stderr is not a terminal: as in a log file.
+    args = ["compare", "--preset", "moons", "--methods", "random", "--trials", "1", "--cycles", "2",
+            "--epochs", "2", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "random trial 0 cycle 1: 30 labeled, accuracy" in out.out
+    assert "\r" not in out.err and "\x1b[" not in out.err
