@@ -160,6 +160,16 @@ class CoreSetParams:
     coreset_chunk: int = 4096
 
 
+@dataclass
+class TypiClustParams:
+    """TypiClust (Hacohen et al. 2022): typicality over the k nearest neighbours, at most this many
+    clusters, and which embedding it clusters."""
+
+    typiclust_k: int = 20
+    typiclust_max_clusters: int = 500
+    typiclust_embedding: str = "task"  # "task": the task learner's; "user": ActiveLearner(embeddings=...)
+
+
 SECTIONS: dict[str, type] = {
     "protocol": Protocol,
     "data": DataSpec,
@@ -168,6 +178,7 @@ SECTIONS: dict[str, type] = {
     "adversarial": AdversarialParams,
     "mcdropout": MCDropoutParams,
     "coreset": CoreSetParams,
+    "typiclust": TypiClustParams,
 }
 # Every field by its flat name: (section, type name). Top-level fields have no section.
 FIELDS: dict[str, tuple[str | None, str]] = {"preset": (None, "str"), "recipe": (None, "str")}
@@ -178,7 +189,14 @@ for _section, _cls in SECTIONS.items():
 
 # Fields added after results were first written: they enter the hash only when set away from
 # their default, so folders written before them still resume.
-LATER_FIELDS: dict[str, Any] = {"crop_size": 0, "vae_image_size": 64, "ranker_for": "own"}
+LATER_FIELDS: dict[str, Any] = {
+    "crop_size": 0,
+    "vae_image_size": 64,
+    "ranker_for": "own",
+    "typiclust_k": 20,
+    "typiclust_max_clusters": 500,
+    "typiclust_embedding": "task",
+}
 
 # Fields that measure or locate rather than decide: left out of the experiment's identity, so a
 # results folder resumes on another device, with other paths, or with more analysis recorded.
@@ -203,6 +221,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("paper", "official"),
     "ranker_stop": ("freeze", "detach"),
     "ranker_for": ("own", "all"),
+    "typiclust_embedding": ("task", "user"),
     "disc_r": ("sigmoid", "raw"),
     "mc_score": ("bald", "entropy", "varratio"),
     "optimizer": ("sgd", "adam"),
@@ -223,7 +242,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     **dict.fromkeys(
         ("initial", "budget", "cycles", "trials", "subset_factor", "epochs", "batch_size", "lr", "vae_lr",
          "disc_lr", "latent_dim", "mc_samples", "vae_epochs", "coreset_chunk", "eval_batch_size",
-         "disc_layers"),
+         "disc_layers", "typiclust_k", "typiclust_max_clusters"),
         _POS,
     ),
     **dict.fromkeys(("seed", "weight_decay", "eta", "lam", "beta", "margin"), _NONNEG),
@@ -254,6 +273,7 @@ class RunConfig:
     adversarial: AdversarialParams = field(default_factory=AdversarialParams)
     mcdropout: MCDropoutParams = field(default_factory=MCDropoutParams)
     coreset: CoreSetParams = field(default_factory=CoreSetParams)
+    typiclust: TypiClustParams = field(default_factory=TypiClustParams)
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> RunConfig:

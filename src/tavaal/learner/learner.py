@@ -72,6 +72,8 @@ class ActiveLearner:
     paths relative to it). ``ids`` name the samples (strings, paths or ints; default 0..N-1).
     ``classes``: the class names, fixed; default: the labels given so far, sorted.
     ``preset`` and ``**overrides``: hyper-parameters by name (``tavaal presets``, config fields).
+    ``embeddings``: optional features of every pool sample (N, dim), e.g. from a pretrained model,
+    for TypiClust with ``typiclust_embedding="user"``.
     ``cold_start``: what ``query`` does with too few labels for the method (none, or a single
     class): ``"random"`` picks at random with a warning (default), ``"error"`` raises, ``"train"``
     trains on what there is (the simulated protocol, whose random initial set may hold one class).
@@ -94,6 +96,7 @@ class ActiveLearner:
         cold_start: str = "random",
         progress: bool = False,
         config: RunConfig | None = None,
+        embeddings: Any = None,
         **overrides: Any,
     ):
         if pool is None:
@@ -149,6 +152,7 @@ class ActiveLearner:
         self.ds = self._dataset()
         self.spec.check_input(self.ds.is_image, self.ds.name, self.ds.is_segmentation)
         self.spec.check_layers(max(2, len(self.classes)))
+        self.embeddings = self._embeddings(embeddings)
         self.uid = uuid.uuid4().hex
         self.ctx: SelectionContext | None = None
         self.last_fit: TrainLog | None = None
@@ -157,6 +161,17 @@ class ActiveLearner:
         self._fit_selects = False  # the last fit prepared a selection (candidates, phase)
 
     # ----------------------------------------------------------------- data and labels
+    def _embeddings(self, e: Any) -> torch.Tensor | None:
+        """The user's own features of every pool sample, one row each (TypiClust can cluster them)."""
+        if e is None:
+            return None
+        t = as_tensor(e, "embeddings")
+        if t.dim() != 2 or t.shape[0] != len(self.ids):
+            raise TavaalError(
+                f"embeddings must be one row per pool sample, ({len(self.ids)}, dim); got {tuple(t.shape)}"
+            )
+        return t.float().to(self.device)
+
     def _dataset(self) -> ArrayDataset:
         d = self._data
         x_test = d.x_test if d.x_test is not None else d.x[:0]
@@ -383,7 +398,15 @@ class ActiveLearner:
         if rt.channels_last and self.ds.is_image:
             model = model.to(memory_format=torch.channels_last)
         ctx = SelectionContext(
-            model, ranker, self.ds, self.pool.labeled, candidates, rt, seed=seed, progress=self.progress
+            model,
+            ranker,
+            self.ds,
+            self.pool.labeled,
+            candidates,
+            rt,
+            seed=seed,
+            progress=self.progress,
+            embeddings=self.embeddings,
         )
         if select:
             ctx.phase = self.strategy.make_phase(ctx)

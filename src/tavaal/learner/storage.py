@@ -102,6 +102,7 @@ def save_learner(learner: Any, path: Any) -> None:
             "augment": (d.augment.pad, d.augment.flip),
             "name": d.name,
             "classes": d.classes,
+            "embeddings": None if learner.embeddings is None else learner.embeddings.cpu(),
         }
         atomic_write_bytes(root / "pool.pt", _torch_bytes(pool))
     fit = None
@@ -204,6 +205,7 @@ def _load(root: Path, meta: dict[str, Any], model: Any, method: Strategy | None,
         trial=meta["trial"],
         cold_start=meta["cold_start"],
         config=cfg,
+        embeddings=pool.get("embeddings"),
     )
     learner.uid = meta["uid"]
     if not meta["classes_fixed"]:
@@ -238,7 +240,15 @@ def _restore_fit(learner: Any, root: Path, fit: dict[str, Any]) -> None:
     labeled = learner.pool.labeled[: fit["n_labeled"]]
     candidates = np.asarray(fit["candidates"], dtype=np.int64)
     ctx = SelectionContext(
-        model, ranker, learner.ds, labeled, candidates, rt, seed=fit["seed"], progress=learner.progress
+        model,
+        ranker,
+        learner.ds,
+        labeled,
+        candidates,
+        rt,
+        seed=fit["seed"],
+        progress=learner.progress,
+        embeddings=learner.embeddings,
     )
     if fit["selects"]:
         ctx.phase = learner.strategy.make_phase(ctx)

@@ -1,6 +1,19 @@
 """Selection strategies, one module each, registered by their command-line names."""
 
-from tavaal.strategies import coreset, entropy, lloss, mcdropout, random_sampling, tavaal, vaal, vaal_lloss  # noqa: F401
+from tavaal.strategies import (  # noqa: F401
+    badge,
+    coreset,
+    entropy,
+    least_confidence,
+    lloss,
+    margin,
+    mcdropout,
+    random_sampling,
+    tavaal,
+    typiclust,
+    vaal,
+    vaal_lloss,
+)
 from tavaal.strategies.base import (
     STRATEGIES,
     Selection,

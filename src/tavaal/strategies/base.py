@@ -35,6 +35,7 @@ class SelectionContext:
     seed: int = 0
     progress: bool = False
     phase: Any = None  # what the strategy trains for selection this cycle (VAAL's VAE and D), or None
+    embeddings: torch.Tensor | None = None  # the user's own features of every pool sample (TypiClust)
 
 
 @dataclass

@@ -1,0 +1,108 @@
+"""TypiClust (Hacohen, Dekel and Weinshall, ICML 2022, "Active learning on a budget"): at small
+budgets pick *typical* samples of clusters that hold no label yet. The labeled set and the
+candidates are clustered into |labeled| + budget clusters (k-means, at most ``max_clusters``);
+each pick comes from the cluster with the fewest labels (then the largest), and is its most
+typical candidate: the inverse of the mean distance to its k nearest neighbours in the cluster.
+
+The paper clusters a self-supervised embedding. Here the embedding is the task learner's
+(``typiclust_embedding="task"``) or one the user gives (``"user"``: ``ActiveLearner(embeddings=
+...)``, e.g. features of a pretrained model), L2-normalised as the paper's SimCLR features are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.neighbors import NearestNeighbors
+
+from tavaal.config import RunConfig
+from tavaal.errors import TavaalError
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
+from tavaal.train import infer
+
+MIN_CLUSTER = 5  # the authors' code prefers clusters of at least 5 points
+
+
+def typicality(x: np.ndarray, k: int) -> np.ndarray:
+    """1 / mean distance of each row to its ``k`` nearest other rows (of ``x``)."""
+    k = max(1, min(k, len(x) - 1))
+    if len(x) < 2:
+        return np.ones(len(x))
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    return 1.0 / (dist[:, 1:].mean(axis=1) + 1e-8)
+
+
+def typiclust(
+    labeled: np.ndarray, candidates: np.ndarray, budget: int, seed: int, k: int = 20, max_clusters: int = 500
+) -> tuple[list[int], np.ndarray]:
+    """Positions (in ``candidates``) of the ``budget`` picks, and every candidate's typicality within
+    its cluster. ``labeled`` and ``candidates`` are embedding rows."""
+    x = np.concatenate([labeled, candidates]).astype(np.float64)
+    n_l = len(labeled)
+    n_clusters = min(n_l + budget, max_clusters, len(x))
+    km = (KMeans if n_clusters <= 50 else MiniBatchKMeans)(n_clusters=n_clusters, random_state=seed, n_init=3)
+    assign = km.fit_predict(x)
+    typ = np.zeros(len(x))
+    for c in range(n_clusters):
+        members = np.flatnonzero(assign == c)
+        if len(members):
+            typ[members] = typicality(x[members], k)
+    size = np.bincount(assign, minlength=n_clusters)
+    covered = np.bincount(assign[:n_l], minlength=n_clusters)
+    free = np.bincount(assign[n_l:], minlength=n_clusters)  # candidates not yet picked, per cluster
+    taken = np.zeros(len(x), dtype=bool)
+    taken[:n_l] = True
+    picks = []
+    for _ in range(budget):
+        open_ = np.flatnonzero(free > 0)
+        big = open_[size[open_] >= MIN_CLUSTER]
+        pool = big if len(big) else open_
+        c = int(pool[np.lexsort((pool, -size[pool], covered[pool]))[0]])  # fewest labels, then largest
+        members = np.flatnonzero((assign == c) & ~taken)
+        best = members[np.argmax(typ[members])]
+        picks.append(int(best - n_l))
+        taken[best] = True
+        covered[c] += 1
+        free[c] -= 1
+    return picks, typ[n_l:]
+
+
+@register
+class TypiClust(Strategy):
+    name = "typiclust"
+    score_name = "typicality"
+
+    def __init__(self, k: int = 20, max_clusters: int = 500, embedding: str = "task"):
+        if embedding not in ("task", "user"):
+            raise TavaalError(f"typiclust embedding must be 'task' or 'user', got {embedding!r}")
+        self.k, self.max_clusters, self.embedding = int(k), int(max_clusters), embedding
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> TypiClust:
+        t = cfg.typiclust
+        return cls(t.typiclust_k, t.typiclust_max_clusters, t.typiclust_embedding)
+
+    def _features(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
+        if self.embedding == "user":
+            if ctx.embeddings is None:
+                raise TavaalError(
+                    "typiclust_embedding='user' needs your embeddings: ActiveLearner(..., embeddings=array)"
+                )
+            f = ctx.embeddings[torch.as_tensor(idx, dtype=torch.long, device=ctx.embeddings.device)]
+        else:
+            f = infer(ctx.model, ctx.dataset, idx, ctx.runtime)["embedding"]
+        f = torch.nn.functional.normalize(f.float(), dim=1)
+        return f.cpu().numpy()
+
+    def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        check_budget(budget, len(ctx.candidates))
+        picks, typ = typiclust(
+            self._features(ctx, ctx.labeled),
+            self._features(ctx, ctx.candidates),
+            budget,
+            ctx.seed,
+            self.k,
+            self.max_clusters,
+        )
+        return Selection(np.asarray(ctx.candidates)[picks], typ, self.score_name)
