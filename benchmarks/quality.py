@@ -38,12 +38,12 @@ MEASURE = ["--selection-eval", "--analysis"]
 # Each protocol is a `tavaal compare` command line (the paper's settings unless said).
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "moons": {
-        "methods": "random,entropy,coreset,lloss,lloss2,vaal,tavaal",
+        "methods": "random,entropy,margin,least-confidence,badge,typiclust,coreset,lloss,lloss2,vaal,tavaal",
         "args": ["--preset", "moons", "--trials", "20", *MEASURE],
         "note": "section 4.1: 20 initial + 10 per stage, 5 stages, 20 seeds (CPU)",
     },
     "digits": {
-        "methods": "random,entropy,coreset,lloss2,vaal,tavaal",
+        "methods": "random,entropy,margin,least-confidence,badge,typiclust,coreset,lloss2,vaal,tavaal",
         "args": ["--preset", "digits", "--trials", "10", *MEASURE],
         "note": "scikit-learn digits, 50 initial + 50 per cycle, 5 cycles, 10 seeds (CPU)",
     },
@@ -60,7 +60,15 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
         "note": "CIFAR-10, 1k initial + 1k per cycle, 5 cycles, 3 seeds, 10 epochs, --fast (GPU)",
     },
 }
-CLAIMS = (("tavaal", "random"), ("tavaal", "vaal"))  # the paper's: TA-VAAL above random, above VAAL
+# The paper's claims (TA-VAAL above random, above VAAL), then TA-VAAL against what practitioners
+# compare with today (margin, BADGE, TypiClust).
+CLAIMS = (
+    ("tavaal", "random"),
+    ("tavaal", "vaal"),
+    ("tavaal", "margin"),
+    ("tavaal", "badge"),
+    ("tavaal", "typiclust"),
+)
 
 
 def verdict(records: list[dict[str, Any]], figure: str = "accuracy") -> str:

@@ -23,7 +23,7 @@ def _err_line(err: str) -> str:
     [
         (["run", "--dataset", "nope"], "unknown dataset 'nope'"),
         (["run", "--preset", "nope"], "unknown preset 'nope'"),
-        (["run", "--dataset", "digits", "--method", "magic"], "valid methods are: coreset, entropy"),
+        (["run", "--dataset", "digits", "--method", "magic"], "valid methods are: badge, coreset, entropy"),
         (["run", "--dataset", "digits", "--initial", "99999"], "larger than the pool"),
         (["run", "--dataset", "digits", "--budget", "500", "--cycles", "5"], "need 2050 samples"),
         (

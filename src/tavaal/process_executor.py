@@ -55,7 +55,12 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops us
     ready = None
     while True:
-        task = inbox.get()
+        try:
+            task = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the driver was killed while we waited: nothing will come
+                return
+            continue
         if task is None:
             return
         job, attempt, state = task

@@ -31,9 +31,13 @@ def gradient_factors(logits: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Ten
     return a, emb.float()
 
 
-def sq_distances(a: torch.Tensor, h: torch.Tensor, i: int) -> torch.Tensor:
-    """||g_n - g_i||² for every n, from the factors (never forming g)."""
-    na, nh = (a * a).sum(1), (h * h).sum(1)
+def sq_distances(
+    a: torch.Tensor, h: torch.Tensor, i: int, na: torch.Tensor | None = None, nh: torch.Tensor | None = None
+) -> torch.Tensor:
+    """||g_n - g_i||² for every n, from the factors (never forming g); ``na``, ``nh``: the rows'
+    squared norms, when the caller already has them."""
+    na = (a * a).sum(1) if na is None else na
+    nh = (h * h).sum(1) if nh is None else nh
     d = na * nh + na[i] * nh[i] - 2.0 * (a @ a[i]) * (h @ h[i])
     return d.clamp_min(0.0)
 
@@ -41,9 +45,9 @@ def sq_distances(a: torch.Tensor, h: torch.Tensor, i: int) -> torch.Tensor:
 def kmeans_pp(a: torch.Tensor, h: torch.Tensor, k: int, generator: torch.Generator) -> list[int]:
     """k-means++ seeding in gradient space: the largest gradient first (as the authors' code), then
     each next point with probability proportional to its squared distance to the nearest chosen."""
-    norms = (a * a).sum(1) * (h * h).sum(1)
-    chosen = [int(torch.argmax(norms))]
-    d2 = sq_distances(a, h, chosen[0])
+    na, nh = (a * a).sum(1), (h * h).sum(1)
+    chosen = [int(torch.argmax(na * nh))]
+    d2 = sq_distances(a, h, chosen[0], na, nh)
     for _ in range(k - 1):
         d2[chosen] = 0.0
         total = d2.sum()
@@ -55,7 +59,7 @@ def kmeans_pp(a: torch.Tensor, h: torch.Tensor, k: int, generator: torch.Generat
             pool = torch.nonzero(free).flatten()
             i = int(pool[torch.randint(len(pool), (1,), generator=generator, device=pool.device)])
         chosen.append(i)
-        d2 = torch.minimum(d2, sq_distances(a, h, i))
+        d2 = torch.minimum(d2, sq_distances(a, h, i, na, nh))
     return chosen
 
 
