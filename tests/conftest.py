@@ -49,3 +49,16 @@ def one_cycle(cfg, strategy, ds, trial=0):
 
     learner = ActiveLearner(strategy, pool=ds, trial=trial, config=cfg, cold_start="train")
     return next(run_trial(learner, ds)), learner.networks()
+
+
+def one_thread_records(cfg, methods, out, ds):
+    """The sequential executor's records with one torch thread: what a one-CPU worker (a Ray task,
+    a --jobs process with --cpus-per-job 1) computes, for comparing executors record for record."""
+    from tavaal.experiment import run_experiment
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_experiment(cfg, methods, out, ds=ds)
+    finally:
+        torch.set_num_threads(threads)

@@ -8,9 +8,8 @@ import sys
 import time
 
 import pytest
-import torch
 
-from conftest import tiny_config
+from conftest import one_thread_records, tiny_config
 from tavaal.cli import main
 from tavaal.experiment import run_experiment
 from tavaal.process_executor import ProcessExecutor, threads_per_job
@@ -27,12 +26,7 @@ def _cfg(**kw):
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory, digits):
     """The sequential executor's records with one thread, as each --jobs worker gets below."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return run_experiment(_cfg(), METHODS, tmp_path_factory.mktemp("seq"), ds=digits)
-    finally:
-        torch.set_num_threads(threads)
+    return one_thread_records(_cfg(), METHODS, tmp_path_factory.mktemp("seq"), digits)
 
 
 def test_two_jobs_at_once_give_the_sequential_records(sequential, tmp_path, digits):

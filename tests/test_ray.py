@@ -5,9 +5,8 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
-from conftest import tiny_config
+from conftest import one_thread_records, tiny_config
 from tavaal.cli import main
 from tavaal.experiment import run_experiment
 from tavaal.ray_executor import RayExecutor, SweepFailed
@@ -36,12 +35,7 @@ def _strip(records):
 @pytest.fixture(scope="module")
 def local_records(tmp_path_factory, digits):
     """The local executor's records, with the thread count a one-CPU Ray job uses."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return run_experiment(_cfg(), METHODS, tmp_path_factory.mktemp("local"), ds=digits)
-    finally:
-        torch.set_num_threads(threads)
+    return one_thread_records(_cfg(), METHODS, tmp_path_factory.mktemp("local"), digits)
 
 
 def test_ray_gives_the_local_executors_records(ray_cluster, local_records, tmp_path, digits):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -14,21 +16,26 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=1)
 
 
+def probability_scores(ctx: SelectionContext, fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    """``fn`` of each candidate's class probabilities (classes on dim 1); for segmentation the mean
+    over pixels of ``fn`` of each pixel's probabilities. The one loop of the uncertainty scores."""
+    if ctx.dataset.is_segmentation:
+
+        def per_image(logits: torch.Tensor) -> torch.Tensor:
+            return fn(torch.softmax(logits, dim=1)).flatten(1).mean(1)
+
+        out = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, reduce_logits=per_image)["reduced"]
+    else:
+        out = fn(torch.softmax(infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["logits"], dim=1))
+    return out.cpu().numpy()
+
+
 @register
 class EntropySampling(Strategy):
     name = "entropy"
     score_name = "entropy"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        if ctx.dataset.is_segmentation:  # the mean of the pixels' entropies
-            out = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, reduce_logits=pixel_entropy)
-            h = out["reduced"].cpu().numpy()
-            return h, h
-        logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["logits"]
-        h = entropy(torch.softmax(logits, dim=1)).cpu().numpy()
+        h = probability_scores(ctx, entropy)
         return h, h
 
-
-def pixel_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Per image: the mean over pixels of the entropy of each pixel's class probabilities."""
-    return entropy(torch.softmax(logits, dim=1)).flatten(1).mean(1)

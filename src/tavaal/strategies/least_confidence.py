@@ -6,17 +6,12 @@ import numpy as np
 import torch
 
 from tavaal.strategies.base import SelectionContext, Strategy, register
-from tavaal.train import infer
+from tavaal.strategies.entropy import probability_scores
 
 
 def least_confidence(probs: torch.Tensor) -> torch.Tensor:
-    """1 - max_c p(c) of each row of class probabilities (over dim 1)."""
+    """1 - max_c p(c) of each row of class probabilities (classes on dim 1)."""
     return 1.0 - probs.max(dim=1).values
-
-
-def pixel_least_confidence(logits: torch.Tensor) -> torch.Tensor:
-    """Per image: the mean over pixels of each pixel's 1 - max probability."""
-    return least_confidence(torch.softmax(logits, dim=1)).flatten(1).mean(1)
 
 
 @register
@@ -25,11 +20,5 @@ class LeastConfidence(Strategy):
     score_name = "one_minus_max_prob"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        if ctx.dataset.is_segmentation:
-            reduce = pixel_least_confidence
-            u = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, reduce_logits=reduce)["reduced"]
-        else:
-            logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["logits"]
-            u = least_confidence(torch.softmax(logits, dim=1))
-        u = u.cpu().numpy()
+        u = probability_scores(ctx, least_confidence)  # segmentation: the mean over pixels
         return u, u

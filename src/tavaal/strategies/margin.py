@@ -7,18 +7,13 @@ import numpy as np
 import torch
 
 from tavaal.strategies.base import SelectionContext, Strategy, register
-from tavaal.train import infer
+from tavaal.strategies.entropy import probability_scores
 
 
 def margin(probs: torch.Tensor) -> torch.Tensor:
-    """p(first) - p(second) of each row of class probabilities (over dim 1)."""
+    """p(first) - p(second) of each row of class probabilities (classes on dim 1)."""
     top2 = probs.topk(2, dim=1).values
     return top2.select(1, 0) - top2.select(1, 1)
-
-
-def pixel_margin(logits: torch.Tensor) -> torch.Tensor:
-    """Per image: the mean over pixels of each pixel's margin."""
-    return margin(torch.softmax(logits, dim=1)).flatten(1).mean(1)
 
 
 @register
@@ -27,12 +22,5 @@ class MarginSampling(Strategy):
     score_name = "margin"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        if ctx.dataset.is_segmentation:
-            m = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime, reduce_logits=pixel_margin)[
-                "reduced"
-            ]
-        else:
-            logits = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["logits"]
-            m = margin(torch.softmax(logits, dim=1))
-        m = m.cpu().numpy()
+        m = probability_scores(ctx, margin)  # segmentation: the mean of the pixels' margins
         return m, -m  # the smallest margin first
