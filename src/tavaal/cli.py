@@ -312,7 +312,9 @@ def cmd_query(args: argparse.Namespace) -> int:
             "--push needs the Label Studio API key in the environment variable LABEL_STUDIO_API_KEY"
         )
     check_query_out(Path(args.out), Path(args.labels), Path(args.pool))
-    cfg = resolve_config(args, default_preset(args.preset, args.dataset or "imagefolder"))
+    on_cpu = (args.device or "cpu") == "cpu"
+    preset = args.preset or ("quick" if on_cpu and args.config is None else None)
+    cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
     result, predicted = query(
         Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=bars(args)
     )

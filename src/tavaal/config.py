@@ -114,6 +114,7 @@ class RuntimeSettings:
     fused: bool = False  # fused (single-kernel) SGD and Adam on CUDA instead of foreach
     cudnn_benchmark: bool = True  # let cuDNN time its convolution algorithms per shape (CUDA only)
     eval_batch_size: int = 1024
+    threads: int = 0  # CPU intra-op threads; 0: chosen for the model (device.cpu_threads)
 
 
 # The fastest settings measured per device (benchmarks/README.md): ``--fast`` sets those not given.
@@ -214,6 +215,7 @@ NOT_IN_HASH = frozenset(
         "final_selection",
         "skip_unreadable",
         "selection_eval",
+        "threads",
     }
 )
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -245,7 +247,7 @@ RANGES: dict[str, tuple[Any, str]] = {
          "disc_layers", "typiclust_k", "typiclust_max_clusters"),
         _POS,
     ),
-    **dict.fromkeys(("seed", "weight_decay", "eta", "lam", "beta", "margin"), _NONNEG),
+    **dict.fromkeys(("seed", "weight_decay", "eta", "lam", "beta", "margin", "threads"), _NONNEG),
     **dict.fromkeys(("ranker_freeze_fraction", "ranker_detach_fraction"), _FRACTION),
     "subset_size": (lambda v: v >= 0, "0 (subset-factor x budget) or positive"),
     "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),

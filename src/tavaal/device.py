@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
+
+# Models too small for intra-op threads to pay: on 2 cores one thread was as fast on a quiet
+# machine and 10x faster beside another busy process (benchmarks/README.md, "threads").
+SMALL_MODELS = frozenset({"mlp", "smallcnn"})
+
+
+def cpu_threads(cfg: RunConfig) -> int:
+    """The intra-op threads a CPU run uses: ``threads`` if set; else what OMP_NUM_THREADS says if
+    set; else 1 for the small models and every core for the others."""
+    if cfg.runtime.threads > 0:
+        return cfg.runtime.threads
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    if cfg.training.model in SMALL_MODELS:
+        return 1
+    return max(1, os.cpu_count() or 1)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -18,7 +36,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def setup_device(cfg: RunConfig) -> torch.device:
-    """Resolve ``cfg.runtime.device`` and set cuDNN's autotuner as the config asks.
+    """Resolve ``cfg.runtime.device``, set cuDNN's autotuner as the config asks (CUDA) or the
+    intra-op threads (CPU, ``cpu_threads``).
 
     With ``cudnn_benchmark`` cuDNN times its convolution algorithms the first time it meets an input
     shape and keeps the fastest for the rest of the process; a new cycle brings at most a couple of
@@ -28,4 +47,8 @@ def setup_device(cfg: RunConfig) -> torch.device:
     dev = resolve_device(cfg.runtime.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.runtime.cudnn_benchmark
+    else:
+        threads = cpu_threads(cfg)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     return dev

@@ -153,6 +153,29 @@ PRESETS["camvid-quick"] = {
     ),
 }
 
+# `tavaal query` on a CPU (a person labeling on a laptop): an answer in about a minute for a pool
+# of 1,000 images and ~50 labels, on 2 cores. Not the paper's: a small CNN instead of ResNet-18,
+# 30 epochs instead of 200, an MLP VAE instead of VAAL's conv VAE (benchmarks/README.md measures
+# what it gives up).
+PRESETS["quick"] = {
+    **PRESETS["cifar10"],
+    **dict(
+        model="smallcnn",
+        epochs=30,
+        batch_size=32,
+        lr=0.05,
+        weight_decay=5e-4,
+        lr_milestones=(24,),
+        eta=0.1,
+        latent_dim=32,
+        vae_kind="mlp",
+        vae_epochs=30,
+        vae_lr=1e-3,
+        disc_lr=1e-3,
+        eval_batch_size=256,
+    ),
+}
+
 PRESET_NOTES = {
     "moons": "toy problem, section 4.1 (MLP, Adam 0.1, 20 initial + 10 per cycle)",
     "digits": "scikit-learn 8x8 digits, embedded; a fast default (not in the paper; eta 0.1, as eta 1 "
@@ -168,6 +191,8 @@ PRESET_NOTES = {
     "camvid": "cityscapes scaled to CamVid's 367 frames: DRN-D-22, 40/40 (Cityscapes' 200 of 2975 is "
     "~7%; 40 of 367 is 11%), full 240x180 frames (no crop: smaller than 412), subset 5 x budget (200: "
     "10 x, 400, exceeds the 327 unlabeled frames of the first cycle)",
+    "quick": "tavaal query's default on a CPU: answers in about a minute on 2 cores; a small CNN, 30 "
+    "epochs, an MLP VAE (not the paper's; benchmarks/README.md has the accuracy it gives up)",
     "camvid-quick": "a CPU check, not a benchmark: DRN-D-22 at 96 px high, 20/20, 3 cycles, 10 epochs at "
     "lr 1e-2 (Table 1's 1e-3 is for 100), an MLP VAE on 32x32 images (VAAL's conv VAE dominated a CPU cycle)",
 }

@@ -132,7 +132,7 @@ class ProcessExecutor:
         book = JobBook(cfg, jobs, out, progress, on_cycle, self.retries)
         threads = threads_per_job(self.jobs, self.cpus_per_job)
         share = 0.95 / self.jobs  # each job's part of a GPU's memory, so that N fit side by side
-        args = (cfg.to_dict(), keep_models, threads, share, ds)
+        args = (cfg.replace(threads=threads).to_dict(), keep_models, threads, share, ds)
         pending, workers = list(book.todo), []
         attempt = dict.fromkeys(book.todo, 0)
 

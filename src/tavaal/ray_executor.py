@@ -157,8 +157,8 @@ class RayExecutor:
                 num_returns="streaming",
                 max_retries=0,
             )
-            values = cfg.to_dict()
             threads = max(1, int(self.cpus_per_job))
+            values = cfg.replace(threads=threads).to_dict()
             ds_ref = ray.put(ds) if ds is not None else None
             running: dict[Any, tuple[str, int]] = {}
 

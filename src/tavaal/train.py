@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from tavaal.data.base import ArrayDataset
 from tavaal.losses import margin_loss, ranking_loss, task_losses, total_loss
 from tavaal.runtime import Runtime
 
+logger = logging.getLogger("tavaal")
 EpochHook = Callable[[int, nn.Module, nn.Module | None], None]
 
 
@@ -131,11 +133,35 @@ def train_task_learner(
         if update_ranker:
             last_ranker_epoch = epoch
         sched.step()
+        if epoch == 0:
+            warn_if_long(time.perf_counter() - t0, tr.epochs, desc)
         if progress:
             bar.set_postfix(loss=f"{float(epoch_loss) / n:.3f}")
     if ranker is not None:
         ranker.requires_grad_(True)
     return TrainLog(time.perf_counter() - t0, float(epoch_loss) / max(n, 1), last_ranker_epoch)
+
+
+LONG_FIT_SECONDS = 120.0
+_warned = False
+
+
+def warn_if_long(first_epoch: float, epochs: int, desc: str) -> None:
+    """Once per process: when the first epoch says the fit will take over two minutes, say how long
+    and how to make it faster (a person may be waiting for a query)."""
+    global _warned
+    total = first_epoch * epochs
+    if _warned or total < LONG_FIT_SECONDS:
+        return
+    _warned = True
+    logger.warning(
+        "%s: this fit will take about %.0f min (%.1f s for the first of %d epochs, the selection "
+        "networks included); for a faster answer use --preset quick, fewer --epochs, or --device cuda",
+        desc,
+        total / 60,
+        first_epoch,
+        epochs,
+    )
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:

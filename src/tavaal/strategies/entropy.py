@@ -38,4 +38,3 @@ class EntropySampling(Strategy):
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         h = probability_scores(ctx, entropy)
         return h, h
-
