@@ -66,3 +66,21 @@ def test_a_log_gets_one_plain_line_per_cycle_and_no_bar_codes(tmp_path, capsys):
     out = capsys.readouterr()
     assert "random trial 0 cycle 1: 30 labeled, accuracy" in out.out
     assert "\r" not in out.err and "\x1b[" not in out.err
+
+
+def test_a_long_fit_says_so_once_with_how_to_go_faster(monkeypatch, caplog, digits):
+    import logging
+
+    import tavaal.train
+    from conftest import tiny_config
+    from tavaal.cycle import make_learner, oracle_labels
+
+    monkeypatch.setattr(tavaal.train, "LONG_FIT_SECONDS", 0.0)  # every fit is "long"
+    monkeypatch.setattr(tavaal.train, "_warned", False)
+    learner = make_learner(tiny_config(epochs=3), "random", digits, 0)
+    learner.label(list(range(20)), oracle_labels(digits, list(range(20))))
+    with caplog.at_level(logging.WARNING, logger="tavaal"):
+        learner.fit()
+        learner.fit()
+    warnings = [r.getMessage() for r in caplog.records if "this fit will take about" in r.getMessage()]
+    assert len(warnings) == 1 and "--preset quick" in warnings[0]

@@ -185,3 +185,11 @@ def test_each_equation_is_tagged_once_where_it_is_implemented():
     assert {n: len(v) for n, v in tags.items()} == {str(n): 1 for n in range(1, 8)}, tags
     assert tags["1"] == tags["2"] == tags["4"] == tags["5"] == tags["6"] == ["losses.py"]
     assert tags["3"] == tags["7"] == ["adversarial.py"]
+
+
+def test_compressed_records_read_like_plain_ones(tmp_path, records):
+    import gzip
+
+    write_records(tmp_path / "r.jsonl", records)
+    (tmp_path / "r.jsonl.gz").write_bytes(gzip.compress((tmp_path / "r.jsonl").read_bytes()))
+    assert read_records(tmp_path / "r.jsonl.gz") == read_records(tmp_path / "r.jsonl") == records

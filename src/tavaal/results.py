@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,12 +25,17 @@ def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a corrupt line is an error naming the file and line, never skipped."""
+    """Read a JSON-lines file (or a .jsonl.gz); a corrupt line is an error naming the file and line,
+    never skipped."""
     path = Path(path)
     if not path.is_file():
         raise TavaalError(f"no results file at {path}; run `tavaal run` or `tavaal compare` with --out first")
+    if path.suffix == ".gz":  # archived results (benchmarks/results/) are kept compressed
+        text = gzip.decompress(path.read_bytes()).decode()
+    else:
+        text = path.read_text()
     out = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

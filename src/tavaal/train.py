@@ -111,6 +111,7 @@ def train_task_learner(
     n, bs = idx_all.numel(), tr.batch_size
     last_ranker_epoch, epoch_loss = -1, torch.zeros((), device=device)
     bar = tqdm(range(tr.epochs), desc=desc, disable=not progress, leave=False)
+    first_epoch_end = t0
     for epoch in bar:
         if epoch_hook is not None:
             epoch_hook(epoch, model, ranker)
@@ -134,7 +135,10 @@ def train_task_learner(
             last_ranker_epoch = epoch
         sched.step()
         if epoch == 0:
-            warn_if_long(time.perf_counter() - t0, tr.epochs, desc)
+            first_epoch_end = time.perf_counter()
+        elif epoch == 1:  # the first epoch carries one-time costs: project from the second
+            now = time.perf_counter()
+            warn_if_long(first_epoch_end - t0, now - first_epoch_end, tr.epochs, desc)
         if progress:
             bar.set_postfix(loss=f"{float(epoch_loss) / n:.3f}")
     if ranker is not None:
@@ -146,20 +150,20 @@ LONG_FIT_SECONDS = 120.0
 _warned = False
 
 
-def warn_if_long(first_epoch: float, epochs: int, desc: str) -> None:
-    """Once per process: when the first epoch says the fit will take over two minutes, say how long
-    and how to make it faster (a person may be waiting for a query)."""
+def warn_if_long(first: float, second: float, epochs: int, desc: str) -> None:
+    """Once per process: when the first two epochs say the fit will take over two minutes, say how
+    long and how to make it faster (a person may be waiting for a query)."""
     global _warned
-    total = first_epoch * epochs
+    total = first + second * (epochs - 1)
     if _warned or total < LONG_FIT_SECONDS:
         return
     _warned = True
     logger.warning(
-        "%s: this fit will take about %.0f min (%.1f s for the first of %d epochs, the selection "
-        "networks included); for a faster answer use --preset quick, fewer --epochs, or --device cuda",
+        "%s: this fit will take about %.0f min (%.1f s per epoch of %d, the selection networks "
+        "included); for a faster answer use --preset quick, fewer --epochs, or --device cuda",
         desc,
         total / 60,
-        first_epoch,
+        second,
         epochs,
     )
 
