@@ -261,7 +261,7 @@ def test_every_run_flag_with_bad_values_is_exit_2_without_a_traceback(tmp_path, 
                   ("crop_pad", "0"), ("crop_size", "0"), ("weight_decay", "0"), ("eta", "0"), ("lam", "0"),
                   ("beta", "0"), ("margin", "0"), ("momentum", "0"), ("dropout", "0"),
                   ("vae_batch_size", "0"), ("ranker_freeze_fraction", "0"),
-                  ("ranker_detach_fraction", "0")}  # fmt: skip
+                  ("ranker_detach_fraction", "0"), ("threads", "0")}  # fmt: skip
     text_ok = {"data_dir", "train_dir", "test_dir", "feature_layers", "embedding_layer", "lr_milestones"}
     unexpected = [(f, v) for f, v in accepted if (f, v) not in numeric_ok and f not in text_ok]
     assert not unexpected, unexpected

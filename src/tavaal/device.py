@@ -10,7 +10,7 @@ from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
 
 # Models too small for intra-op threads to pay: on 2 cores a second thread bought 4-13% on a quiet
-# machine and cost 1.5-2x beside one busy process (the digits demo 9x); ResNet-18 gained 24% quiet
+# machine and cost 1.5-2x beside one busy process; ResNet-18 gained 24% quiet
 # and lost 12% busy, so the others get every core (benchmarks/README.md, "CPU threads").
 SMALL_MODELS = frozenset({"mlp", "smallcnn"})
 
