@@ -125,3 +125,21 @@ def test_compare_runs_the_new_methods_and_summarises_them(tmp_path, capsys):
     head = capsys.readouterr().out.splitlines()[4]
     for m in methods.split(","):
         assert f" {m} " in head
+
+
+def test_typiclust_on_the_vae_latent(digits):
+    x = digits.x_train[:200].numpy()
+    kw = dict(
+        epochs=1, batch_size=16, lr_milestones=[], typiclust_embedding="vae", vae_epochs=2, latent_dim=8
+    )
+    picks = []
+    for _ in range(2):  # the same seeds give the same picks
+        learner = ActiveLearner("typiclust", "smallcnn", x, **kw)
+        learner.label(list(range(20)), digits.y_train[:20].tolist())
+        q = learner.query(5)
+        assert len(set(q.ids)) == 5 and not set(q.ids) & set(range(20))
+        assert learner.networks()["adversarial"].fitted  # the VAE trained for the embedding
+        picks.append(q.ids)
+    assert picks[0] == picks[1]
+    with pytest.raises(TavaalError, match="typiclust embedding must be one of task, vae, user"):
+        get_strategy("typiclust", make_config("digits")).__class__(embedding="simclr")

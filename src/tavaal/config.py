@@ -168,7 +168,8 @@ class TypiClustParams:
 
     typiclust_k: int = 20
     typiclust_max_clusters: int = 500
-    typiclust_embedding: str = "task"  # "task": the task learner's; "user": ActiveLearner(embeddings=...)
+    typiclust_embedding: str = "task"  # "task": the task learner's; "vae": VAAL's VAE latent;
+    # "user": ActiveLearner(embeddings=...)
 
 
 SECTIONS: dict[str, type] = {
@@ -223,7 +224,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("paper", "official"),
     "ranker_stop": ("freeze", "detach"),
     "ranker_for": ("own", "all"),
-    "typiclust_embedding": ("task", "user"),
+    "typiclust_embedding": ("task", "vae", "user"),
     "disc_r": ("sigmoid", "raw"),
     "mc_score": ("bald", "entropy", "varratio"),
     "optimizer": ("sgd", "adam"),

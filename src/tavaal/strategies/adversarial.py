@@ -206,6 +206,19 @@ class AdversarialPhase:
         return torch.stack([loss.detach(), d_loss.detach()])
 
     @torch.no_grad()
+    def embed(self, idx: np.ndarray) -> torch.Tensor:
+        """The VAE's latent mean mu(x) of dataset rows ``idx`` (TypiClust's ``vae`` embedding)."""
+        ds, step = self.ctx.dataset, self.rt.eval_batch_size
+        rows = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.labeled.device)
+        self.vae.eval()
+        out = []
+        for start in range(0, rows.numel(), step):
+            x = self.rt.to_input(ds.batch(rows[start : start + step], train=False))
+            with self.rt.autocast():
+                out.append(self.vae.encode(x)[0].float())
+        return torch.cat(out) if out else torch.empty(0, device=self.labeled.device)
+
+    @torch.no_grad()
     def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:
         """D(r_U, mu(x_U)) for every candidate, as a probability of "labeled" (the argument of equation 7)."""
         ds, step = self.ctx.dataset, self.rt.eval_batch_size

@@ -5,22 +5,29 @@ each pick comes from the cluster with the fewest labels (then the largest), and 
 typical candidate: the inverse of the mean distance to its k nearest neighbours in the cluster.
 
 The paper clusters a self-supervised embedding. Here the embedding is the task learner's
-(``typiclust_embedding="task"``) or one the user gives (``"user"``: ``ActiveLearner(embeddings=
-...)``, e.g. features of a pretrained model), L2-normalised as the paper's SimCLR features are.
+(``typiclust_embedding="task"``), the latent mean of VAAL's VAE trained without labels on the
+labeled set and the candidates (``"vae"``, the adversarial section's settings and ``vae_epochs``),
+or one the user gives (``"user"``: ``ActiveLearner(embeddings=...)``, e.g. features of a
+pretrained model); L2-normalised as the paper's SimCLR features are.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
-from tavaal.config import RunConfig
+from tavaal.config import AdversarialParams, RunConfig
 from tavaal.errors import TavaalError
+from tavaal.strategies.adversarial import AdversarialPhase
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
 from tavaal.train import infer
 
+EMBEDDINGS = ("task", "vae", "user")
 MIN_CLUSTER = 5  # the authors' code prefers clusters of at least 5 points
 
 
@@ -73,18 +80,43 @@ class TypiClust(Strategy):
     name = "typiclust"
     score_name = "typicality"
 
-    def __init__(self, k: int = 20, max_clusters: int = 500, embedding: str = "task"):
-        if embedding not in ("task", "user"):
-            raise TavaalError(f"typiclust embedding must be 'task' or 'user', got {embedding!r}")
+    def __init__(
+        self,
+        k: int = 20,
+        max_clusters: int = 500,
+        embedding: str = "task",
+        vae: AdversarialParams | None = None,
+    ):
+        """``vae``: the VAE's settings for ``embedding="vae"`` (default: AdversarialParams())."""
+        if embedding not in EMBEDDINGS:
+            raise TavaalError(
+                f"typiclust embedding must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}"
+            )
         self.k, self.max_clusters, self.embedding = int(k), int(max_clusters), embedding
+        self.vae = vae or AdversarialParams()
+        if not self.vae.vae_batch_size:
+            self.vae.vae_batch_size = 128
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> TypiClust:
         t = cfg.typiclust
-        return cls(t.typiclust_k, t.typiclust_max_clusters, t.typiclust_embedding)
+        vae = dataclasses.replace(
+            cfg.adversarial, vae_batch_size=cfg.adversarial.vae_batch_size or cfg.training.batch_size
+        )
+        return cls(t.typiclust_k, t.typiclust_max_clusters, t.typiclust_embedding, vae)
+
+    def make_phase(self, ctx: SelectionContext) -> Any:
+        """For ``embedding="vae"``: VAAL's (unconditioned) VAE and D, trained in ``select``."""
+        return AdversarialPhase(ctx, self.vae, conditioned=False) if self.embedding == "vae" else None
 
     def _features(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
-        if self.embedding == "user":
+        if self.embedding == "vae":
+            if ctx.phase is None:
+                ctx.phase = self.make_phase(ctx)
+            if not ctx.phase.fitted:  # T plays no part: the VAE trains on the images alone
+                ctx.phase.fit((None,) * 4, self.vae.vae_epochs, ctx.progress)
+            f = ctx.phase.embed(idx)
+        elif self.embedding == "user":
             if ctx.embeddings is None:
                 raise TavaalError(
                     "typiclust_embedding='user' needs your embeddings: ActiveLearner(..., embeddings=array)"
