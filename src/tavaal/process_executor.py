@@ -95,7 +95,7 @@ def _setup(values: dict[str, Any], threads: int, memory_share: float, ds: Any) -
     cfg = RunConfig.from_flat(values)
     device = setup_device(cfg)
     if device.type == "cuda" and memory_share < 1:
-        torch.cuda.set_per_process_memory_fraction(memory_share, device)
+        torch.cuda.set_per_process_memory_fraction(memory_share, torch.cuda.current_device())
     return cfg, (ds if ds is not None else load_data(cfg.data, quiet=True)).to(device)
 
 

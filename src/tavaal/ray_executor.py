@@ -82,7 +82,7 @@ def _job(
     torch.set_num_threads(threads)  # the job's CPU share; the same count as a local run gives the same floats
     device = setup_device(cfg)
     if device.type == "cuda" and 0 < gpu_share < 1:  # stay within this job's share of the GPU
-        torch.cuda.set_per_process_memory_fraction(gpu_share, device)
+        torch.cuda.set_per_process_memory_fraction(gpu_share, torch.cuda.current_device())
     if ds is None:
         key = json.dumps(cfg_values_data(cfg), sort_keys=True)
         if key not in _DATA:
