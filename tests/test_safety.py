@@ -50,12 +50,17 @@ def _one_line(e: TavaalError) -> str:
     return text
 
 
+def _write_bomb(path, key, marker):
+    """A .pt file whose entry ``key`` runs a command when unpickled."""
+    buf = io.BytesIO()
+    torch.save({key: Boom(marker)}, buf)
+    path.write_bytes(buf.getvalue())
+
+
 def test_a_crafted_pool_file_is_refused_and_runs_nothing(saved, tmp_path):
     root = _copy(saved, tmp_path)
     marker = tmp_path / "pwned"
-    buf = io.BytesIO()
-    torch.save({"x": Boom(marker)}, buf)
-    (root / "pool.pt").write_bytes(buf.getvalue())
+    _write_bomb(root / "pool.pt", "x", marker)
     with pytest.raises(TavaalError) as err:
         ActiveLearner.load(root)
     assert "never unpickles" in _one_line(err.value)
@@ -65,9 +70,7 @@ def test_a_crafted_pool_file_is_refused_and_runs_nothing(saved, tmp_path):
 def test_a_networks_path_outside_the_folder_is_refused(saved, tmp_path):
     root = _copy(saved, tmp_path)
     marker = tmp_path / "pwned"
-    buf = io.BytesIO()
-    torch.save({"model": Boom(marker)}, buf)
-    (tmp_path / "evil.pt").write_bytes(buf.getvalue())
+    _write_bomb(tmp_path / "evil.pt", "model", marker)
     meta = json.loads((root / "learner.json").read_text())
     meta["fit"]["networks"] = "../evil.pt"
     (root / "learner.json").write_text(json.dumps(meta))

@@ -53,3 +53,16 @@ def setup_device(cfg: RunConfig) -> torch.device:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
     return dev
+
+
+def setup_worker(values: dict, gpu_share: float = 1.0) -> tuple[RunConfig, torch.device]:
+    """A sweep worker's config (flat ``values``, its ``threads`` set by the executor) and device,
+    set up as ``setup_device`` does; on CUDA the process keeps to ``gpu_share`` of the GPU's memory
+    so that several jobs fit side by side."""
+    cfg = RunConfig.from_flat(values)
+    if cfg.runtime.threads > 0:  # on CUDA too: the worker's share of the host's cores
+        torch.set_num_threads(cfg.runtime.threads)
+    device = setup_device(cfg)
+    if device.type == "cuda" and 0 < gpu_share < 1:
+        torch.cuda.set_per_process_memory_fraction(gpu_share, torch.cuda.current_device())
+    return cfg, device

@@ -86,15 +86,7 @@ class ResultsDir:
     def claim(self, cfg: RunConfig) -> None:
         """Write the config, or check that the folder holds this same experiment."""
         if self.config_path.is_file():
-            try:
-                saved = yaml.safe_load(self.config_path.read_text()) or {}
-            except (yaml.YAMLError, UnicodeDecodeError):
-                saved = None
-            if not isinstance(saved, dict) or not isinstance(saved.get("config", {}), dict):
-                raise TavaalError(
-                    f"{self.config_path} is not a tavaal config (damaged or edited by hand); "
-                    "use another --out folder, or delete that folder to start over"
-                )
+            saved = self._saved()
             if saved.get("experiment_hash") != cfg.experiment_hash():
                 old = saved.get("config", {})
                 diff = [k for k, v in cfg.to_dict().items() if k in old and old[k] != v]
@@ -116,19 +108,26 @@ class ResultsDir:
         )
         atomic_write_text(self.config_path, text)
 
+    def _saved(self) -> dict[str, Any]:
+        """config.yaml as written by ``claim``: a mapping with a ``config`` mapping, or a clear error."""
+        try:
+            saved = yaml.safe_load(self.config_path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            saved = None
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            raise TavaalError(
+                f"{self.config_path} is not a tavaal config (damaged or edited by hand); "
+                "use another --out folder, or delete that folder to start over"
+            )
+        return saved
+
     def saved_config(self) -> RunConfig:
         """The experiment's config as its config.yaml records it."""
         if not self.config_path.is_file():
             raise TavaalError(
                 f"{self.root} has no config.yaml; give a folder written by tavaal run or compare"
             )
-        try:
-            saved = yaml.safe_load(self.config_path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise TavaalError(f"{self.config_path} is not valid YAML ({e})") from None
-        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
-            raise TavaalError(f"{self.config_path} is not a tavaal config (no 'config' mapping)")
-        cfg = config_from_dict(saved["config"])
+        cfg = config_from_dict(self._saved()["config"])
         cfg.validate()
         return cfg
 
@@ -388,7 +387,5 @@ def evaluate_selections(out_dir: str | Path, device: str | None = None, progress
         cfg = cfg.replace(device=device)
     dev = setup_device(cfg)
     ds = load_data(cfg.data, quiet=not progress).to(dev)
-    with out.lock():
-        n = fill_selection_accuracy(cfg, ds, out, progress)
-        out.merge()
-    return n
+    with out.lock():  # fill_selection_accuracy merges results.jsonl after every job it fills
+        return fill_selection_accuracy(cfg, ds, out, progress)

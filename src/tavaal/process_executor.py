@@ -42,7 +42,6 @@ def threads_per_job(jobs: int, cpus_per_job: float | None = None) -> int:
 def _worker(
     values: dict[str, Any],
     keep_models: bool,
-    threads: int,
     memory_share: float,
     ds: Any,
     inbox: Any,
@@ -66,7 +65,7 @@ def _worker(
         job, attempt, state = task
         try:
             if ready is None:
-                ready = _setup(values, threads, memory_share, ds)
+                ready = _setup(values, memory_share, ds)
             cfg, data = ready
             from tavaal.experiment import job_cycles
 
@@ -84,18 +83,13 @@ def _worker(
             return
 
 
-def _setup(values: dict[str, Any], threads: int, memory_share: float, ds: Any) -> tuple[RunConfig, Any]:
-    """The worker's torch threads, device (and its share of a GPU's memory) and data, once."""
-    import torch
-
+def _setup(values: dict[str, Any], memory_share: float, ds: Any) -> tuple[RunConfig, Any]:
+    """The worker's config, device (threads from ``values``, its share of a GPU's memory) and
+    data, once."""
     from tavaal.data import load_data
-    from tavaal.device import setup_device
+    from tavaal.device import setup_worker
 
-    torch.set_num_threads(threads)
-    cfg = RunConfig.from_flat(values)
-    device = setup_device(cfg)
-    if device.type == "cuda" and memory_share < 1:
-        torch.cuda.set_per_process_memory_fraction(memory_share, torch.cuda.current_device())
+    cfg, device = setup_worker(values, memory_share)
     return cfg, (ds if ds is not None else load_data(cfg.data, quiet=True)).to(device)
 
 
@@ -132,7 +126,7 @@ class ProcessExecutor:
         book = JobBook(cfg, jobs, out, progress, on_cycle, self.retries)
         threads = threads_per_job(self.jobs, self.cpus_per_job)
         share = 0.95 / self.jobs  # each job's part of a GPU's memory, so that N fit side by side
-        args = (cfg.replace(threads=threads).to_dict(), keep_models, threads, share, ds)
+        args = (cfg.replace(threads=threads).to_dict(), keep_models, share, ds)
         pending, workers = list(book.todo), []
         attempt = dict.fromkeys(book.todo, 0)
 

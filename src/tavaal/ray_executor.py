@@ -68,21 +68,15 @@ def _job(
     state: dict[str, Any] | None,
     keep_models: bool,
     gpu_share: float,
-    threads: int,
     ds: Any,
 ):
     """The Ray task: one job's cycles, yielded one by one (runs in a worker process)."""
-    import torch
-
     from tavaal.data import load_data
-    from tavaal.device import setup_device
+    from tavaal.device import setup_worker
     from tavaal.experiment import job_cycles
 
-    cfg = RunConfig.from_flat(cfg_values)
-    torch.set_num_threads(threads)  # the job's CPU share; the same count as a local run gives the same floats
-    device = setup_device(cfg)
-    if device.type == "cuda" and 0 < gpu_share < 1:  # stay within this job's share of the GPU
-        torch.cuda.set_per_process_memory_fraction(gpu_share, torch.cuda.current_device())
+    # cfg_values carry the job's threads: the same count as a local run gives the same floats.
+    cfg, device = setup_worker(cfg_values, gpu_share)
     if ds is None:
         key = json.dumps(cfg_values_data(cfg), sort_keys=True)
         if key not in _DATA:
@@ -165,7 +159,7 @@ class RayExecutor:
             def submit(job: tuple[str, int]) -> None:
                 m, t = job
                 state, share = book.states[job], self.gpus_per_job
-                running[task.remote(values, m, t, state, keep_models, share, threads, ds_ref)] = job
+                running[task.remote(values, m, t, state, keep_models, share, ds_ref)] = job
 
             for job in book.todo:
                 submit(job)

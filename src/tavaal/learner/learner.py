@@ -341,6 +341,13 @@ class ActiveLearner:
             self.strategy.check_model(model)
         return model
 
+    def _placed(self, model: TaskLearner, rt: Runtime) -> TaskLearner:
+        """``model`` on the learner's device, channels_last where the runtime asks for images."""
+        model = model.to(self.device)
+        if rt.channels_last and self.ds.is_image:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
     def fit_common(self, labeled: np.ndarray, cycle: int) -> dict[str, Any]:
         """Train the *common* learner on ``labeled`` and return its test metrics: the preset's plain
         T (no Ranker, no head dropout), seeded from (seed, trial, cycle) exactly as a method's fit,
@@ -357,9 +364,7 @@ class ActiveLearner:
         seed = derive_seed(self.seed, self.trial, cycle)
         torch.manual_seed(seed)
         rt = Runtime.from_config(self.cfg, self.device)
-        model = self.build_model(head_dropout=0.0).to(self.device)
-        if rt.channels_last and self.ds.is_image:
-            model = model.to(memory_format=torch.channels_last)
+        model = self._placed(self.build_model(head_dropout=0.0), rt)
         train_task_learner(
             model,
             None,
@@ -392,11 +397,10 @@ class ActiveLearner:
         candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
         torch.manual_seed(seed)
         rt = Runtime.from_config(cfg, self.device)
-        model = self.build_model().to(self.device)
+        model = self.build_model()
         ranker_loss = self.ranker_loss
         ranker = Ranker(model.feature_dims).to(self.device) if ranker_loss else None
-        if rt.channels_last and self.ds.is_image:
-            model = model.to(memory_format=torch.channels_last)
+        model = self._placed(model, rt)
         ctx = SelectionContext(
             model,
             ranker,

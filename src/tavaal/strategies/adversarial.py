@@ -236,6 +236,13 @@ class AdversarialPhase:
         return torch.cat(out)
 
 
+def vae_params(cfg: RunConfig) -> AdversarialParams:
+    """The config's ``adversarial`` section for a VAE + D; a VAE batch of 0 means the task learner's
+    batch size."""
+    a = cfg.adversarial
+    return dataclasses.replace(a, vae_batch_size=a.vae_batch_size or cfg.training.batch_size)
+
+
 class AdversarialStrategy(Strategy):
     """Base of vaal, vaal-lloss and tavaal; ``conditioned`` adds the Ranker's r (TA-VAAL)."""
 
@@ -252,10 +259,7 @@ class AdversarialStrategy(Strategy):
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> AdversarialStrategy:
-        """The ``adversarial`` section; a VAE batch of 0 means the task learner's batch size."""
-        params = dataclasses.asdict(cfg.adversarial)
-        params["vae_batch_size"] = params["vae_batch_size"] or cfg.training.batch_size
-        return cls(**params)
+        return cls(**dataclasses.asdict(vae_params(cfg)))
 
     def _ranks(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw Ranker outputs for the labeled set and the candidates, in one batched pass."""

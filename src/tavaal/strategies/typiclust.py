@@ -13,7 +13,6 @@ pretrained model); L2-normalised as the paper's SimCLR features are.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from tavaal.config import AdversarialParams, RunConfig
 from tavaal.errors import TavaalError
-from tavaal.strategies.adversarial import AdversarialPhase
+from tavaal.strategies.adversarial import AdversarialPhase, vae_params
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
 from tavaal.train import infer
 
@@ -100,10 +99,7 @@ class TypiClust(Strategy):
     @classmethod
     def from_config(cls, cfg: RunConfig) -> TypiClust:
         t = cfg.typiclust
-        vae = dataclasses.replace(
-            cfg.adversarial, vae_batch_size=cfg.adversarial.vae_batch_size or cfg.training.batch_size
-        )
-        return cls(t.typiclust_k, t.typiclust_max_clusters, t.typiclust_embedding, vae)
+        return cls(t.typiclust_k, t.typiclust_max_clusters, t.typiclust_embedding, vae_params(cfg))
 
     def make_phase(self, ctx: SelectionContext) -> Any:
         """For ``embedding="vae"``: VAAL's (unconditioned) VAE and D, trained in ``select``."""
