@@ -77,7 +77,7 @@ def data_overrides(data: str) -> dict:
 def split(ds: ArrayDataset, cfg, n_l: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed-seed labeled set of ``n_l`` and the candidate subset (subset_factor x budget) after it."""
     perm = np.random.default_rng(0).permutation(ds.n_train)
-    return perm[:n_l], np.sort(perm[n_l : n_l + min(cfg.protocol.n_candidates, ds.n_train - n_l)])
+    return perm[:n_l], np.sort(perm[n_l : n_l + min(cfg.protocol.candidates_for(cfg.protocol.budget), ds.n_train - n_l)])
 
 
 def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
@@ -217,7 +217,7 @@ def extrapolate(cfg, n_train: int, img_s: float, ms: float, sel_s: float) -> flo
     total = 0.0
     for c in range(cfg.protocol.cycles):
         n_l = min(cfg.protocol.initial + c * cfg.protocol.budget, n_train)
-        n_u = min(cfg.protocol.n_candidates, n_train - n_l)
+        n_u = min(cfg.protocol.candidates_for(cfg.protocol.budget), n_train - n_l)
         total += cfg.training.epochs * n_l / img_s
         vae_batch = cfg.adversarial.vae_batch_size or cfg.training.batch_size
         total += np.ceil((n_l + n_u) / vae_batch) * cfg.adversarial.vae_epochs * ms / 1000

@@ -36,9 +36,16 @@ def rng():
 
 def cpu_runtime(cfg=None):
     """The CPU Runtime of ``cfg`` (default: the digits preset)."""
-    from tavaal.runtime import Runtime
+    return (cfg or make_config("digits")).replace(device="cpu").runtime
 
-    return Runtime.from_config(cfg or make_config("digits"), torch.device("cpu"))
+
+# Fields that measure the machine rather than the method; equal runs differ only in these.
+TIMING_FIELDS = ("train_seconds", "select_seconds", "eval_seconds", "wall_seconds", "device")
+
+
+def strip_timing(record):
+    """The record without machine-dependent fields, for comparing two runs."""
+    return {k: v for k, v in record.items() if k not in TIMING_FIELDS}
 
 
 def one_cycle(cfg, strategy, ds, trial=0):

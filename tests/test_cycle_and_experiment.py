@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_config
+from conftest import strip_timing, tiny_config
 from tavaal.errors import TavaalError
 from tavaal.experiment import run_experiment
 from tavaal.pool import Pool
-from tavaal.results import read_records, strip_timing
+from tavaal.results import read_records
 
 
 def test_pool_rejects_repeats_and_relabels():

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from conftest import one_thread_records, tiny_config
+from conftest import one_thread_records, strip_timing, tiny_config
 from tavaal.cli import main
 from tavaal.experiment import run_experiment
 from tavaal.process_executor import ProcessExecutor, threads_per_job
-from tavaal.results import read_records, strip_timing
+from tavaal.results import read_records
 from tavaal.sweep import SweepFailed
 
 METHODS = ["random", "tavaal"]

@@ -141,5 +141,8 @@ def test_typiclust_on_the_vae_latent(digits):
         assert learner.networks()["adversarial"].fitted  # the VAE trained for the embedding
         picks.append(q.ids)
     assert picks[0] == picks[1]
-    with pytest.raises(TavaalError, match="typiclust embedding must be one of task, vae, user"):
-        get_strategy("typiclust", make_config("digits")).__class__(embedding="simclr")
+    typiclust = get_strategy("typiclust", make_config("digits")).__class__
+    with pytest.raises(TavaalError, match=r"typiclust_embedding \(--typiclust-embedding\) must be one of task, vae, user"):
+        typiclust(typiclust_embedding="simclr")
+    with pytest.raises(TavaalError, match="typiclust has no setting 'embedding'; its settings are: .*typiclust_k"):
+        typiclust(embedding="task")

@@ -34,7 +34,7 @@ def test_select_contract(method, preset, moons, digits):
     cand = np.asarray(rec["candidates"])
     assert len(sel) == cfg.protocol.budget and len(np.unique(sel)) == cfg.protocol.budget
     assert set(sel) <= set(cand) and not set(sel) & set(before)
-    assert len(cand) == cfg.protocol.n_candidates
+    assert len(cand) == cfg.protocol.candidates_for(cfg.protocol.budget)
     if rec["scores"] is not None:
         assert len(rec["scores"]) == len(cand) and np.all(np.isfinite(rec["scores"]))
     _, _, again = _cycle(method, ds, preset)

@@ -132,7 +132,9 @@ def test_official_schedule_runs_the_frozen_learner_once_per_sample(moons, method
     model = _CountingModel(build_task_learner("mlp", (2,), 2))
     ranker = Ranker(model.feature_dims)
     cand = np.setdiff1d(np.arange(moons.n_train), pool.labeled)[:100]
-    ctx = SelectionContext(model, ranker, moons, pool.labeled, cand, cpu_runtime(cfg), seed=1)
+    ctx = SelectionContext(
+        model, ranker, moons, pool.labeled, cand, cpu_runtime(cfg), seed=1, batch_size=cfg.training.batch_size
+    )
     sel = strategy.select(ctx, cfg.protocol.budget)
     assert len(sel.indices) == cfg.protocol.budget
     assert ctx.phase.fitted and ctx.phase.iterations == 3 * int(np.ceil((20 + 100) / cfg.training.batch_size))

@@ -83,10 +83,9 @@ def test_runtime_optimizer_kwargs_for_cuda_graphs():
     from tavaal.config import RunConfig
     from tavaal.runtime import Runtime
 
-    cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert Runtime.from_config(RunConfig(), cpu).optimizer_kwargs(adam=True) == {}
-    assert Runtime.from_config(RunConfig(), cuda).optimizer_kwargs(adam=False) == {"foreach": True}
-    graphs = Runtime.from_config(RunConfig.from_flat({"cuda_graphs": True, "fused": True}), cuda)
+    assert RunConfig().runtime.optimizer_kwargs(adam=True) == {}
+    assert Runtime(device="cuda").optimizer_kwargs(adam=False) == {"foreach": True}
+    graphs = RunConfig.from_flat({"cuda_graphs": True, "fused": True, "device": "cuda"}).runtime
     assert graphs.optimizer_kwargs(adam=True) == {"fused": True, "capturable": True}
     assert graphs.optimizer_kwargs(adam=False) == {"fused": True}
 
@@ -95,13 +94,13 @@ def test_runtime_stepper_runs_eagerly_with_the_loops_generator_on_cpu():
     from tavaal.runtime import Runtime
 
     gen = torch.Generator().manual_seed(0)
-    stepper = Runtime(torch.device("cpu")).stepper(gen)
+    stepper = Runtime("cpu").stepper(gen)
     seen = []
     assert stepper("mode", lambda g, x: seen.append(g) or x + 1, 1) == 2
     assert seen == [gen] and stepper.captures == 0 and stepper.graph is None
     x = torch.ones(2, 3, 4, 4)
     assert (
-        Runtime(torch.device("cpu"), channels_last=True)
+        Runtime("cpu", channels_last=True)
         .to_input(x)
         .is_contiguous(memory_format=torch.channels_last)
     )

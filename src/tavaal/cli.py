@@ -10,9 +10,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tavaal.config import FAST, FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from tavaal import __version__
+from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
+from tavaal.data.folder import list_images
 from tavaal.errors import TavaalError
+from tavaal.experiment import evaluate_selections, run_experiment
+from tavaal.labeling import query, write_suggestions
+from tavaal.labelstudio import export_tasks, merge_labels, push_tasks, write_tasks
 from tavaal.presets import default_preset
+from tavaal.process_executor import ProcessExecutor
+from tavaal.ray_executor import RayExecutor, check_gpus_per_job
+from tavaal.results import read_records
+from tavaal.runtime import fast_settings
+from tavaal.strategies import STRATEGIES
+from tavaal.summary import full_markdown, summarize, to_csv
+from tavaal.tracking import MLflowTracker
 
 # Help text for the options that need more than their name (every config field has an option).
 _HELP = {
@@ -101,9 +115,7 @@ def resolve_config(args: argparse.Namespace, preset: str) -> RunConfig:
             )
     merged = {**yml, **cli}
     if getattr(args, "fast", False):
-        kind = "cuda" if str(merged.get("device", "cpu")).startswith("cuda") else "cpu"
-        for k, v in FAST[kind].items():
-            merged.setdefault(k, v)
+        merged.update(fast_settings(merged.get("device", "cpu"), merged))
     return make_config(preset, merged)
 
 
@@ -136,8 +148,6 @@ def print_table(records: list[dict[str, Any]]) -> None:
 
 
 def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
-    from tavaal.experiment import run_experiment
-    from tavaal.strategies import STRATEGIES
 
     for m in methods:
         STRATEGIES.get(m)  # an unknown name fails before any work
@@ -145,8 +155,6 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     executor = None
     jobs = getattr(args, "jobs", 1)
     if getattr(args, "executor", "local") == "ray":
-        from tavaal.ray_executor import RayExecutor, check_gpus_per_job
-
         if jobs != 1:
             raise TavaalError("--jobs is for the local executor; with --executor ray use --gpus-per-job")
         check_gpus_per_job(args.gpus_per_job)
@@ -159,14 +167,10 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     elif jobs < 1:
         raise TavaalError(f"--jobs must be 1 or more, got {jobs}")
     elif jobs > 1:
-        from tavaal.process_executor import ProcessExecutor
-
         executor = ProcessExecutor(jobs, args.cpus_per_job)
         executor.connect(cfg)
     tracker = None
     if args.mlflow:
-        from tavaal.tracking import MLflowTracker
-
         tracker = MLflowTracker(Path(args.out), cfg)
     plain = not args.quiet and not sys.stderr.isatty()  # a log: a line per cycle instead of bars
 
@@ -240,8 +244,6 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from tavaal.results import read_records
-    from tavaal.summary import full_markdown, summarize, to_csv
 
     path = Path(args.dir)
     path = path / "results.jsonl" if path.is_dir() else path
@@ -254,7 +256,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_selection_eval(args: argparse.Namespace) -> int:
-    from tavaal.experiment import evaluate_selections
 
     t0 = time.perf_counter()
     n = evaluate_selections(args.dir, args.device, progress=bars(args))
@@ -266,7 +267,7 @@ def cmd_selection_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tavaal.report import write_report
+    from tavaal.report import write_report  # matplotlib is an extra (tavaal[report])
 
     index = write_report(Path(args.dir), Path(args.out) if args.out else None)
     print(f"report written: {index}")
@@ -274,7 +275,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_toy(args: argparse.Namespace) -> int:
-    from tavaal.toy_figure import run_toy
+    from tavaal.toy_figure import run_toy  # draws with matplotlib, an extra (tavaal[report])
 
     paths = run_toy(Path(args.out), seed=args.seed, progress=bars(args))
     for p in paths:
@@ -285,7 +286,6 @@ def cmd_toy(args: argparse.Namespace) -> int:
 def check_query_out(out: Path, labels: Path, pool: Path) -> None:
     """Refuse, before any training, an --out that would replace the labels, an image of the pool,
     or that cannot be a file."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     if out.is_dir():
         raise TavaalError(f"--out {out} is a folder; give a file name, e.g. {out / 'next.csv'}")
@@ -301,7 +301,6 @@ def check_query_out(out: Path, labels: Path, pool: Path) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from tavaal.labeling import query, write_suggestions
 
     if args.push and args.format != "labelstudio":
         raise TavaalError("--push sends Label Studio tasks: add --format labelstudio")
@@ -319,8 +318,6 @@ def cmd_query(args: argparse.Namespace) -> int:
         Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=bars(args)
     )
     if args.format == "labelstudio":
-        from tavaal.labelstudio import export_tasks, push_tasks, write_tasks
-
         tasks = export_tasks(result, predicted, args.method, args.image_prefix, args.from_name, args.to_name)
         write_tasks(Path(args.out), tasks)
         if args.push:
@@ -344,8 +341,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_import(args: argparse.Namespace) -> int:
-    from tavaal.labeling import list_images
-    from tavaal.labelstudio import merge_labels
 
     known = set(list_images(Path(args.pool))) if args.pool else None
     added, present, skipped = merge_labels(
@@ -388,7 +383,6 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="tavaal", description="Deep active learning with TA-VAAL and its baselines.")
-    from tavaal import __version__
 
     p.add_argument("--version", action="version", version=f"tavaal {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

@@ -19,6 +19,7 @@ from tavaal.data.base import ArrayDataset
 from tavaal.diagnostics import ranker_diagnostics
 from tavaal.errors import TavaalError
 from tavaal.learner import ActiveLearner, derive_seed
+from tavaal.strategies.base import random_picks
 from tavaal.train import evaluate_metrics, sample_losses
 
 logger = logging.getLogger("tavaal")
@@ -26,8 +27,7 @@ logger = logging.getLogger("tavaal")
 
 def initial_labeled(n: int, size: int, seed: int, trial: int) -> np.ndarray:
     """The trial's initial labeled set: identical for every method of the trial."""
-    rng = np.random.default_rng(derive_seed(seed, trial, 1_000_003))
-    return rng.choice(n, size=size, replace=False).astype(np.int64)
+    return random_picks(np.arange(n, dtype=np.int64), size, derive_seed(seed, trial, 1_000_003))
 
 
 def check_sizes(cfg: RunConfig, n_train: int) -> None:

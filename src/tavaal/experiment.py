@@ -177,7 +177,7 @@ def job_cycles(
         labeled = Pool.from_state_dict(state["pool"]).labeled
         check_resumable(records, labeled, method, trial)
         learner.label(labeled.tolist(), oracle_labels(ds, labeled))
-        learner.cycle = len(records)
+        learner.set_cycle(len(records))
     for record in run_trial(learner, ds, progress):
         cycle = record["cycle"]
         records.append(record)
@@ -248,7 +248,6 @@ def run_job(
     trial: int,
     ds: ArrayDataset,
     out: ResultsDir,
-    device: torch.device,
     progress: bool = False,
     keep_models: bool = False,
     on_cycle: CycleCallback | None = None,
@@ -310,7 +309,7 @@ def _run_jobs(cfg, methods, out_dir, progress, keep_models, on_cycle, ds, execut
         else:
             ds = ds.to(device)
             for trial, method in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
-                run_job(cfg, method, trial, ds, out, device, progress, keep_models, on_cycle)
+                run_job(cfg, method, trial, ds, out, progress, keep_models, on_cycle)
         if cfg.protocol.selection_eval:  # cycles finished before --selection-eval was asked for
             ds = ds.to(device)
             fill_selection_accuracy(cfg, ds, out, progress, [(m, t) for t, m in jobs])

@@ -16,25 +16,7 @@ from typing import Any
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
-from tavaal.learner.result import QueryResult
-
-
-def list_images(pool: Path) -> list[str]:
-    """Every image file below ``pool``, as sorted paths relative to it."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-
-    if not pool.is_dir():
-        raise TavaalError(
-            f"pool folder {pool} does not exist; give the folder that holds your unlabeled images"
-        )
-    found = sorted(
-        str(p.relative_to(pool))
-        for p in pool.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS
-    )
-    if not found:
-        raise TavaalError(f"no images found under {pool}")
-    return found
+from tavaal.learner import ActiveLearner, QueryResult
 
 
 def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
@@ -79,12 +61,10 @@ def query(
 ) -> tuple[QueryResult, list[Any] | None]:
     """Train on the labeled images and return the ``budget`` unlabeled ones ``method`` picks, and
     the task learner's predicted class of each pick (None on a cold start, which picks at random)."""
-    from tavaal.learner import ActiveLearner
-
     learner = ActiveLearner(method, pool=pool, config=cfg, progress=progress)
     labels = read_labels(labels_file, set(learner.ids))
     learner.label(list(labels), list(labels.values()))
-    learner.cycle = len(labels)  # each query of a growing labels file draws its own subset
+    learner.set_cycle(len(labels))  # each query of a growing labels file draws its own subset
     result = learner.query(budget)
     return result, None if result.cold_start else learner.predict(result.ids)
 

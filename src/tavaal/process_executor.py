@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tavaal.config import RunConfig
+from tavaal.data import load_data
+from tavaal.device import setup_worker
 from tavaal.errors import TavaalError
+from tavaal.experiment import job_cycles
 from tavaal.sweep import Job, JobBook, SweepFailed, one_line
 
 __all__ = ["ProcessExecutor", "SweepFailed", "threads_per_job"]
@@ -67,8 +70,6 @@ def _worker(
             if ready is None:
                 ready = _setup(values, memory_share, ds)
             cfg, data = ready
-            from tavaal.experiment import job_cycles
-
             # One cycle per task: the driver hands the job out again after it (breadth first).
             cycles = job_cycles(cfg, job[0], job[1], data, state, keep_models=keep_models)
             for record, new_state, nets in cycles:
@@ -86,9 +87,6 @@ def _worker(
 def _setup(values: dict[str, Any], memory_share: float, ds: Any) -> tuple[RunConfig, Any]:
     """The worker's config, device (threads from ``values``, its share of a GPU's memory) and
     data, once."""
-    from tavaal.data import load_data
-    from tavaal.device import setup_worker
-
     cfg, device = setup_worker(values, memory_share)
     return cfg, (ds if ds is not None else load_data(cfg.data, quiet=True)).to(device)
 

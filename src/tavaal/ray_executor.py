@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tavaal.config import RunConfig
+from tavaal.data import load_data
+from tavaal.device import setup_worker
 from tavaal.errors import TavaalError
+from tavaal.experiment import job_cycles
 from tavaal.sweep import JobBook, SweepFailed, one_line
 
 __all__ = ["RayExecutor", "SweepFailed", "check_gpus_per_job"]
@@ -71,10 +74,6 @@ def _job(
     ds: Any,
 ):
     """The Ray task: one job's cycles, yielded one by one (runs in a worker process)."""
-    from tavaal.data import load_data
-    from tavaal.device import setup_worker
-    from tavaal.experiment import job_cycles
-
     # cfg_values carry the job's threads: the same count as a local run gives the same floats.
     cfg, device = setup_worker(cfg_values, gpu_share)
     if ds is None:
@@ -87,9 +86,7 @@ def _job(
 
 
 def cfg_values_data(cfg: RunConfig) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(cfg.data)
+    return cfg.data.values()
 
 
 @dataclass

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from tavaal.atomic import atomic_write_text
+from tavaal.config import config_from_dict
+from tavaal.data import load_dataset
 from tavaal.errors import TavaalError
 from tavaal.results import read_records
+from tavaal.strategies import STRATEGIES
 from tavaal.summary import full_markdown, metric_label, summarize
 
 try:  # an extra: runs and summaries work without it
@@ -34,8 +38,6 @@ plt.rcParams.update(
 
 def adversarial_methods(records: list[dict[str, Any]]) -> list[str]:
     """Methods in the records whose strategy declares itself adversarial (VAE + D scores)."""
-    from tavaal.strategies import STRATEGIES
-
     names = dict.fromkeys(r["method"] for r in records)
     return [m for m in names if m in STRATEGIES and STRATEGIES.get(m).adversarial]
 
@@ -44,7 +46,7 @@ class Skip(Exception):
     """A figure whose inputs are missing; the message says which."""
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -73,7 +75,7 @@ def _band_figure(
     ax.set(title=title, xlabel="labeled samples", ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend(title="method (mean ± std)", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
@@ -131,7 +133,7 @@ def gain_over_random(records: list[dict[str, Any]], out: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{metric_label(records)} − random (points), 95% CI")
     axes[0][-1].legend(title=_dataset_label(records), loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, out / "gain_over_random.png")
+    return save_figure(fig, out / "gain_over_random.png")
 
 
 def selection_curves(records: list[dict[str, Any]], out: Path) -> Path:
@@ -156,7 +158,7 @@ def selection_curves(records: list[dict[str, Any]], out: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"test {metric} (%), mean ± std")
     axes[1].legend(title=_dataset_label(records), loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, out / "selection_accuracy.png")
+    return save_figure(fig, out / "selection_accuracy.png")
 
 
 DIAGNOSTICS = (
@@ -189,7 +191,7 @@ def diagnostics(records: list[dict[str, Any]], out: Path) -> Path:
         ax.title.set_fontsize(10)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(title="method", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, out / "diagnostics.png")
+    return save_figure(fig, out / "diagnostics.png")
 
 
 def class_entropy(counts: list[int]) -> float:
@@ -223,7 +225,7 @@ def selection_entropy(records: list[dict[str, Any]], out: Path) -> Path:
         ylabel="entropy of class counts (nats)",
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(fig, out / "selection_entropy.png")
+    return save_figure(fig, out / "selection_entropy.png")
 
 
 def _last_cycle(records: list[dict[str, Any]], method: str, need: str) -> list[dict[str, Any]]:
@@ -261,7 +263,7 @@ def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
         ylabel="samples",
     )
     ax.legend()
-    return _save(fig, out / "likelihood_histogram.png")
+    return save_figure(fig, out / "likelihood_histogram.png")
 
 
 def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -284,7 +286,7 @@ def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
             ylabel="real cross-entropy loss (nats)",
         )
         ax.legend()
-        paths.append(_save(fig, out / f"loss_vs_likelihood_{m}.png"))
+        paths.append(save_figure(fig, out / f"loss_vs_likelihood_{m}.png"))
     if not paths:
         raise Skip("no candidate_losses recorded (rerun vaal/tavaal with --analysis)")
     return paths
@@ -322,17 +324,12 @@ def selected_grids(
             row[0].set_ylabel(f"cycle {r['cycle']}", fontsize=9)
             row[cols // 2].set_title(", ".join(f"{n}:{c}" for c, n in top), fontsize=8)
         fig.suptitle(f"{m}: first {cols} selected images per cycle (titles: top class counts)")
-        paths.append(_save(fig, out / f"selected_{m}.png"))
+        paths.append(save_figure(fig, out / f"selected_{m}.png"))
     return paths
 
 
 def _load_images(root: Path) -> tuple[np.ndarray | None, list[str] | None]:
     try:
-        import yaml
-
-        from tavaal.config import config_from_dict
-        from tavaal.data import load_dataset
-
         cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text())["config"])
         ds = load_dataset(
             cfg.data.dataset,

@@ -11,9 +11,6 @@ from typing import Any
 from tavaal.atomic import atomic_write_text
 from tavaal.errors import TavaalError
 
-# Fields that measure the machine rather than the method; equal runs differ only in these.
-TIMING_FIELDS = ("train_seconds", "select_seconds", "eval_seconds", "wall_seconds", "device")
-
 
 def dumps_records(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
@@ -48,8 +45,3 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             raise TavaalError(f"{path}: line {n} is not a JSON object; fix or delete that line")
         out.append(rec)
     return out
-
-
-def strip_timing(record: dict[str, Any]) -> dict[str, Any]:
-    """The record without machine-dependent fields, for comparing two runs."""
-    return {k: v for k, v in record.items() if k not in TIMING_FIELDS}

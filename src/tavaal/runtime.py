@@ -1,5 +1,5 @@
 """How the computations run, kept out of the algorithm: bf16 autocast, memory format, optimizer
-kernels, torch.compile and CUDA-graph capture, in one ``Runtime`` built from the config.
+kernels, torch.compile and CUDA-graph capture: the config's ``runtime`` section, one ``Runtime``.
 
 The training loop and the VAE loop call ``runtime.stepper(...)`` with a step function and never
 branch on these settings, so they read like Algorithm 1.
@@ -10,38 +10,64 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from tavaal.config import RunConfig
 from tavaal.cuda_graphs import GraphedStep
+from tavaal.errors import TavaalError
+from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
+
+# The fastest settings measured per device (benchmarks/README.md): ``--fast`` (or
+# ``ActiveLearner(fast=True)``) sets those not given.
+FAST: dict[str, dict[str, Any]] = {
+    "cuda": {"amp": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
+    "cpu": {"channels_last": True},
+}
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """The run's device and speed settings (none of them changes what is computed, up to bf16)."""
+def fast_settings(device: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fast settings for ``device`` ("cpu", "cuda", "cuda:1"), less those in ``given``."""
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    return {k: v for k, v in FAST[kind].items() if k not in (given or {})}
 
-    device: torch.device
-    amp: str = "none"
+
+@dataclass
+class Runtime(Settings):
+    """Where and how fast a run computes; none of these changes what is computed (up to bf16)."""
+
+    section: ClassVar[str] = "runtime"
+
+    device: str = "cpu"
+    amp: str = setting("none", choices=("none", "bf16"))
     channels_last: bool = False
-    cuda_graphs: bool = False
-    fused: bool = False
     compile: bool = False
-    eval_batch_size: int = 1024
+    cuda_graphs: bool = False  # capture training and VAE steps as CUDA graphs
+    fused: bool = False  # fused (single-kernel) SGD and Adam on CUDA instead of foreach
+    # cuDNN times its convolution algorithms per input shape and keeps the fastest (CUDA only).
+    cudnn_benchmark: bool = True
+    eval_batch_size: int = setting(1024, check=POSITIVE)
+    threads: int = setting(0, check=NONNEGATIVE)  # CPU intra-op threads; 0: chosen for the model
 
-    @classmethod
-    def from_config(cls, cfg: RunConfig, device: torch.device) -> Runtime:
-        """The run's settings (``cfg.runtime``) on ``device`` (already resolved by setup_device)."""
-        s = cfg.runtime
-        return cls(device, s.amp, s.channels_last, s.cuda_graphs, s.fused, s.compile, s.eval_batch_size)
+    def validate(self) -> None:
+        super().validate()
+        if self.cuda_graphs and not str(self.device).startswith("cuda"):
+            raise TavaalError("--cuda-graphs needs --device cuda")
+        if self.cuda_graphs and self.compile:
+            raise TavaalError("--cuda-graphs and --compile cannot be combined; choose one")
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
 
     def autocast(self):
         """bf16 autocast when asked for, a no-op otherwise."""
         if self.amp == "bf16":
             # CUDA graphs must not replay autocast's cast cache from capture time.
-            return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=not self.cuda_graphs)
+            return torch.autocast(
+                self.torch_device.type, dtype=torch.bfloat16, cache_enabled=not self.cuda_graphs
+            )
         return contextlib.nullcontext()
 
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +79,7 @@ class Runtime:
     def optimizer_kwargs(self, adam: bool) -> dict[str, bool]:
         """Fused or foreach kernels on CUDA; Adam inside a CUDA graph keeps its step count on the
         device."""
-        if self.device.type != "cuda":
+        if self.torch_device.type != "cuda":
             return {}
         kw = {"fused": True} if self.fused else {"foreach": True}
         if adam and self.cuda_graphs:

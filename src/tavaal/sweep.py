@@ -13,6 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from tavaal.errors import TavaalError
+from tavaal.experiment import persist_cycle, read_job_state
 
 Job = tuple[str, int]  # (method, trial)
 
@@ -28,8 +29,6 @@ class JobBook:
     ``run_experiment`` lists them; ``todo`` the (method, trial) jobs with cycles left."""
 
     def __init__(self, cfg, jobs, out, progress: bool, on_cycle, retries: int = 1):
-        from tavaal.experiment import read_job_state
-
         self.out, self.on_cycle, self.retries = out, on_cycle, retries
         self.cycles = cfg.protocol.cycles
         self.n_jobs = len(jobs)
@@ -46,8 +45,6 @@ class JobBook:
 
     def cycle_done(self, job: Job, record: dict[str, Any], state: dict[str, Any], nets: Any) -> None:
         """A worker finished a cycle: write it (weights, state, results.jsonl), advance the bar."""
-        from tavaal.experiment import persist_cycle
-
         persist_cycle(self.out, state, nets)
         self.states[job] = state
         self.bar.update(1 / self.cycles)
@@ -58,8 +55,6 @@ class JobBook:
     def job_failed(self, job: Job, error: str) -> bool:
         """A job raised or its worker died: True to resubmit it (from ``states[job]``, re-read from
         the folder), False once its retries are spent (it is then reported by ``finish``)."""
-        from tavaal.experiment import read_job_state
-
         self.attempts[job] += 1
         if self.attempts[job] <= self.retries:
             self.states[job] = read_job_state(self.out, *job)

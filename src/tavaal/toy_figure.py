@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from tavaal.report import _save, plt
+from tavaal.config import make_config
+from tavaal.cycle import make_learner, run_trial
+from tavaal.data import load_dataset, prepare
+from tavaal.report import plt, save_figure
 
 
 def run_toy(
@@ -18,12 +22,6 @@ def run_toy(
     stage: int = 5,
 ) -> list[Path]:
     """Figure 1: moons, the learned decision boundary, and the 10 samples each method picks at stage 5."""
-    import torch
-
-    from tavaal.config import make_config
-    from tavaal.cycle import make_learner, run_trial
-    from tavaal.data import load_dataset, prepare
-
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("moons")
     cfg = make_config("moons", {"seed": seed, "cycles": stage, "final_selection": True})
@@ -64,5 +62,5 @@ def run_toy(
         )
         ax.plot([], [], "k--", label="learned decision boundary")
         ax.legend(loc="lower left", fontsize=8)
-        paths.append(_save(fig, out / f"toy_{m}.png"))
+        paths.append(save_figure(fig, out / f"toy_{m}.png"))
     return paths

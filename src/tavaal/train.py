@@ -6,19 +6,56 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tavaal.config import Training
 from tavaal.data.base import ArrayDataset
 from tavaal.losses import margin_loss, ranking_loss, task_losses, total_loss
 from tavaal.runtime import Runtime
+from tavaal.settings import FRACTION, NONNEGATIVE, POSITIVE, Settings, setting
 
 logger = logging.getLogger("tavaal")
 EpochHook = Callable[[int, nn.Module, nn.Module | None], None]
+
+
+@dataclass
+class Training(Settings):
+    """The task learner T and the Ranker R, trained by Algorithm 1. ``lr`` is zeta1; ``eta`` scales
+    the ranking loss in T's objective."""
+
+    section: ClassVar[str] = "training"
+
+    model: str = "smallcnn"  # a registered name, or module.path:factory for your own network
+    feature_layers: str = ""  # with a factory: comma-separated layers whose outputs feed the Ranker
+    embedding_layer: str = ""  # with a factory: the layer whose pooled output feeds Core-set
+    epochs: int = setting(40, check=POSITIVE)
+    batch_size: int = setting(32, check=POSITIVE)
+    optimizer: str = setting("sgd", choices=("sgd", "adam"))
+    lr: float = setting(0.05, check=POSITIVE)
+    momentum: float = setting(0.9, check=(lambda v: 0 <= v < 1, "in [0, 1)"))
+    weight_decay: float = setting(5e-4, check=NONNEGATIVE)
+    lr_milestones: tuple[int, ...] = setting(
+        (30,), check=(lambda v: all(m > 0 for m in v), "a list of positive epochs")
+    )
+    lr_gamma: float = setting(0.1, check=(lambda v: 0 < v <= 1, "in (0, 1]"))
+    eta: float = setting(1.0, check=NONNEGATIVE)
+    # "freeze": paper, R frozen after 0.8N; "detach": official code
+    ranker_stop: str = setting("freeze", choices=("freeze", "detach"))
+    ranker_freeze_fraction: float = setting(0.8, check=FRACTION)
+    ranker_detach_fraction: float = setting(0.6, check=FRACTION)  # authors: detached after 120 of 200
+    margin: float = setting(1.0, check=NONNEGATIVE)  # xi of the original learning-loss margin loss
+    # Which methods' T trains L_T + eta L_R (eq. 2): "own" only those that select with a Ranker;
+    # "all" every method, each with its own R (the authors' code: main.py / train_test.py test
+    # ``method == 'lloss' or 'TA-VAAL'``, always true); an R no method reads is simply unused.
+    ranker_for: str = setting("own", choices=("own", "all"))
+
+    def __post_init__(self) -> None:
+        self.lr_milestones = tuple(self.lr_milestones)
+        super().__post_init__()
 
 
 @dataclass

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+
 from tavaal.data.base import ArrayDataset, Augment, prepare
+from tavaal.data.imbalance import imbalanced_indices
 
 if TYPE_CHECKING:
     from tavaal.config import DataSpec
@@ -151,10 +154,6 @@ def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:
 
 def make_imbalanced(ds: ArrayDataset, ratio: int, pattern: str, name: str) -> ArrayDataset:
     """Keep the training samples that ``imbalanced_indices`` chooses; the test set is unchanged."""
-    import torch
-
-    from tavaal.data.imbalance import imbalanced_indices
-
     keep = torch.from_numpy(imbalanced_indices(ds.y_train.numpy(), ratio, pattern))
     return ArrayDataset(
         name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes
 from tavaal.errors import TavaalError
@@ -84,7 +86,6 @@ def decode_cached(
         return np.load(target), list(range(len(paths)))
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     bad: dict[int, str] = {}
-    from tqdm.auto import tqdm
 
     def work(i: int) -> None:
         try:
@@ -105,8 +106,6 @@ def decode_cached(
         kept = [i for i in range(len(paths)) if i not in bad]
         return out[kept], kept
     target.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
     buf = io.BytesIO()
     np.save(buf, out)
     atomic_write_bytes(target, buf.getvalue())

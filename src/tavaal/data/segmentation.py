@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
+from tavaal.data.cache import cache_dir
 from tavaal.errors import TavaalError
 
 IGNORE = 255
@@ -99,8 +101,6 @@ def decode_pair(image: Path, mask: Path, image_size: int, lut: np.ndarray, n_cla
 
 
 def _cache_path(pairs: list[tuple[Path, Path]], image_size: int, tag: str) -> Path:
-    from tavaal.data.cache import cache_dir
-
     h = hashlib.sha256(f"{tag}\0{image_size}".encode())
     for a, b in pairs:
         for p in (a, b):
@@ -117,8 +117,6 @@ def decode_split(
     if target.is_file():
         with np.load(target) as z:
             return z["x"], z["y"]
-    from tqdm.auto import tqdm
-
     xs, ys = [], []
     for a, b in tqdm(pairs, desc=f"decoding {tag}", disable=quiet, leave=False):
         x, y = decode_pair(a, b, image_size, lut, n_classes)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision import datasets
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
@@ -61,8 +63,6 @@ def _finish(
 
 def load_cifar(name: str, root: Path, download: bool) -> ArrayDataset:
     """CIFAR-10 or CIFAR-100 from the python pickles (``cifar-10-batches-py``)."""
-    from torchvision import datasets
-
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     tr, te = _torchvision(name, lambda train: cls(str(root), train=train, download=download), root, download)
     return _finish(
@@ -78,8 +78,6 @@ def load_cifar(name: str, root: Path, download: bool) -> ArrayDataset:
 
 def load_svhn(root: Path, download: bool) -> ArrayDataset:
     """SVHN from ``train_32x32.mat`` and ``test_32x32.mat`` (no flips: digits are not symmetric)."""
-    from torchvision import datasets
-
     tr, te = _torchvision(
         "svhn",
         lambda train: datasets.SVHN(str(root), split="train" if train else "test", download=download),
@@ -99,8 +97,6 @@ def load_svhn(root: Path, download: bool) -> ArrayDataset:
 
 def load_fashionmnist(root: Path, download: bool) -> ArrayDataset:
     """Fashion-MNIST from its idx files, as 1x28x28 images."""
-    from torchvision import datasets
-
     tr, te = _torchvision(
         "fashionmnist",
         lambda train: datasets.FashionMNIST(str(root), train=train, download=download),
@@ -119,8 +115,6 @@ def load_fashionmnist(root: Path, download: bool) -> ArrayDataset:
 
 
 def _folder_samples(root: Path) -> tuple[list[str], list[int], list[str]]:
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-
     try:
         classes, to_idx = find_classes(str(root))
         samples = make_dataset(str(root), to_idx, extensions=IMG_EXTENSIONS)
@@ -178,8 +172,6 @@ def load_caltech101(
     resized to ``image_size`` and split 8,125 / 1,019 with a fixed seed."""
     folder = root / "caltech101" / "101_ObjectCategories"
     if not folder.is_dir() and download:
-        from torchvision import datasets
-
         try:
             datasets.Caltech101(str(root), download=True)
         except Exception as e:  # network or archive errors, reported as one line

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
+from tavaal.data.cache import decode_cached, first_image_size
+from tavaal.data.folder import list_images
+from tavaal.data.vision import default_augment
 from tavaal.errors import TavaalError
 
 SampleId = str | int
@@ -116,9 +119,6 @@ def from_folder(
     root: Path, image_size: int, quiet: bool, skip_unreadable: bool
 ) -> tuple[torch.Tensor, list[str]]:
     """Every image below ``root`` (ids: paths relative to it), decoded once into the cache."""
-    from tavaal.data.cache import decode_cached, first_image_size
-    from tavaal.labeling import list_images
-
     paths = list_images(root)
     files = [str(root / p) for p in paths]
     size = image_size or first_image_size(files)
@@ -167,7 +167,6 @@ def read_pool(
     skip_unreadable: bool = False,
 ) -> PoolData:
     """The pool in any accepted form, with its ids (default: a folder's relative paths, else 0..N-1)."""
-    from tavaal.data.vision import default_augment
 
     if isinstance(pool, ArrayDataset):  # a tavaal dataset: its train split is the pool, its test split kept
         x = pool.x_train  # where it lives: a run's device-resident dataset is not copied

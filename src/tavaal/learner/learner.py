@@ -23,15 +23,18 @@ from torch import nn
 from tavaal.config import RunConfig, make_config
 from tavaal.data import with_crop_pad
 from tavaal.data.base import ArrayDataset
+from tavaal.device import setup_device
 from tavaal.errors import TavaalError
+from tavaal.learner import storage
 from tavaal.learner.intake import PoolData, SampleId, as_tensor, from_torch_dataset, read_pool
 from tavaal.learner.result import QueryResult
 from tavaal.models import Ranker, TaskLearner
 from tavaal.models.user import ModelSource, ModelSpec
 from tavaal.pool import Pool
 from tavaal.presets import default_preset
-from tavaal.runtime import Runtime
+from tavaal.runtime import Runtime, fast_settings
 from tavaal.strategies import SelectionContext, Strategy, check_budget, get_strategy
+from tavaal.strategies.base import random_picks
 from tavaal.train import TrainLog, evaluate, evaluate_metrics, infer, train_task_learner
 
 logger = logging.getLogger("tavaal")
@@ -46,7 +49,7 @@ def derive_seed(*parts: int) -> int:
 def draw_candidates(unlabeled: np.ndarray, n_candidates: int, seed: int) -> np.ndarray:
     """The subset method (section 3.3): a random subset of the unlabeled pool, sorted."""
     n_sub = min(len(unlabeled), n_candidates)
-    return np.sort(np.random.default_rng(seed).choice(unlabeled, size=n_sub, replace=False))
+    return np.sort(random_picks(unlabeled, n_sub, seed))
 
 
 def whole_positive(n: Any, what: str) -> int:
@@ -72,6 +75,10 @@ class ActiveLearner:
     paths relative to it). ``ids`` name the samples (strings, paths or ints; default 0..N-1).
     ``classes``: the class names, fixed; default: the labels given so far, sorted.
     ``preset`` and ``**overrides``: hyper-parameters by name (``tavaal presets``, config fields).
+    ``config``: a whole ``RunConfig`` instead of ``preset``; ``device``, ``seed``, ``fast`` and
+    ``**overrides`` given with it override its fields (``preset`` with it is an error).
+    ``fast``: the fastest settings measured for the device (bf16, channels-last, CUDA graphs and
+    fused optimizers on CUDA; channels-last on CPU), those not given explicitly.
     ``embeddings``: optional features of every pool sample (N, dim), e.g. from a pretrained model,
     for TypiClust with ``typiclust_embedding="user"``.
     ``cold_start``: what ``query`` does with too few labels for the method (none, or a single
@@ -90,8 +97,9 @@ class ActiveLearner:
         feature_layers: Sequence[str] = (),
         embedding_layer: str = "",
         preset: str | None = None,
-        device: str = "cpu",
-        seed: int = 0,
+        device: str | None = None,
+        seed: int | None = None,
+        fast: bool = False,
         trial: int = 0,
         cold_start: str = "random",
         progress: bool = False,
@@ -111,20 +119,32 @@ class ActiveLearner:
             size = config.data.image_size if config else int(overrides.get("image_size", 0))
             skip = config.data.skip_unreadable if config else bool(overrides.get("skip_unreadable", False))
             data = read_pool(pool, ids, size, not progress, skip)
+        fields = dict(overrides)
+        if seed is not None:
+            fields["seed"] = seed
+        if device is not None:
+            fields["device"] = device
+        if isinstance(model, str):
+            fields.update(model=model)
+        if feature_layers:
+            fields.update(feature_layers=",".join(feature_layers))
+        if embedding_layer:
+            fields.update(embedding_layer=embedding_layer)
+        if fast:
+            fields.update(
+                fast_settings(fields.get("device", config.runtime.device if config else "cpu"), fields)
+            )
         if config is None:
             kind = (
                 data.name
                 if isinstance(pool, ArrayDataset)
                 else ("images" if data.x.dim() == 4 else "vectors")
             )
-            fields = {**overrides, "seed": seed, "device": device}
-            if isinstance(model, str):
-                fields.update(model=model)
-            if feature_layers:
-                fields.update(feature_layers=",".join(feature_layers))
-            if embedding_layer:
-                fields.update(embedding_layer=embedding_layer)
             config = make_config(default_preset(preset, kind), fields)
+        elif preset is not None:
+            raise TavaalError("give either config= or preset=, not both (the config names its preset)")
+        elif fields:
+            config = make_config(config.preset, {**config.to_dict(), **fields})
         tr = config.training
         if model is None or isinstance(model, str):
             self.spec = ModelSpec.from_config(tr.model, tr.feature_layers, tr.embedding_layer)
@@ -134,11 +154,9 @@ class ActiveLearner:
         self.cfg = config
         self.strategy = method if isinstance(method, Strategy) else get_strategy(method, config)
         self.method = self.strategy.name
-        self.seed, self.trial, self.cycle = int(config.protocol.seed), int(trial), 0
+        self.seed, self.trial, self._cycle = int(config.protocol.seed), int(trial), 0
         self.cold_start, self.progress = cold_start, progress
-        from tavaal.device import setup_device
-
-        self.device = setup_device(config)
+        self.device = setup_device(config)  # resolved once, for everything this learner runs
         self.ids = data.ids
         self._index = {i: n for n, i in enumerate(self.ids)}
         self._data = data
@@ -259,8 +277,21 @@ class ActiveLearner:
     def _close_round(self) -> None:
         """New labels after a fit start the next round (its seed comes from the next cycle)."""
         if self._round_open:
-            self.cycle += 1
+            self._cycle += 1
             self._round_open = False
+
+    @property
+    def cycle(self) -> int:
+        """The round: the next fit is seeded from (seed, trial, cycle). It advances when labels come
+        in after a fit."""
+        return self._cycle
+
+    def set_cycle(self, cycle: int) -> None:
+        """Start the next fit at round ``cycle``: a resumed experiment continues at its next cycle,
+        and each query over a growing labels file draws its own candidate subset."""
+        if isinstance(cycle, bool) or not isinstance(cycle, (int, np.integer)) or cycle < 0:
+            raise TavaalError(f"cycle must be a whole number, 0 or more, got {cycle!r}")
+        self._cycle, self._round_open = int(cycle), False
 
     def indices_of(self, ids: Sequence[Any]) -> np.ndarray:
         """Pool positions of ``ids``; unknown or repeated ids are an error."""
@@ -286,10 +317,6 @@ class ActiveLearner:
     @property
     def labeled_ids(self) -> list[SampleId]:
         return [self.ids[i] for i in self.pool.labeled]
-
-    @property
-    def unlabeled_ids(self) -> list[SampleId]:
-        return [self.ids[i] for i in self.pool.unlabeled]
 
     @property
     def labels(self) -> dict[SampleId, Any]:
@@ -363,7 +390,7 @@ class ActiveLearner:
             )
         seed = derive_seed(self.seed, self.trial, cycle)
         torch.manual_seed(seed)
-        rt = Runtime.from_config(self.cfg, self.device)
+        rt = self.cfg.runtime
         model = self._placed(self.build_model(head_dropout=0.0), rt)
         train_task_learner(
             model,
@@ -396,31 +423,15 @@ class ActiveLearner:
         n_cand = cfg.protocol.candidates_for(budget)
         candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
         torch.manual_seed(seed)
-        rt = Runtime.from_config(cfg, self.device)
-        model = self.build_model()
         ranker_loss = self.ranker_loss
-        ranker = Ranker(model.feature_dims).to(self.device) if ranker_loss else None
-        model = self._placed(model, rt)
-        ctx = SelectionContext(
-            model,
-            ranker,
-            self.ds,
-            self.pool.labeled,
-            candidates,
-            rt,
-            seed=seed,
-            progress=self.progress,
-            embeddings=self.embeddings,
-        )
-        if select:
-            ctx.phase = self.strategy.make_phase(ctx)
+        ctx = self._context(self.pool.labeled, candidates, seed, select, ranker=ranker_loss is not None)
         self.last_fit = train_task_learner(
-            model,
-            ranker,
+            ctx.model,
+            ctx.ranker,
             self.ds,
             ctx.labeled,
             cfg.training,
-            rt,
+            ctx.runtime,
             ranker_loss,
             self.strategy.training_hook(ctx) if select else None,
             seed=seed,
@@ -430,6 +441,31 @@ class ActiveLearner:
         self.ctx, self._fitted_on, self._round_open = ctx, self.pool.n_labeled, True
         self._fit_selects = select
         return self.last_fit
+
+    def _context(
+        self, labeled: np.ndarray, candidates: np.ndarray, seed: int, select: bool, ranker: bool
+    ) -> SelectionContext:
+        """Fresh networks for one round (T, R when ``ranker``, and with ``select`` the method's
+        selection networks), on the device, in the context a strategy reads: for ``fit`` and for
+        ``load_state_dict``, which then loads the saved weights into them."""
+        rt = self.cfg.runtime
+        model = self.build_model()
+        net_r = Ranker(model.feature_dims).to(self.device) if ranker else None
+        ctx = SelectionContext(
+            self._placed(model, rt),
+            net_r,
+            self.ds,
+            labeled,
+            candidates,
+            rt,
+            seed=seed,
+            progress=self.progress,
+            embeddings=self.embeddings,
+            batch_size=self.cfg.training.batch_size,
+        )
+        if select:
+            self.strategy.phase(ctx)
+        return ctx
 
     def query(self, n: int | None = None) -> QueryResult:
         """The ``n`` unlabeled samples the method picks next (default: the preset's budget), fitting
@@ -473,7 +509,7 @@ class ActiveLearner:
             "%s cannot rank the pool yet: %s; picking %d samples at random", self.method, reason, n
         )
         seed = derive_seed(self.seed, self.trial, self.cycle)
-        picks = np.random.default_rng(seed).choice(unlabeled, size=n, replace=False).astype(np.int64)
+        picks = random_picks(unlabeled, n, seed).astype(np.int64)
         return QueryResult(
             ids=[self.ids[i] for i in picks],
             indices=picks,
@@ -546,19 +582,82 @@ class ActiveLearner:
             nets["adversarial"] = self.ctx.phase
         return nets
 
-    # ----------------------------------------------------------------- persistence
+    # ----------------------------------------------------------------- state and persistence
+    @property
+    def pool_data(self) -> PoolData:
+        """The decoded pool as given (samples, ids, normalisation, test split), never relabeled."""
+        return self._data
+
+    def state_dict(self) -> dict[str, Any]:
+        """The session's state: round, labels in the order given, classes, and the fitted round (its
+        seed, labeled count, candidates, and the weights of every network under ``networks``)."""
+        fit = None
+        if self.ctx is not None:
+            ctx = self.ctx
+            fit = {
+                "seed": ctx.seed,
+                "n_labeled": len(ctx.labeled),
+                "candidates": [int(i) for i in ctx.candidates],
+                "selects": self._fit_selects,
+                "round_open": self._round_open,
+                "networks": {k: v.state_dict() for k, v in self.networks().items()},
+            }
+        return {
+            "uid": self.uid,
+            "trial": self.trial,
+            "cycle": self._cycle,
+            "cold_start": self.cold_start,
+            "classes": list(self.classes),
+            "classes_fixed": self.classes_fixed,
+            "labels": [[int(n), v] for n, v in self._labels.items()],
+            "fit": fit,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` gave into this learner (same pool, method and model): the
+        labels, the round, and the fitted networks in the context they were trained in."""
+        if self._labels:
+            raise TavaalError("load_state_dict needs a learner with no labels yet (a fresh one)")
+        self.uid = state["uid"]
+        if not self.classes_fixed:
+            self.classes = list(state["classes"])
+        labels = state["labels"]
+        self.label([self.ids[n] for n, _ in labels], [v for _, v in labels])
+        self.set_cycle(state["cycle"])
+        fit = state.get("fit")
+        if fit is None:
+            return
+        nets = fit["networks"]
+        ctx = self._context(
+            self.pool.labeled[: fit["n_labeled"]],
+            np.asarray(fit["candidates"], dtype=np.int64),
+            fit["seed"],
+            fit["selects"],
+            ranker="ranker" in nets,
+        )
+        try:
+            ctx.model.load_state_dict(nets["model"])
+            if ctx.ranker is not None:
+                ctx.ranker.load_state_dict(nets["ranker"])
+        except RuntimeError as e:
+            first = str(e).splitlines()[0]
+            raise TavaalError(
+                f"the saved task learner does not fit the model given ({first}); pass the same network"
+            ) from None
+        if ctx.phase is not None and "adversarial" in nets:
+            ctx.phase.load_state_dict(nets["adversarial"])
+        self.ctx, self._fitted_on = ctx, fit["n_labeled"]
+        self._fit_selects, self._round_open = fit["selects"], fit["round_open"]
+
     def save(self, path: Any) -> None:
         """Everything the session needs, in folder ``path``: networks (VAE and D too), pool, labels,
         classes, seeds. ``ActiveLearner.load(path)`` (with ``model=`` the same network when it was
         built from a Python model) gives the same next query, in another process too."""
-        from tavaal.learner.storage import save_learner
-
         if self.segmentation:
             raise TavaalError(
                 "save() holds class labels; a segmentation learner cannot be saved in this version"
             )
-
-        save_learner(self, path)
+        storage.save_learner(self, path)
 
     @classmethod
     def load(
@@ -570,9 +669,22 @@ class ActiveLearner:
     ) -> ActiveLearner:
         """The learner saved in ``path``. A learner built from a Python model or a ``Strategy``
         instance needs it again (``model=``, ``method=``); ``device`` moves it."""
-        from tavaal.learner.storage import load_learner
-
-        return load_learner(path, model, method, device)
+        saved = storage.read_learner(path, model is not None, device)
+        with storage.reading(saved.root):
+            learner = cls(
+                method or saved.meta["method"],
+                model,
+                saved.data,
+                classes=saved.meta["classes"] if saved.meta["classes_fixed"] else None,
+                feature_layers=saved.meta["feature_layers"],
+                embedding_layer=saved.meta["embedding_layer"],
+                trial=saved.meta["trial"],
+                cold_start=saved.meta["cold_start"],
+                config=saved.cfg,
+                embeddings=saved.embeddings,
+            )
+            learner.load_state_dict(saved.state(learner.device))
+        return learner
 
     def __repr__(self) -> str:
         return (

@@ -17,15 +17,17 @@ A saved folder is safe to open even when someone else made it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import pickle
 import re
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from tavaal import __version__
@@ -34,8 +36,7 @@ from tavaal.config import RunConfig
 from tavaal.data.base import Augment
 from tavaal.errors import TavaalError
 from tavaal.learner.intake import PoolData
-from tavaal.models import Ranker
-from tavaal.strategies import SelectionContext, Strategy, get_strategy
+from tavaal.models.user import is_factory_path
 
 FORMAT = "tavaal.ActiveLearner"
 NETWORKS = re.compile(r"networks-[0-9a-f]{12}\.pt")
@@ -78,6 +79,8 @@ def _read_meta(root: Path) -> dict[str, Any] | None:
 
 
 def save_learner(learner: Any, path: Any) -> None:
+    """Write ``learner`` (an ``ActiveLearner``: its ``state_dict``, ``pool_data`` and settings) into
+    folder ``path``, learner.json last."""
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise TavaalError(f"cannot save into {root}: it is a file; give a folder")
@@ -90,7 +93,7 @@ def save_learner(learner: Any, path: Any) -> None:
     if meta is None and root.is_dir() and any(root.iterdir()):
         raise TavaalError(f"{root} is not empty and holds no saved learner; save into a new or empty folder")
     root.mkdir(parents=True, exist_ok=True)
-    d = learner._data
+    d = learner.pool_data
     if not (root / "pool.pt").is_file():  # the pool never changes: written once
         cpu = lambda t: None if t is None else t.cpu()  # noqa: E731
         pool = {
@@ -102,41 +105,27 @@ def save_learner(learner: Any, path: Any) -> None:
             "augment": (d.augment.pad, d.augment.flip),
             "name": d.name,
             "classes": d.classes,
-            "embeddings": None if learner.embeddings is None else learner.embeddings.cpu(),
+            "embeddings": cpu(learner.embeddings),
         }
         atomic_write_bytes(root / "pool.pt", _torch_bytes(pool))
-    fit = None
-    if learner.ctx is not None:
+    state = learner.state_dict()
+    fit = state.pop("fit")
+    if fit is not None:
         token = uuid.uuid4().hex[:12]
-        nets = {k: v.state_dict() for k, v in learner.networks().items()}
-        atomic_write_bytes(root / f"networks-{token}.pt", _torch_bytes(nets))
-        ctx = learner.ctx
-        fit = {
-            "networks": f"networks-{token}.pt",
-            "seed": ctx.seed,
-            "n_labeled": len(ctx.labeled),
-            "candidates": [int(i) for i in ctx.candidates],
-            "selects": learner._fit_selects,
-            "round_open": learner._round_open,
-        }
+        atomic_write_bytes(root / f"networks-{token}.pt", _torch_bytes(fit.pop("networks")))
+        fit["networks"] = f"networks-{token}.pt"
     meta = {
         "format": FORMAT,
         "format_version": 1,
         "tavaal_version": __version__,
-        "uid": learner.uid,
         "method": learner.method,
         "model": learner.spec.label,
         "python_model": not isinstance(learner.spec.source, str),
         "feature_layers": list(learner.spec.feature_layers),
         "embedding_layer": learner.spec.embedding_layer,
         "config": learner.cfg.to_dict(),
-        "trial": learner.trial,
-        "cycle": learner.cycle,
-        "cold_start": learner.cold_start,
         "ids": learner.ids,
-        "classes": learner.classes,
-        "classes_fixed": learner.classes_fixed,
-        "labels": [[int(n), v] for n, v in learner._labels.items()],
+        **state,
         "fit": fit,
     }
     atomic_write_text(root / "learner.json", json.dumps(meta))
@@ -146,13 +135,31 @@ def save_learner(learner: Any, path: Any) -> None:
             old.unlink()
 
 
-def load_learner(path: Any, model: Any = None, method: Strategy | None = None, device: str | None = None):
-    root = Path(path)
-    meta = _read_meta(root) if root.is_dir() else None
-    if meta is None:
-        raise TavaalError(f"{root} holds no saved learner (no learner.json); give the folder save() wrote")
+@dataclass
+class Saved:
+    """A saved learner as read back: its settings, pool and state (the networks read on demand)."""
+
+    root: Path
+    meta: dict[str, Any]
+    cfg: RunConfig
+    data: PoolData
+    embeddings: Any
+
+    def state(self, device: Any) -> dict[str, Any]:
+        """The learner's ``state_dict``, its networks loaded onto ``device``."""
+        keys = ("uid", "trial", "cycle", "cold_start", "classes", "classes_fixed", "labels")
+        state = {k: self.meta[k] for k in keys}
+        fit = self.meta["fit"]
+        if fit is not None:
+            fit = {**fit, "networks": _load_tensors(self.root / fit["networks"], device)}
+        return {**state, "fit": fit}
+
+
+@contextlib.contextmanager
+def reading(root: Path) -> Iterator[None]:
+    """A damaged or hand-edited folder raises one clear error, never a traceback."""
     try:
-        return _load(root, meta, model, method, device)
+        yield
     except TavaalError:
         raise
     except DAMAGED as e:
@@ -162,97 +169,39 @@ def load_learner(path: Any, model: Any = None, method: Strategy | None = None, d
         ) from None
 
 
-def _load(root: Path, meta: dict[str, Any], model: Any, method: Strategy | None, device: str | None):
-    from tavaal.learner.learner import ActiveLearner
-    from tavaal.models.user import is_factory_path
-
-    cfg = RunConfig.from_flat(meta["config"])
-    cfg.validate()
-    if model is None and (meta["python_model"] or is_factory_path(cfg.training.model)):
-        raise TavaalError(
-            f"{root} was saved with a Python model ({meta['model']}); loading never imports code, so pass "
-            "the same network again: ActiveLearner.load(path, model=...)"
+def read_learner(path: Any, model_given: bool, device: str | None = None) -> Saved:
+    """Read and check the folder ``save_learner`` wrote; ``device`` moves the learner. Nothing in
+    it is imported or unpickled."""
+    root = Path(path)
+    meta = _read_meta(root) if root.is_dir() else None
+    if meta is None:
+        raise TavaalError(f"{root} holds no saved learner (no learner.json); give the folder save() wrote")
+    with reading(root):
+        cfg = RunConfig.from_flat(meta["config"])
+        cfg.validate()
+        if not model_given and (meta["python_model"] or is_factory_path(cfg.training.model)):
+            raise TavaalError(
+                f"{root} was saved with a Python model ({meta['model']}); loading never imports code, so "
+                "pass the same network again: ActiveLearner.load(path, model=...)"
+            )
+        fit = meta["fit"]
+        if fit is not None and not NETWORKS.fullmatch(str(fit.get("networks"))):
+            raise TavaalError(
+                f"{root / 'learner.json'} names the networks file {fit.get('networks')!r}; a saved "
+                "learner's networks are a networks-<hex>.pt inside its own folder"
+            )
+        pool = _load_tensors(root / "pool.pt")
+        data = PoolData(
+            pool["x"],
+            meta["ids"],
+            tuple(pool["mean"]),
+            tuple(pool["std"]),
+            Augment(*pool["augment"]),
+            pool["name"],
+            pool["x_test"],
+            pool["y_test"],
+            pool["classes"],
         )
-    fit = meta["fit"]
-    if fit is not None and not NETWORKS.fullmatch(str(fit.get("networks"))):
-        raise TavaalError(
-            f"{root / 'learner.json'} names the networks file {fit.get('networks')!r}; a saved learner's "
-            "networks are a networks-<hex>.pt inside its own folder"
-        )
-    pool = _load_tensors(root / "pool.pt")
-    data = PoolData(
-        pool["x"],
-        meta["ids"],
-        tuple(pool["mean"]),
-        tuple(pool["std"]),
-        Augment(*pool["augment"]),
-        pool["name"],
-        pool["x_test"],
-        pool["y_test"],
-        pool["classes"],
-    )
-    if device is not None:
-        cfg = cfg.replace(device=device)
-    if method is None:
-        method = get_strategy(meta["method"], cfg)
-    learner = ActiveLearner(
-        method,
-        model,
-        data,
-        classes=meta["classes"] if meta["classes_fixed"] else None,
-        feature_layers=meta["feature_layers"],
-        embedding_layer=meta["embedding_layer"],
-        trial=meta["trial"],
-        cold_start=meta["cold_start"],
-        config=cfg,
-        embeddings=pool.get("embeddings"),
-    )
-    learner.uid = meta["uid"]
-    if not meta["classes_fixed"]:
-        learner.classes = list(meta["classes"])
-    labels = meta["labels"]
-    learner.label([learner.ids[n] for n, _ in labels], [v for _, v in labels])
-    learner.cycle = meta["cycle"]
-    if fit is not None:
-        _restore_fit(learner, root, fit)
-    return learner
-
-
-def _restore_fit(learner: Any, root: Path, fit: dict[str, Any]) -> None:
-    """The fitted networks, in the context they were trained in (labeled set, candidates, seed)."""
-    from tavaal.runtime import Runtime
-
-    nets = _load_tensors(root / fit["networks"], learner.device)
-    rt = Runtime.from_config(learner.cfg, learner.device)
-    model = learner.build_model().to(learner.device)
-    ranker = Ranker(model.feature_dims).to(learner.device) if "ranker" in nets else None
-    try:
-        model.load_state_dict(nets["model"])
-        if ranker is not None:
-            ranker.load_state_dict(nets["ranker"])
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise TavaalError(
-            f"the saved task learner does not fit the model given ({first}); pass the same network"
-        ) from None
-    if rt.channels_last and learner.ds.is_image:
-        model = model.to(memory_format=torch.channels_last)
-    labeled = learner.pool.labeled[: fit["n_labeled"]]
-    candidates = np.asarray(fit["candidates"], dtype=np.int64)
-    ctx = SelectionContext(
-        model,
-        ranker,
-        learner.ds,
-        labeled,
-        candidates,
-        rt,
-        seed=fit["seed"],
-        progress=learner.progress,
-        embeddings=learner.embeddings,
-    )
-    if fit["selects"]:
-        ctx.phase = learner.strategy.make_phase(ctx)
-        if ctx.phase is not None and "adversarial" in nets:
-            ctx.phase.load_state_dict(nets["adversarial"])
-    learner.ctx, learner._fitted_on = ctx, fit["n_labeled"]
-    learner._fit_selects, learner._round_open = fit["selects"], fit["round_open"]
+        if device is not None:
+            cfg = cfg.replace(device=device)
+        return Saved(root, meta, cfg, data, pool.get("embeddings"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import torch
 from torch import nn
 
@@ -64,8 +66,6 @@ class TappedModel(TaskLearner):
 def unknown_layers(missing: list[str], names: list[str]) -> str:
     """The error for layer names not in the model: the closest names, and the top-level blocks
     (a ResNet has about 60 modules, a torchvision one hundreds: listing them all helps nobody)."""
-    import difflib
-
     hints = []
     for m in sorted(missing):
         close = difflib.get_close_matches(m, names, n=3, cutoff=0.5)

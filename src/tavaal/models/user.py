@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from tavaal.errors import TavaalError
+from tavaal.models import SEGMENTATION_MODELS, build_task_learner
 from tavaal.models.base import TaskLearner
-from tavaal.models.taps import TappedModel
+from tavaal.models.taps import TappedModel, unknown_layers
 
 ModelSource = str | nn.Module | Callable[..., nn.Module]
 
@@ -92,8 +93,6 @@ class ModelSpec:
         """A built-in model must suit the data kind (vectors, images, or images with masks)."""
         if not self.registered:
             return
-        from tavaal.models import SEGMENTATION_MODELS
-
         if segmentation != (self.source in SEGMENTATION_MODELS):
             want = "drn or deeplabv3-mobilenet" if segmentation else "a classification model"
             task = "segmentation masks" if segmentation else "class labels"
@@ -112,8 +111,6 @@ class ModelSpec:
         built, not at its first query (the factory is called once, with ``num_classes``)."""
         if self.registered or not self.feature_layers:
             return
-        from tavaal.models.taps import unknown_layers
-
         if isinstance(self.source, nn.Module):
             net = self.source
         else:
@@ -129,8 +126,6 @@ class ModelSpec:
     ) -> TaskLearner:
         """A fresh task learner. ``dropout`` goes before a built-in model's head (MC dropout);
         ``example`` (a CPU batch of network input) probes a user network's feature sizes and output."""
-        from tavaal.models import build_task_learner
-
         if self.registered:
             return build_task_learner(self.source, input_shape, num_classes, dropout)
         name = self.label

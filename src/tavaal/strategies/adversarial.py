@@ -13,17 +13,56 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tavaal.config import AdversarialParams, RunConfig
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import build_discriminator, build_vae
+from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
 from tavaal.train import infer
+
+
+@dataclass
+class AdversarialParams(Settings):
+    """VAAL's and TA-VAAL's VAE and discriminator (equations 3-7). ``vae_lr`` is zeta2, ``disc_lr``
+    zeta3, ``lam`` lambda and ``beta`` the KL weight of equation 4, ``latent_dim`` d."""
+
+    section: ClassVar[str] = "adversarial"
+
+    # "paper": Algorithm 1; "official": VAE + D after T and R, frozen
+    schedule: str = setting("paper", choices=("paper", "official"))
+    latent_dim: int = setting(32, check=POSITIVE)
+    vae_lr: float = setting(5e-4, check=POSITIVE)
+    disc_lr: float = setting(5e-4, check=POSITIVE)
+    lam: float = setting(1.0, check=NONNEGATIVE)
+    beta: float = setting(1.0, check=NONNEGATIVE)
+    vae_epochs: int = setting(100, check=POSITIVE)  # EV for the official schedule
+    # 0: the task learner's batch size (SelectionContext.batch_size)
+    vae_batch_size: int = setting(
+        0, check=(lambda v: v == 0 or v >= 2, "0 (the task batch size) or at least 2")
+    )
+    vae_kind: str = setting(
+        "auto", choices=("auto", "conv", "mlp")
+    )  # "conv" (WAE-style), "mlp", by input shape
+    disc_layers: int = setting(5, check=POSITIVE)
+    disc_r: str = setting("sigmoid", choices=("sigmoid", "raw"))  # "raw": official code gives D the raw R(x)
+    # Where the paper is silent, the authors' code decides these defaults.
+    # equation 4's KL averaged over batch and latent dims; "sum": over dims
+    kl_reduction: str = setting("mean", choices=("mean", "sum"))
+    vae_augment: bool = False  # VAE and D see un-augmented images, as r does
+    # batches in one fixed random order per cycle; "shuffle": a new order per pass
+    vae_order: str = setting("fixed", choices=("fixed", "shuffle"))
+    # VAE and D weights: Kaiming normal, zero biases; "default": PyTorch's
+    vae_init: str = setting("kaiming", choices=("kaiming", "default"))
+    # segmentation: the VAE and D see images downscaled to this square size
+    vae_image_size: int = setting(
+        64, check=(lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)")
+    )
 
 
 class Downscaled(torch.nn.Module):
@@ -53,11 +92,13 @@ class AdversarialPhase:
     def __init__(
         self, ctx: SelectionContext, params: AdversarialParams, conditioned: bool, graphs: bool | None = None
     ):
-        """``params``: the strategy's hyper-parameters (``vae_batch_size`` resolved); ``graphs``:
-        capture the VAE + D step as a CUDA graph (default: the runtime's setting)."""
+        """``params``: the strategy's hyper-parameters (a ``vae_batch_size`` of 0 becomes the task
+        learner's, ``ctx.batch_size``); ``graphs``: capture the VAE + D step as a CUDA graph
+        (default: the runtime's setting)."""
+        params = dataclasses.replace(params, vae_batch_size=params.vae_batch_size or ctx.batch_size)
         self.ctx, self.p, self.conditioned = ctx, params, conditioned
         self.rt = rt = ctx.runtime
-        dev = rt.device
+        dev = rt.torch_device
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
         shape = ctx.dataset.input_shape
@@ -236,13 +277,6 @@ class AdversarialPhase:
         return torch.cat(out)
 
 
-def vae_params(cfg: RunConfig) -> AdversarialParams:
-    """The config's ``adversarial`` section for a VAE + D; a VAE batch of 0 means the task learner's
-    batch size."""
-    a = cfg.adversarial
-    return dataclasses.replace(a, vae_batch_size=a.vae_batch_size or cfg.training.batch_size)
-
-
 class AdversarialStrategy(Strategy):
     """Base of vaal, vaal-lloss and tavaal; ``conditioned`` adds the Ranker's r (TA-VAAL)."""
 
@@ -250,16 +284,11 @@ class AdversarialStrategy(Strategy):
     adversarial = True
     score_name = "d_labeled_prob"
 
-    def __init__(self, **params: Any):
-        """Hyper-parameters by name, e.g. ``TAVAAL(latent_dim=64, lam=1, beta=1, schedule="paper")``;
-        the others keep ``AdversarialParams``' defaults. ``vae_batch_size`` 0 means 128."""
-        self.p = AdversarialParams(**params)
-        if not self.p.vae_batch_size:
-            self.p.vae_batch_size = 128
+    settings = (AdversarialParams,)
 
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> AdversarialStrategy:
-        return cls(**dataclasses.asdict(vae_params(cfg)))
+    @property
+    def p(self) -> AdversarialParams:
+        return self.params[AdversarialParams]
 
     def _ranks(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw Ranker outputs for the labeled set and the candidates, in one batched pass."""
@@ -281,6 +310,7 @@ class AdversarialStrategy(Strategy):
         return r_l, r_u, r_l, r_u
 
     def make_phase(self, ctx: SelectionContext) -> AdversarialPhase:
+        """The VAE and D of this cycle, with their optimizers."""
         # Interleaved with the task learner's CUDA graphs, a captured VAE + D step crashed the
         # process on an H200 (segfault in replay, PyTorch 2.11; the official schedule, which
         # captures it after T is done, ran): in the paper schedule the VAE + D steps run eagerly.
@@ -290,7 +320,7 @@ class AdversarialStrategy(Strategy):
     def training_hook(self, ctx: SelectionContext):
         if self.p.schedule == "official":  # the phase trains after T and R, in score()
             return None
-        phase = self._phase(ctx)
+        phase = self.phase(ctx)
 
         def hook(epoch: int, model, ranker) -> None:  # Algorithm 1: one VAE + D pass per T epoch
             cond = (None,) * 4
@@ -302,7 +332,7 @@ class AdversarialStrategy(Strategy):
         return hook
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        phase = self._phase(ctx)
+        phase = self.phase(ctx)
         cond = self._conditions(*self._ranks(ctx)) if self.conditioned else (None,) * 4
         if self.p.schedule == "official" and not phase.fitted:  # T and R frozen: r computed once
             phase.fit(cond, self.p.vae_epochs, ctx.progress)
@@ -311,11 +341,6 @@ class AdversarialStrategy(Strategy):
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         sel = super().select(ctx, budget)
-        vae_loss, disc_loss = self._phase(ctx).losses()
+        vae_loss, disc_loss = self.phase(ctx).losses()
         sel.info.update(vae_loss=vae_loss, disc_loss=disc_loss)
         return sel
-
-    def _phase(self, ctx: SelectionContext) -> AdversarialPhase:
-        if ctx.phase is None:  # a context built by hand (benchmarks, tests): the phase starts now
-            ctx.phase = self.make_phase(ctx)
-        return ctx.phase

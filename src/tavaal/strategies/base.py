@@ -7,19 +7,22 @@ epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``Selection
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
-from tavaal.errors import BudgetError
+from tavaal.errors import BudgetError, TavaalError
 from tavaal.registry import Registry
 from tavaal.runtime import Runtime
+from tavaal.settings import Settings
 from tavaal.train import EpochHook
+
+if TYPE_CHECKING:  # the config composes the strategies' settings: it imports this module
+    from tavaal.config import RunConfig
 
 
 @dataclass
@@ -36,6 +39,7 @@ class SelectionContext:
     progress: bool = False
     phase: Any = None  # what the strategy trains for selection this cycle (VAAL's VAE and D), or None
     embeddings: torch.Tensor | None = None  # the user's own features of every pool sample (TypiClust)
+    batch_size: int = 32  # the task learner's batch size (the VAE's too, unless it has its own)
 
 
 @dataclass
@@ -73,18 +77,50 @@ def check_budget(budget: int, n_candidates: int) -> None:
         )
 
 
+def random_picks(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct entries of ``pool`` drawn at random with ``seed`` (random sampling, a cold
+    start, the candidate subset)."""
+    return np.random.default_rng(seed).choice(pool, size=n, replace=False)
+
+
 class Strategy:
-    """Base class: subclasses implement ``score`` (higher priority is chosen first) or ``select``."""
+    """Base class: subclasses implement ``score`` (higher priority is chosen first) or ``select``.
+
+    Hyper-parameters are constructor keywords, declared once in the strategy's ``settings``
+    dataclasses (their field names are the config's flat names, e.g. ``TAVAAL(latent_dim=64)``);
+    each is checked when built. The config's sections for strategies are these dataclasses, read
+    from the registry, so a new method is one module and its registration.
+    """
 
     name: ClassVar[str] = ""
     ranker_loss: ClassVar[str | None] = None  # trait: needs a Ranker, trained with this loss
     adversarial: ClassVar[bool] = False  # trait: scores with a VAE + discriminator (D's output)
     score_name: ClassVar[str | None] = None
+    settings: ClassVar[tuple[type[Settings], ...]] = ()  # the settings sections it reads
+
+    def __init__(self, **values: Any):
+        known = {f.name: cls for cls in self.settings for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            valid = ", ".join(sorted(known)) or "none"
+            raise TavaalError(f"{self.name} has no setting {unknown[0]!r}; its settings are: {valid}")
+        self.params: dict[type[Settings], Any] = {
+            cls: cls(**{k: v for k, v in values.items() if known[k] is cls}) for cls in self.settings
+        }
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> Strategy:
-        """The strategy with its hyper-parameters taken from the config (most have none)."""
-        return cls()
+        """The strategy with its settings sections taken from the config."""
+        values: dict[str, Any] = {}
+        for section in cls.settings:
+            values.update(cfg.section(section.section).values())
+        return cls(**values)
+
+    def phase(self, ctx: SelectionContext) -> Any:
+        """This cycle's selection networks (``make_phase``), made once per context, here only."""
+        if ctx.phase is None:
+            ctx.phase = self.make_phase(ctx)
+        return ctx.phase
 
     @property
     def head_dropout(self) -> float:

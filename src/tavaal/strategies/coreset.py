@@ -6,10 +6,13 @@ chunk) and no N x N matrix is built.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import torch
 
-from tavaal.config import RunConfig
+from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
 from tavaal.train import infer
 
@@ -46,21 +49,23 @@ def k_center_greedy(
     return chosen, initial
 
 
+@dataclass
+class CoreSetParams(Settings):
+    section: ClassVar[str] = "coreset"
+
+    # distances computed this many centers at a time (memory, not results)
+    coreset_chunk: int = setting(4096, check=POSITIVE)
+
+
 @register
 class CoreSet(Strategy):
     name = "coreset"
     score_name = "distance_to_labeled"
-
-    def __init__(self, chunk: int = 4096):
-        self.chunk = chunk  # distances computed this many centers at a time (memory, not results)
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> CoreSet:
-        return cls(cfg.coreset.coreset_chunk)
+    settings = (CoreSetParams,)
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         check_budget(budget, len(ctx.candidates))
         emb_c = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["embedding"]
         emb_l = infer(ctx.model, ctx.dataset, ctx.labeled, ctx.runtime)["embedding"]
-        chosen, initial = k_center_greedy(emb_c, emb_l, budget, self.chunk)
+        chosen, initial = k_center_greedy(emb_c, emb_l, budget, self.params[CoreSetParams].coreset_chunk)
         return Selection(np.asarray(ctx.candidates)[chosen], initial.cpu().numpy(), self.score_name)

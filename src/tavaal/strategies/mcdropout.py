@@ -6,15 +6,41 @@ H[mean p], or the variation ratio 1 - max mean p.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import nn
 
-from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
+from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.base import SelectionContext, Strategy, register, seeded
 from tavaal.strategies.entropy import entropy
 from tavaal.train import dropout_layers, infer
+
+SCORES = ("bald", "entropy", "varratio")
+
+
+@dataclass
+class MCDropoutParams(Settings):
+    """Monte-Carlo dropout: passes, score, and the head dropout of the built-in task learners."""
+
+    section: ClassVar[str] = "mcdropout"
+
+    mc_samples: int = setting(25, check=POSITIVE)
+    mc_score: str = setting("bald", choices=SCORES)
+    dropout: float = setting(0.3, check=(lambda v: 0 <= v < 1, "in [0, 1)"))
+
+
+def mc_score(mean_p: torch.Tensor, mean_h: torch.Tensor, score: str) -> torch.Tensor:
+    """The score per sample (or pixel, class dim 1) from the mean probabilities over the passes
+    and the mean per-pass entropy: BALD's mutual information, the entropy, or the variation ratio."""
+    if score == "bald":
+        return entropy(mean_p) - mean_h
+    if score == "entropy":
+        return entropy(mean_p)
+    return 1.0 - mean_p.max(dim=1).values
 
 
 def mc_probabilities(ctx: SelectionContext, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,13 +74,7 @@ def mc_scores_per_pixel(ctx: SelectionContext, samples: int, score: str) -> torc
             with rt.autocast():
                 p = torch.softmax(model(x)[0].float(), dim=1)
             mean_p, mean_h = mean_p + p / samples, mean_h + entropy(p) / samples
-        if score == "bald":
-            s = entropy(mean_p) - mean_h
-        elif score == "entropy":
-            s = entropy(mean_p)
-        else:
-            s = 1.0 - mean_p.max(dim=1).values
-        out.append(s.flatten(1).mean(1))
+        out.append(mc_score(mean_p, mean_h, score).flatten(1).mean(1))
     model.eval()
     return torch.cat(out)
 
@@ -62,22 +82,19 @@ def mc_scores_per_pixel(ctx: SelectionContext, samples: int, score: str) -> torc
 @register
 class MCDropout(Strategy):
     name = "mcdropout"
+    settings = (MCDropoutParams,)
 
-    def __init__(self, mc_samples: int = 25, mc_score: str = "bald", dropout: float = 0.3):
-        self.mc_samples, self.mc_score, self.dropout = mc_samples, mc_score, dropout
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> MCDropout:
-        p = cfg.mcdropout
-        return cls(p.mc_samples, p.mc_score, p.dropout)
+    @property
+    def p(self) -> MCDropoutParams:
+        return self.params[MCDropoutParams]
 
     @property
     def head_dropout(self) -> float:
-        return self.dropout
+        return self.p.dropout
 
     @property
     def score_name(self) -> str:  # type: ignore[override]
-        return self.mc_score
+        return self.p.mc_score
 
     def check_model(self, model: nn.Module) -> None:
         if not dropout_layers(model):
@@ -91,14 +108,8 @@ class MCDropout(Strategy):
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         self.check_model(ctx.model)
         if ctx.dataset.is_segmentation:
-            s = mc_scores_per_pixel(ctx, self.mc_samples, self.mc_score).cpu().numpy()
-            return s, s
-        p, h_each = mc_probabilities(ctx, self.mc_samples)
-        if self.mc_score == "bald":
-            s = entropy(p) - h_each
-        elif self.mc_score == "entropy":
-            s = entropy(p)
+            s = mc_scores_per_pixel(ctx, self.p.mc_samples, self.p.mc_score)
         else:
-            s = 1.0 - p.max(dim=1).values
+            s = mc_score(*mc_probabilities(ctx, self.p.mc_samples), self.p.mc_score)
         s = s.cpu().numpy()
         return s, s

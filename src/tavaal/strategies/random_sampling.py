@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, random_picks, register
 
 
 @register
@@ -13,6 +13,4 @@ class RandomSampling(Strategy):
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         check_budget(budget, len(ctx.candidates))
-        rng = np.random.default_rng(ctx.seed)
-        chosen = rng.choice(len(ctx.candidates), size=budget, replace=False)
-        return Selection(np.asarray(ctx.candidates)[chosen], None, None)
+        return Selection(random_picks(np.asarray(ctx.candidates), budget, ctx.seed), None, None)

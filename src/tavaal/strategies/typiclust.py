@@ -13,21 +13,34 @@ pretrained model); L2-normalised as the paper's SimCLR features are.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
-from tavaal.config import AdversarialParams, RunConfig
 from tavaal.errors import TavaalError
-from tavaal.strategies.adversarial import AdversarialPhase, vae_params
+from tavaal.settings import POSITIVE, Settings, setting
+from tavaal.strategies.adversarial import AdversarialParams, AdversarialPhase
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
 from tavaal.train import infer
 
-EMBEDDINGS = ("task", "vae", "user")
 MIN_CLUSTER = 5  # the authors' code prefers clusters of at least 5 points
+
+
+@dataclass
+class TypiClustParams(Settings):
+    """Typicality over the k nearest neighbours, at most this many clusters, and which embedding is
+    clustered: "task" (the task learner's), "vae" (VAAL's VAE latent, with the ``adversarial``
+    section's settings) or "user" (``ActiveLearner(embeddings=...)``)."""
+
+    section: ClassVar[str] = "typiclust"
+
+    typiclust_k: int = setting(20, check=POSITIVE)
+    typiclust_max_clusters: int = setting(500, check=POSITIVE)
+    typiclust_embedding: str = setting("task", choices=("task", "vae", "user"))
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:
@@ -78,41 +91,26 @@ def typiclust(
 class TypiClust(Strategy):
     name = "typiclust"
     score_name = "typicality"
+    settings = (TypiClustParams, AdversarialParams)  # the VAE's settings for the "vae" embedding
 
-    def __init__(
-        self,
-        k: int = 20,
-        max_clusters: int = 500,
-        embedding: str = "task",
-        vae: AdversarialParams | None = None,
-    ):
-        """``vae``: the VAE's settings for ``embedding="vae"`` (default: AdversarialParams())."""
-        if embedding not in EMBEDDINGS:
-            raise TavaalError(
-                f"typiclust embedding must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}"
-            )
-        self.k, self.max_clusters, self.embedding = int(k), int(max_clusters), embedding
-        self.vae = vae or AdversarialParams()
-        if not self.vae.vae_batch_size:
-            self.vae.vae_batch_size = 128
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> TypiClust:
-        t = cfg.typiclust
-        return cls(t.typiclust_k, t.typiclust_max_clusters, t.typiclust_embedding, vae_params(cfg))
+    @property
+    def p(self) -> TypiClustParams:
+        return self.params[TypiClustParams]
 
     def make_phase(self, ctx: SelectionContext) -> Any:
         """For ``embedding="vae"``: VAAL's (unconditioned) VAE and D, trained in ``select``."""
-        return AdversarialPhase(ctx, self.vae, conditioned=False) if self.embedding == "vae" else None
+        if self.p.typiclust_embedding != "vae":
+            return None
+        return AdversarialPhase(ctx, self.params[AdversarialParams], conditioned=False)
 
     def _features(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
-        if self.embedding == "vae":
-            if ctx.phase is None:
-                ctx.phase = self.make_phase(ctx)
-            if not ctx.phase.fitted:  # T plays no part: the VAE trains on the images alone
-                ctx.phase.fit((None,) * 4, self.vae.vae_epochs, ctx.progress)
-            f = ctx.phase.embed(idx)
-        elif self.embedding == "user":
+        embedding = self.p.typiclust_embedding
+        if embedding == "vae":
+            phase = self.phase(ctx)
+            if not phase.fitted:  # T plays no part: the VAE trains on the images alone
+                phase.fit((None,) * 4, self.params[AdversarialParams].vae_epochs, ctx.progress)
+            f = phase.embed(idx)
+        elif embedding == "user":
             if ctx.embeddings is None:
                 raise TavaalError(
                     "typiclust_embedding='user' needs your embeddings: ActiveLearner(..., embeddings=array)"
@@ -130,7 +128,7 @@ class TypiClust(Strategy):
             self._features(ctx, ctx.candidates),
             budget,
             ctx.seed,
-            self.k,
-            self.max_clusters,
+            self.p.typiclust_k,
+            self.p.typiclust_max_clusters,
         )
         return Selection(np.asarray(ctx.candidates)[picks], typ, self.score_name)

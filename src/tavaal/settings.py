@@ -1,0 +1,66 @@
+"""Settings dataclasses: each component (a strategy, the task learner's training, the runtime)
+declares its own hyper-parameters once, with their defaults and valid values, and is checked when
+built, whatever the values came from (Python, the command line, YAML, a preset, a saved learner).
+
+Field names are flat and unique across the whole configuration, so the command line and YAML name
+every field directly (``--latent-dim``, ``epochs: 50``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from tavaal.errors import TavaalError
+
+Check = tuple[Callable[[Any], bool], str]  # (test, what the error says a value must be)
+
+POSITIVE: Check = (lambda v: v > 0, "positive")
+NONNEGATIVE: Check = (lambda v: v >= 0, "0 or more")
+FRACTION: Check = (lambda v: 0 <= v <= 1, "a fraction in [0, 1]")
+
+
+def setting(default: Any, *, choices: tuple[str, ...] = (), check: Check | None = None) -> Any:
+    """A field with its default and, optionally, its valid ``choices`` or a ``check`` (test, text)."""
+    return dataclasses.field(default=default, metadata={"choices": choices, "check": check})
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class Settings:
+    """Base of the settings dataclasses. ``section`` names the group in a ``RunConfig``."""
+
+    section: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject a value that cannot work, naming the field, its flag, the value and what is valid."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            choices, check = f.metadata.get("choices"), f.metadata.get("check")
+            if choices and value not in choices:
+                raise TavaalError(
+                    f"{f.name} ({flag(f.name)}) must be one of {', '.join(choices)}, got {value!r}"
+                )
+            if check is not None:
+                ok, valid = check
+                try:
+                    good = ok(value)
+                except TypeError:
+                    good = False
+                if not good:
+                    raise TavaalError(f"{f.name} ({flag(f.name)}) must be {valid}, got {value!r}")
+
+    @classmethod
+    def choices(cls) -> dict[str, tuple[str, ...]]:
+        """Every field with a fixed set of values: {name: choices}."""
+        return {f.name: f.metadata["choices"] for f in dataclasses.fields(cls) if f.metadata.get("choices")}  # type: ignore[arg-type]
+
+    def values(self) -> dict[str, Any]:
+        """{flat field name: value}."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
