@@ -32,7 +32,6 @@ from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
-from tavaal.runtime import Runtime
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.adversarial import AdversarialPhase, AdversarialStrategy
 from tavaal.train import train_task_learner
@@ -77,7 +76,9 @@ def data_overrides(data: str) -> dict:
 def split(ds: ArrayDataset, cfg, n_l: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed-seed labeled set of ``n_l`` and the candidate subset (subset_factor x budget) after it."""
     perm = np.random.default_rng(0).permutation(ds.n_train)
-    return perm[:n_l], np.sort(perm[n_l : n_l + min(cfg.protocol.candidates_for(cfg.protocol.budget), ds.n_train - n_l)])
+    return perm[:n_l], np.sort(
+        perm[n_l : n_l + min(cfg.protocol.candidates_for(cfg.protocol.budget), ds.n_train - n_l)]
+    )
 
 
 def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
@@ -93,7 +94,7 @@ def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
     """A TA-VAAL VAE + D trainer (official schedule: r computed once) over a candidate slice big
     enough for about ``iters`` iterations per epoch, and the conditions to pass to train_epoch."""
     strat = get_strategy("tavaal", cfg)
-    ctx = SelectionContext(model, ranker, ds, labeled, cand, Runtime.from_config(cfg, dev), seed=0)
+    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg.runtime, seed=0)
     cond = strat._conditions(*strat._ranks(ctx))
     tr = AdversarialPhase(ctx, strat.p, True)
     b = strat.p.vae_batch_size
@@ -106,11 +107,11 @@ def fast_throughput(cfg, ds, labeled, dev, epochs: int):
     """Images/s of train_task_learner (T + Ranker, eq. 2), after one warm-up epoch."""
     model, ranker = build_learner(cfg, ds, dev)
     warm = make_config(cfg.preset, {**cfg.to_dict(), "epochs": 1, "lr_milestones": ()})
-    train_task_learner(model, ranker, ds, labeled, warm.training, Runtime.from_config(warm, dev), "ranking")
+    train_task_learner(model, ranker, ds, labeled, warm.training, warm.runtime, "ranking")
     sync(dev)
     run = make_config(cfg.preset, {**cfg.to_dict(), "epochs": epochs, "lr_milestones": ()})
     t0 = time.perf_counter()
-    train_task_learner(model, ranker, ds, labeled, run.training, Runtime.from_config(run, dev), "ranking")
+    train_task_learner(model, ranker, ds, labeled, run.training, run.runtime, "ranking")
     sync(dev)
     return epochs * len(labeled) / (time.perf_counter() - t0), model, ranker
 
@@ -195,7 +196,7 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
             ds,
             labeled,
             cand,
-            Runtime.from_config(cfg, dev),
+            cfg.runtime,
             seed=0,
         )
         if isinstance(strat, AdversarialStrategy):

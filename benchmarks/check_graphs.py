@@ -14,11 +14,11 @@ import torch
 
 from tavaal.config import make_config
 from tavaal.data import Augment, load_dataset
+from tavaal.inference import evaluate
 from tavaal.models import Ranker, build_task_learner
-from tavaal.runtime import Runtime
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.adversarial import AdversarialPhase
-from tavaal.train import evaluate, train_task_learner
+from tavaal.train import train_task_learner
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_task_learner("resnet18", ds.input_shape, 10).to(dev)
         ranker = Ranker(model.feature_dims).to(dev)
-        rt = Runtime.from_config(cfg, dev)
+        rt = cfg.runtime
         log = train_task_learner(model, ranker, ds, labeled, cfg.training, rt, "ranking", seed=0)
         acc = evaluate(model, ds, rt)
         ctx = SelectionContext(model, ranker, ds, labeled, cand, rt, seed=0)

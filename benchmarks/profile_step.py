@@ -30,7 +30,6 @@ from bench_cycle import add_data_args, build_learner, data_overrides, split, sub
 from tavaal.config import make_config
 from tavaal.data import load_data
 from tavaal.device import setup_device
-from tavaal.runtime import Runtime
 from tavaal.train import train_task_learner
 
 # First match wins; names are ATen operators (aten::...) and optimizer kernels.
@@ -122,7 +121,7 @@ def main() -> None:
 
     model, ranker = build_learner(cfg, ds, dev)
     run = make_config(a.preset, {**cfg.to_dict(), "epochs": a.epochs})
-    rt = Runtime.from_config(cfg, dev)
+    rt = cfg.runtime
     warm = make_config(a.preset, {**cfg.to_dict(), "epochs": 1})
     train_task_learner(model, ranker, ds, labeled, warm.training, rt, "ranking")  # warm-up: cuDNN, allocator
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])

@@ -218,5 +218,10 @@ def test_the_adversarial_phase_is_fitted_by_its_schedule(schedule, moons):
     cfg = tiny_config("moons", schedule=schedule, epochs=3, vae_epochs=2)
     _, nets = one_cycle(cfg, get_strategy("tavaal", cfg), moons)
     phase = nets["adversarial"]
-    per_epoch = int(np.ceil((cfg.protocol.initial + cfg.protocol.candidates_for(cfg.protocol.budget)) / cfg.training.batch_size))
+    per_epoch = int(
+        np.ceil(
+            (cfg.protocol.initial + cfg.protocol.candidates_for(cfg.protocol.budget))
+            / cfg.training.batch_size
+        )
+    )
     assert phase.fitted and phase.iterations == (3 if schedule == "paper" else 2) * per_epoch

@@ -142,7 +142,11 @@ def test_typiclust_on_the_vae_latent(digits):
         picks.append(q.ids)
     assert picks[0] == picks[1]
     typiclust = get_strategy("typiclust", make_config("digits")).__class__
-    with pytest.raises(TavaalError, match=r"typiclust_embedding \(--typiclust-embedding\) must be one of task, vae, user"):
+    with pytest.raises(
+        TavaalError, match=r"typiclust_embedding \(--typiclust-embedding\) must be one of task, vae, user"
+    ):
         typiclust(typiclust_embedding="simclr")
-    with pytest.raises(TavaalError, match="typiclust has no setting 'embedding'; its settings are: .*typiclust_k"):
+    with pytest.raises(
+        TavaalError, match="typiclust has no setting 'embedding'; its settings are: .*typiclust_k"
+    ):
         typiclust(embedding="task")

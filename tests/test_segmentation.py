@@ -11,9 +11,9 @@ from tavaal.cli import main
 from tavaal.data.base import Augment, joint_augment
 from tavaal.data.segmentation import load_camvid, load_cityscapes
 from tavaal.errors import TavaalError
+from tavaal.inference import iou_from_confusion
 from tavaal.losses import task_losses
 from tavaal.strategies import STRATEGIES, get_strategy
-from tavaal.train import iou_from_confusion
 
 H, W = 24, 32
 

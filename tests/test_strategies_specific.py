@@ -5,11 +5,11 @@ from torch import nn
 
 from conftest import cpu_runtime, one_cycle, tiny_config
 from tavaal.cycle import initial_labeled
+from tavaal.inference import evaluate, infer
 from tavaal.models import Discriminator, build_task_learner
 from tavaal.pool import Pool
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.coreset import k_center_greedy, min_distances
-from tavaal.train import evaluate, infer
 
 CPU = torch.device("cpu")
 

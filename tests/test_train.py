@@ -2,8 +2,9 @@ import numpy as np
 import torch
 
 from conftest import cpu_runtime, tiny_config
+from tavaal.inference import evaluate
 from tavaal.models import Ranker, build_task_learner
-from tavaal.train import evaluate, ranker_schedule, train_task_learner
+from tavaal.train import ranker_schedule, train_task_learner
 
 
 def _setup(ds, cfg):
@@ -99,8 +100,4 @@ def test_runtime_stepper_runs_eagerly_with_the_loops_generator_on_cpu():
     assert stepper("mode", lambda g, x: seen.append(g) or x + 1, 1) == 2
     assert seen == [gen] and stepper.captures == 0 and stepper.graph is None
     x = torch.ones(2, 3, 4, 4)
-    assert (
-        Runtime("cpu", channels_last=True)
-        .to_input(x)
-        .is_contiguous(memory_format=torch.channels_last)
-    )
+    assert Runtime("cpu", channels_last=True).to_input(x).is_contiguous(memory_format=torch.channels_last)

@@ -18,7 +18,7 @@ from tavaal.data.folder import list_images
 from tavaal.errors import TavaalError
 from tavaal.experiment import evaluate_selections, run_experiment
 from tavaal.labeling import query, write_suggestions
-from tavaal.labelstudio import export_tasks, merge_labels, push_tasks, write_tasks
+from tavaal.labelstudio import API_KEY_ENV, export_tasks, merge_labels, push_tasks, write_tasks
 from tavaal.presets import default_preset
 from tavaal.process_executor import ProcessExecutor
 from tavaal.ray_executor import RayExecutor, check_gpus_per_job
@@ -306,10 +306,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise TavaalError("--push sends Label Studio tasks: add --format labelstudio")
     if args.push and args.project is None:
         raise TavaalError("--push needs --project ID, the Label Studio project to import into")
-    if args.push and not os.environ.get("LABEL_STUDIO_API_KEY"):
-        raise TavaalError(
-            "--push needs the Label Studio API key in the environment variable LABEL_STUDIO_API_KEY"
-        )
+    if args.push and not os.environ.get(API_KEY_ENV):
+        raise TavaalError(f"--push needs the Label Studio API key in the environment variable {API_KEY_ENV}")
     check_query_out(Path(args.out), Path(args.labels), Path(args.pool))
     on_cpu = (args.device or "cpu") == "cpu"
     preset = args.preset or ("quick" if on_cpu and args.config is None else None)
@@ -484,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="URL",
         help="also import the tasks into Label Studio at URL "
-        "(API key from $LABEL_STUDIO_API_KEY; pip install 'tavaal[labelstudio]')",
+        f"(API key from ${API_KEY_ENV}; pip install 'tavaal[labelstudio]')",
     )
     q.add_argument("--project", type=int, default=None, help="the Label Studio project id for --push")
     add_config_options(q)

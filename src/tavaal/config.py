@@ -2,7 +2,7 @@
 command line compose them.
 
 A ``RunConfig`` holds one section per concern, each a ``Settings`` dataclass owned by the code that
-uses it: the active-learning ``protocol`` and the ``data`` (here), the task learner's ``training``
+uses it: the active-learning ``protocol`` and the ``data`` (``tavaal.data``), the task learner's ``training``
 (``tavaal.train``), the ``runtime`` (``tavaal.runtime``), and each strategy's own sections, read
 from the strategy registry (``adversarial`` for VAAL / TA-VAAL, ``mcdropout``, ``coreset``,
 ``typiclust``). Field names are unique across sections, so presets, YAML files, command-line
@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from tavaal.data import DataSpec
 from tavaal.errors import TavaalError, did_you_mean
 from tavaal.presets import PRESET_NOTES, PRESETS, RECIPES, preset_names
 from tavaal.runtime import FAST, Runtime
@@ -38,6 +39,7 @@ class Protocol(Settings):
     """The active-learning experiment: labels, cycles, the candidate subset and the seeds."""
 
     section: ClassVar[str] = "protocol"
+    hash_defaults: ClassVar[bool] = True
 
     initial: int = setting(50, check=POSITIVE)
     budget: int = setting(50, check=POSITIVE)
@@ -63,62 +65,50 @@ class Protocol(Settings):
         return self.final_selection or self.analysis
 
 
-@dataclass
-class DataSpec(Settings):
-    """Which dataset, where it lives and how it is prepared."""
-
-    section: ClassVar[str] = "data"
-
-    dataset: str = "digits"
-    data_dir: str = "data"
-    train_dir: str = ""
-    test_dir: str = ""
-    download: bool = False
-    image_size: int = setting(
-        0, check=(lambda v: v == 0 or v >= 8, "0 (the dataset's own size) or at least 8 pixels")
-    )
-    # "paper": first five classes reduced; "official": the even ones
-    imbalance_pattern: str = setting("paper", choices=("paper", "official"))
-    skip_unreadable: bool = False  # leave out image files that cannot be decoded, with a warning
-    # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
-    crop_pad: int = setting(-1, check=(lambda v: v >= -1, "-1 (the dataset's) or 0 or more"))
-    # segmentation: train on random crop_size x crop_size windows; 0: whole images
-    crop_size: int = setting(0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"))
-
-
-def _strategy_sections() -> dict[str, type[Settings]]:
-    """Every settings section a registered strategy reads, by section name."""
-    out: dict[str, type[Settings]] = {}
-    for name in STRATEGIES:
-        for cls in STRATEGIES.get(name).settings:
-            assert out.setdefault(cls.section, cls) is cls, f"section {cls.section} is declared twice"
-    return out
-
-
-SECTIONS: dict[str, type[Settings]] = {
+CORE: dict[str, type[Settings]] = {
     "protocol": Protocol,
     "data": DataSpec,
     "training": Training,
     "runtime": Runtime,
-    **_strategy_sections(),
 }
+SECTIONS: dict[str, type[Settings]] = {}  # every section by name: CORE's, then the strategies'
 # Every field by its flat name: (section, type name). Top-level fields have no section.
-FIELDS: dict[str, tuple[str | None, str]] = {"preset": (None, "str"), "recipe": (None, "str")}
-for _section, _cls in SECTIONS.items():
-    for _f in fields(_cls):  # type: ignore[arg-type]
-        assert _f.name not in FIELDS, f"config field {_f.name} is defined twice"
-        FIELDS[_f.name] = (_section, str(_f.type))
+FIELDS: dict[str, tuple[str | None, str]] = {}
+# Every field with a fixed set of values, from the sections' declarations (and the recipe).
+CHOICES: dict[str, tuple[str, ...]] = {}
+_known = -1  # the number of registered strategies SECTIONS was built from
+
+
+def refresh_sections() -> None:
+    """Rebuild SECTIONS, FIELDS and CHOICES (in place) from the strategy registry when a method
+    was registered since: a strategy registered by a user's module brings its settings along."""
+    global _known
+    if _known == len(STRATEGIES):
+        return
+    sections: dict[str, type[Settings]] = dict(CORE)
+    for name in STRATEGIES:
+        for cls in STRATEGIES.get(name).settings:
+            if sections.setdefault(cls.section, cls) is not cls:
+                raise TavaalError(f"method {name}: settings section {cls.section!r} is declared twice")
+    by_name: dict[str, tuple[str | None, str]] = {"preset": (None, "str"), "recipe": (None, "str")}
+    for section, cls in sections.items():
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name in by_name:
+                raise TavaalError(f"config field {f.name!r} is declared twice (section {section!r})")
+            by_name[f.name] = (section, str(f.type))
+    SECTIONS.clear(), SECTIONS.update(sections)
+    FIELDS.clear(), FIELDS.update(by_name)
+    CHOICES.clear(), CHOICES.update({"recipe": tuple(RECIPES)})
+    for cls in sections.values():
+        CHOICES.update(cls.choices())
+    _known = len(STRATEGIES)
+
+
+refresh_sections()
 
 # Fields added after results were first written: they enter the hash only when set away from
 # their default, so folders written before them still resume.
-LATER_FIELDS: dict[str, Any] = {
-    "crop_size": 0,
-    "vae_image_size": 64,
-    "ranker_for": "own",
-    "typiclust_k": 20,
-    "typiclust_max_clusters": 500,
-    "typiclust_embedding": "task",
-}
+LATER_FIELDS: dict[str, Any] = {"crop_size": 0, "vae_image_size": 64, "ranker_for": "own"}
 
 # Fields that measure or locate rather than decide: left out of the experiment's identity, so a
 # results folder resumes on another device, with other paths, or with more analysis recorded.
@@ -139,10 +129,6 @@ NOT_IN_HASH = frozenset(
         "threads",
     }
 )
-# Every field with a fixed set of values, from the sections' declarations (and the recipe).
-CHOICES: dict[str, tuple[str, ...]] = {"recipe": tuple(RECIPES)}
-for _cls in SECTIONS.values():
-    CHOICES.update(_cls.choices())
 
 
 class RunConfig:
@@ -154,6 +140,7 @@ class RunConfig:
     """
 
     def __init__(self, preset: str = "digits", recipe: str = "paper", **sections: Settings):
+        refresh_sections()
         self.preset, self.recipe = preset, recipe  # recipe: "paper" or "authors" (docs/fidelity.md)
         unknown = set(sections) - set(SECTIONS)
         if unknown:
@@ -183,6 +170,7 @@ class RunConfig:
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> RunConfig:
         """Build from flat field names (presets, YAML, the command line, a saved config.yaml)."""
+        refresh_sections()
         top = {k: v for k, v in values.items() if FIELDS.get(k, ("?",))[0] is None}
         parts: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         for k, v in values.items():
@@ -218,17 +206,20 @@ class RunConfig:
     def experiment_hash(self) -> str:
         """Hash of the fields that change results (all but NOT_IN_HASH), so a results folder
         resumes with another device, other paths or more analysis."""
-        d = {
-            k: v
-            for k, v in self.to_dict().items()
-            if k not in NOT_IN_HASH and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
-        }
+        d = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_HASH}
+        for section in self.sections.values():
+            if not section.hash_defaults:  # a section added later: only its changed fields count
+                for k, default in section.defaults().items():
+                    if d.get(k) == default:
+                        del d[k]
+        d = {k: v for k, v in d.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a preset, then its recipe, then overrides (from YAML or the command line): an
     explicit field beats the recipe, which beats the preset."""
+    refresh_sections()
     if preset not in PRESETS:
         raise did_you_mean("preset", preset, preset_names())
     overrides = dict(overrides or {})

@@ -18,9 +18,9 @@ from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
 from tavaal.diagnostics import ranker_diagnostics
 from tavaal.errors import TavaalError
+from tavaal.inference import evaluate_metrics, sample_losses
 from tavaal.learner import ActiveLearner, derive_seed
 from tavaal.strategies.base import random_picks
-from tavaal.train import evaluate_metrics, sample_losses
 
 logger = logging.getLogger("tavaal")
 

@@ -15,7 +15,7 @@ import torch
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from tavaal.train import infer
+from tavaal.inference import infer
 
 SATURATED = 0.01  # sigma(r) below this or above 1 - this counts as saturated
 

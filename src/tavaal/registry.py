@@ -29,6 +29,12 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (a plugin unloaded, a test's own entry); unknown names are an error."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def get(self, name: str) -> T:
         if name not in self._entries:
             raise did_you_mean(self.kind, name, list(self._entries))

@@ -38,6 +38,7 @@ class Runtime(Settings):
     """Where and how fast a run computes; none of these changes what is computed (up to bf16)."""
 
     section: ClassVar[str] = "runtime"
+    hash_defaults: ClassVar[bool] = True
 
     device: str = "cpu"
     amp: str = setting("none", choices=("none", "bf16"))

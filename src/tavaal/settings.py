@@ -34,6 +34,10 @@ class Settings:
     """Base of the settings dataclasses. ``section`` names the group in a ``RunConfig``."""
 
     section: ClassVar[str] = ""
+    # A results folder's identity (the experiment hash) holds this section's fields even at their
+    # defaults. The sections of the first release do; a section added later leaves its defaults
+    # out, so that adding a method never changes the hash of existing folders.
+    hash_defaults: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -60,6 +64,10 @@ class Settings:
     def choices(cls) -> dict[str, tuple[str, ...]]:
         """Every field with a fixed set of values: {name: choices}."""
         return {f.name: f.metadata["choices"] for f in dataclasses.fields(cls) if f.metadata.get("choices")}  # type: ignore[arg-type]
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
     def values(self) -> dict[str, Any]:
         """{flat field name: value}."""

@@ -5,16 +5,38 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
 import torch
 
 from tavaal.data.base import ArrayDataset, Augment, prepare
 from tavaal.data.imbalance import imbalanced_indices
-
-if TYPE_CHECKING:
-    from tavaal.config import DataSpec
 from tavaal.registry import Registry
+from tavaal.settings import Settings, setting
+
+
+@dataclasses.dataclass
+class DataSpec(Settings):
+    """Which dataset, where it lives and how it is prepared."""
+
+    section: ClassVar[str] = "data"
+    hash_defaults: ClassVar[bool] = True
+
+    dataset: str = "digits"
+    data_dir: str = "data"
+    train_dir: str = ""
+    test_dir: str = ""
+    download: bool = False
+    image_size: int = setting(
+        0, check=(lambda v: v == 0 or v >= 8, "0 (the dataset's own size) or at least 8 pixels")
+    )
+    # "paper": first five classes reduced; "official": the even ones
+    imbalance_pattern: str = setting("paper", choices=("paper", "official"))
+    skip_unreadable: bool = False  # leave out image files that cannot be decoded, with a warning
+    # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
+    crop_pad: int = setting(-1, check=(lambda v: v >= -1, "-1 (the dataset's) or 0 or more"))
+    # segmentation: train on random crop_size x crop_size windows; 0: whole images
+    crop_size: int = setting(0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,17 +177,7 @@ def with_crop_pad(ds: ArrayDataset, pad: int) -> ArrayDataset:
 def make_imbalanced(ds: ArrayDataset, ratio: int, pattern: str, name: str) -> ArrayDataset:
     """Keep the training samples that ``imbalanced_indices`` chooses; the test set is unchanged."""
     keep = torch.from_numpy(imbalanced_indices(ds.y_train.numpy(), ratio, pattern))
-    return ArrayDataset(
-        name,
-        ds.x_train[keep],
-        ds.y_train[keep],
-        ds.x_test,
-        ds.y_test,
-        ds.classes,
-        ds.mean,
-        ds.std,
-        ds.augment,
-    )
+    return dataclasses.replace(ds, name=name, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
 
 
 __all__ = [

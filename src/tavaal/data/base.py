@@ -6,6 +6,7 @@ batches on the device, so the training loop has no per-sample Python.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -61,17 +62,12 @@ class ArrayDataset:
         dev = torch.device(device)
         if self.x_train.device == dev:
             return self
-        return ArrayDataset(
-            self.name,
-            self.x_train.to(dev),
-            self.y_train.to(dev),
-            self.x_test.to(dev),
-            self.y_test.to(dev),
-            self.classes,
-            self.mean,
-            self.std,
-            self.augment,
-            self.task,
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train.to(dev),
+            y_train=self.y_train.to(dev),
+            x_test=self.x_test.to(dev),
+            y_test=self.y_test.to(dev),
         )
 
     @property

@@ -10,6 +10,7 @@ query.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -25,9 +26,10 @@ from tavaal.data import with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
-from tavaal.learner import storage
+from tavaal.inference import evaluate, evaluate_metrics, infer
 from tavaal.learner.intake import PoolData, SampleId, as_tensor, from_torch_dataset, read_pool
 from tavaal.learner.result import QueryResult
+from tavaal.learner.storage import read_learner, reading, save_learner
 from tavaal.models import Ranker, TaskLearner
 from tavaal.models.user import ModelSource, ModelSpec
 from tavaal.pool import Pool
@@ -35,7 +37,7 @@ from tavaal.presets import default_preset
 from tavaal.runtime import Runtime, fast_settings
 from tavaal.strategies import SelectionContext, Strategy, check_budget, get_strategy
 from tavaal.strategies.base import random_picks
-from tavaal.train import TrainLog, evaluate, evaluate_metrics, infer, train_task_learner
+from tavaal.train import TrainLog, train_task_learner
 
 logger = logging.getLogger("tavaal")
 COLD_START = ("random", "error", "train")
@@ -548,17 +550,7 @@ class ActiveLearner:
             if (yt < 0).any():
                 bad = [v for v, k in zip(y, yt.tolist()) if k < 0][:5]
                 raise TavaalError(f"evaluate(): labels {bad} are not among the classes {self.classes}")
-            ds = ArrayDataset(
-                ds.name,
-                ds.x_train,
-                ds.y_train,
-                xt.to(self.device),
-                yt.to(self.device),
-                ds.classes,
-                ds.mean,
-                ds.std,
-                ds.augment,
-            )
+            ds = dataclasses.replace(ds, x_test=xt.to(self.device), y_test=yt.to(self.device))
         elif ds.x_test.shape[0] == 0:
             raise TavaalError("the pool has no test split: pass evaluate(x, y)")
         return evaluate(model, ds, self.ctx.runtime)
@@ -657,7 +649,7 @@ class ActiveLearner:
             raise TavaalError(
                 "save() holds class labels; a segmentation learner cannot be saved in this version"
             )
-        storage.save_learner(self, path)
+        save_learner(self, path)
 
     @classmethod
     def load(
@@ -669,8 +661,8 @@ class ActiveLearner:
     ) -> ActiveLearner:
         """The learner saved in ``path``. A learner built from a Python model or a ``Strategy``
         instance needs it again (``model=``, ``method=``); ``device`` moves it."""
-        saved = storage.read_learner(path, model is not None, device)
-        with storage.reading(saved.root):
+        saved = read_learner(path, model is not None, device)
+        with reading(saved.root):
             learner = cls(
                 method or saved.meta["method"],
                 model,

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from tavaal.inference import batches, infer
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
 from tavaal.models import build_discriminator, build_vae
 from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
-from tavaal.train import infer
 
 
 @dataclass
@@ -33,6 +33,7 @@ class AdversarialParams(Settings):
     zeta3, ``lam`` lambda and ``beta`` the KL weight of equation 4, ``latent_dim`` d."""
 
     section: ClassVar[str] = "adversarial"
+    hash_defaults: ClassVar[bool] = True
 
     # "paper": Algorithm 1; "official": VAE + D after T and R, frozen
     schedule: str = setting("paper", choices=("paper", "official"))
@@ -249,12 +250,9 @@ class AdversarialPhase:
     @torch.no_grad()
     def embed(self, idx: np.ndarray) -> torch.Tensor:
         """The VAE's latent mean mu(x) of dataset rows ``idx`` (TypiClust's ``vae`` embedding)."""
-        ds, step = self.ctx.dataset, self.rt.eval_batch_size
-        rows = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.labeled.device)
         self.vae.eval()
         out = []
-        for start in range(0, rows.numel(), step):
-            x = self.rt.to_input(ds.batch(rows[start : start + step], train=False))
+        for x in batches(self.ctx.dataset, idx, self.rt):
             with self.rt.autocast():
                 out.append(self.vae.encode(x)[0].float())
         return torch.cat(out) if out else torch.empty(0, device=self.labeled.device)
@@ -262,16 +260,14 @@ class AdversarialPhase:
     @torch.no_grad()
     def discriminate(self, d_u: torch.Tensor | None) -> torch.Tensor:
         """D(r_U, mu(x_U)) for every candidate, as a probability of "labeled" (the argument of equation 7)."""
-        ds, step = self.ctx.dataset, self.rt.eval_batch_size
+        step = self.rt.eval_batch_size
         self.vae.eval()
         self.disc.eval()
         out = []
-        for start in range(0, self.unlabeled.numel(), step):
-            bi = self.unlabeled[start : start + step]
-            x = self.rt.to_input(ds.batch(bi, train=False))
+        for k, x in enumerate(batches(self.ctx.dataset, self.unlabeled, self.rt)):
             with self.rt.autocast():
                 mu = self.vae.encode(x)[0]
-            dr = d_u[start : start + step] if self.conditioned else None
+            dr = d_u[k * step : (k + 1) * step] if self.conditioned else None
             # D in fp32: in bf16 its outputs take a few hundred values and equation 7 ties at the cut.
             out.append(torch.sigmoid(self.disc(mu.float(), dr).float()))
         return torch.cat(out)

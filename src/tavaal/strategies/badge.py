@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from tavaal.errors import TavaalError
+from tavaal.inference import infer
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
-from tavaal.train import infer
 
 
 def gradient_factors(logits: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``Selection
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -21,8 +21,12 @@ from tavaal.runtime import Runtime
 from tavaal.settings import Settings
 from tavaal.train import EpochHook
 
-if TYPE_CHECKING:  # the config composes the strategies' settings: it imports this module
-    from tavaal.config import RunConfig
+
+class Sections(Protocol):
+    """What ``from_config`` reads: a ``RunConfig`` (which composes the strategies' settings, so it
+    sits above this module and is not imported here)."""
+
+    def section(self, name: str) -> Any: ...
 
 
 @dataclass
@@ -109,7 +113,7 @@ class Strategy:
         }
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> Strategy:
+    def from_config(cls, cfg: Sections) -> Strategy:
         """The strategy with its settings sections taken from the config."""
         values: dict[str, Any] = {}
         for section in cls.settings:
@@ -160,7 +164,7 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     return STRATEGIES.register(cls.name)(cls)
 
 
-def get_strategy(name: str, cfg: RunConfig) -> Strategy:
+def get_strategy(name: str, cfg: Sections) -> Strategy:
     """The registered strategy ``name``, built with its hyper-parameters from ``cfg``."""
     return STRATEGIES.get(name).from_config(cfg)
 

@@ -12,9 +12,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from tavaal.inference import infer
 from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
-from tavaal.train import infer
 
 
 def min_distances(points: torch.Tensor, centers: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -52,6 +52,7 @@ def k_center_greedy(
 @dataclass
 class CoreSetParams(Settings):
     section: ClassVar[str] = "coreset"
+    hash_defaults: ClassVar[bool] = True
 
     # distances computed this many centers at a time (memory, not results)
     coreset_chunk: int = setting(4096, check=POSITIVE)

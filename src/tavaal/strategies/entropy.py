@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from tavaal.inference import infer
 from tavaal.strategies.base import SelectionContext, Strategy, register
-from tavaal.train import infer
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:

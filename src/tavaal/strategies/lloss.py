@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tavaal.inference import infer
 from tavaal.strategies.base import SelectionContext, Strategy, register
-from tavaal.train import infer
 
 
 class _PredictedLoss(Strategy):

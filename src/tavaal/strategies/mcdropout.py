@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from tavaal.errors import TavaalError
+from tavaal.inference import batches, dropout_layers, infer
 from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.base import SelectionContext, Strategy, register, seeded
 from tavaal.strategies.entropy import entropy
-from tavaal.train import dropout_layers, infer
 
 SCORES = ("bald", "entropy", "varratio")
 
@@ -27,6 +27,7 @@ class MCDropoutParams(Settings):
     """Monte-Carlo dropout: passes, score, and the head dropout of the built-in task learners."""
 
     section: ClassVar[str] = "mcdropout"
+    hash_defaults: ClassVar[bool] = True
 
     mc_samples: int = setting(25, check=POSITIVE)
     mc_score: str = setting("bald", choices=SCORES)
@@ -65,10 +66,8 @@ def mc_scores_per_pixel(ctx: SelectionContext, samples: int, score: str) -> torc
     model.eval()
     for m in dropout_layers(model):
         m.train()
-    idx = torch.as_tensor(np.asarray(ctx.candidates), dtype=torch.long, device=ds.x_train.device)
     out = []
-    for start in range(0, idx.numel(), rt.eval_batch_size):
-        x = rt.to_input(ds.batch(idx[start : start + rt.eval_batch_size], train=False))
+    for x in batches(ds, ctx.candidates, rt):
         mean_p = mean_h = 0.0
         for _ in range(samples):
             with rt.autocast():

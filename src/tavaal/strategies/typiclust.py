@@ -22,10 +22,10 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
 from tavaal.errors import TavaalError
+from tavaal.inference import infer
 from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.adversarial import AdversarialParams, AdversarialPhase
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
-from tavaal.train import infer
 
 MIN_CLUSTER = 5  # the authors' code prefers clusters of at least 5 points
 
