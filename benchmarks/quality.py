@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tavaal.cli import main as tavaal_main
-from tavaal.cycle import score_diagnostics
+from tavaal.diagnostics import score_diagnostics
 from tavaal.results import read_records
 from tavaal.stats import against, by_trial
 from tavaal.summary import full_markdown

@@ -11,8 +11,8 @@ from torch import nn
 
 from conftest import cpu_runtime, one_cycle, tiny_config
 from tavaal.config import RECIPES, make_config
-from tavaal.cycle import score_diagnostics
 from tavaal.data import with_crop_pad
+from tavaal.diagnostics import score_diagnostics
 from tavaal.errors import TavaalError
 from tavaal.experiment import run_experiment
 from tavaal.models import TappedModel, build_discriminator, build_vae

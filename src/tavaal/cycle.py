@@ -4,7 +4,6 @@ own labels (the oracle). ``run_trial`` is the one cycle loop that ``run``/``comp
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +15,11 @@ from tqdm.auto import tqdm
 from tavaal import __version__
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
-from tavaal.diagnostics import ranker_diagnostics
+from tavaal.diagnostics import ranker_diagnostics, score_diagnostics, warn_if_degenerate
 from tavaal.errors import TavaalError
 from tavaal.inference import evaluate_metrics, sample_losses
 from tavaal.learner import ActiveLearner, derive_seed
 from tavaal.strategies.base import random_picks
-
-logger = logging.getLogger("tavaal")
 
 
 def initial_labeled(n: int, size: int, seed: int, trial: int) -> np.ndarray:
@@ -41,50 +38,6 @@ def check_sizes(cfg: RunConfig, n_train: int) -> None:
         raise TavaalError(
             f"{p.cycles} cycles ({selections} selections) of --budget {p.budget} after --initial "
             f"{p.initial} need {need} samples but the pool holds {n_train}; lower --cycles or --budget"
-        )
-
-
-def score_diagnostics(scores: np.ndarray | None, tied_at_cut: int) -> dict[str, Any]:
-    """What shows a degenerate selection: how many distinct scores, their spread (max - min) and
-    std, how many candidates tied with the last pick were left out (those picks were random), and
-    ``degenerate``: the scores are (nearly) constant, their spread below 1e-4 of their magnitude."""
-    if scores is None or len(scores) == 0:
-        return {
-            "n_distinct_scores": None,
-            "score_spread": None,
-            "score_std": None,
-            "tied_at_cut": tied_at_cut,
-            "degenerate": False,
-        }
-    s = np.asarray(scores, dtype=np.float64)
-    spread = float(s.max() - s.min())
-    distinct = int(np.unique(s).size)
-    return {
-        "n_distinct_scores": distinct,
-        "score_spread": spread,
-        "score_std": float(s.std()),
-        "tied_at_cut": tied_at_cut,
-        "degenerate": bool(distinct <= 1 or spread <= 1e-4 * max(float(np.abs(s).max()), 1e-12)),
-    }
-
-
-def warn_if_degenerate(record: dict[str, Any]) -> None:
-    """Log a warning when the scores could not order the candidates, so the picks were random."""
-    where = f"{record['method']} trial {record['trial']} cycle {record['cycle']}"
-    if record["degenerate"]:
-        logger.warning(
-            "%s: the %s scores are (nearly) constant (%d distinct, spread %.3g): the selection was "
-            "effectively random",
-            where,
-            record["score_name"],
-            record["n_distinct_scores"],
-            record["score_spread"],
-        )
-    elif record["tied_at_cut"]:
-        logger.info(
-            "%s: %d candidates tied with the last pick; the tie was broken at random",
-            where,
-            record["tied_at_cut"] + 1,
         )
 
 

@@ -1,4 +1,5 @@
-"""What the Ranker and the discriminator know, measured on one cycle's candidates (``--analysis``).
+"""What a selection's scores show (every cycle), and what the Ranker and the discriminator know,
+measured on one cycle's candidates (``--analysis``).
 
 TA-VAAL can only be task-aware if the Ranker orders the candidates by their real loss and tells the
 labeled pool from the unlabeled one, and if its r = sigmoid(R(x)) is not saturated (a saturated r
@@ -8,6 +9,7 @@ strategy never sees; they are recorded beside the selection, never used by it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from tavaal.inference import infer
 
+logger = logging.getLogger("tavaal")
 SATURATED = 0.01  # sigma(r) below this or above 1 - this counts as saturated
 
 
@@ -66,3 +69,47 @@ def ranker_diagnostics(
     if d_scores is not None and len(d_scores) == len(losses):
         out["rho_d_loss"] = spearman(d_scores, losses)
     return out
+
+
+def score_diagnostics(scores: np.ndarray | None, tied_at_cut: int) -> dict[str, Any]:
+    """What shows a degenerate selection: how many distinct scores, their spread (max - min) and
+    std, how many candidates tied with the last pick were left out (those picks were random), and
+    ``degenerate``: the scores are (nearly) constant, their spread below 1e-4 of their magnitude."""
+    if scores is None or len(scores) == 0:
+        return {
+            "n_distinct_scores": None,
+            "score_spread": None,
+            "score_std": None,
+            "tied_at_cut": tied_at_cut,
+            "degenerate": False,
+        }
+    s = np.asarray(scores, dtype=np.float64)
+    spread = float(s.max() - s.min())
+    distinct = int(np.unique(s).size)
+    return {
+        "n_distinct_scores": distinct,
+        "score_spread": spread,
+        "score_std": float(s.std()),
+        "tied_at_cut": tied_at_cut,
+        "degenerate": bool(distinct <= 1 or spread <= 1e-4 * max(float(np.abs(s).max()), 1e-12)),
+    }
+
+
+def warn_if_degenerate(record: dict[str, Any]) -> None:
+    """Log a warning when the scores could not order the candidates, so the picks were random."""
+    where = f"{record['method']} trial {record['trial']} cycle {record['cycle']}"
+    if record["degenerate"]:
+        logger.warning(
+            "%s: the %s scores are (nearly) constant (%d distinct, spread %.3g): the selection was "
+            "effectively random",
+            where,
+            record["score_name"],
+            record["n_distinct_scores"],
+            record["score_spread"],
+        )
+    elif record["tied_at_cut"]:
+        logger.info(
+            "%s: %d candidates tied with the last pick; the tie was broken at random",
+            where,
+            record["tied_at_cut"] + 1,
+        )
