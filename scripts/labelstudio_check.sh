@@ -63,19 +63,19 @@ import json, os, sys
 from label_studio_sdk import LabelStudio
 project, tasks_file, export_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ls = LabelStudio(base_url=os.environ["URL"], api_key=os.environ["LABEL_STUDIO_API_KEY"])
-query = json.dumps({"filters": {"conjunction": "and", "items": []}, "ordering": ["-tasks:predictions_score"]})
+query = json.dumps({"filters": {"conjunction": "and", "items": []}, "ordering": ["tasks:predictions_score"]})
 tasks = list(ls.tasks.list(project=project, query=query, fields="all"))
-print("tasks read back, ordered by prediction score:")
+print("tasks read back, ordered by prediction score (ascending, Label Studio's lowest-first):")
 for t in tasks:
     pred = t.predictions[0] if t.predictions else {}
     score = pred.get("score") if isinstance(pred, dict) else pred.score
     print(f"  task {t.id}: rank {t.data['rank']}  {t.data['tavaal_id']}  prediction score {score:.3f}")
 ranks = [t.data["rank"] for t in tasks]
 assert ranks == sorted(ranks), f"not in pick order: {ranks}"
-asc = json.dumps({"filters": {"conjunction": "and", "items": []}, "ordering": ["tasks:predictions_score"]})
-reverse = [t.data["rank"] for t in ls.tasks.list(project=project, query=asc, fields="all")]
-assert reverse == ranks[::-1], f"ascending prediction score does not reverse the order: {reverse}"
-print(f"the first pick comes first: ranks {ranks} (ascending prediction score: {reverse})")
+desc = json.dumps({"filters": {"conjunction": "and", "items": []}, "ordering": ["-tasks:predictions_score"]})
+reverse = [t.data["rank"] for t in ls.tasks.list(project=project, query=desc, fields="all")]
+assert reverse == ranks[::-1], f"descending prediction score does not reverse the order: {reverse}"
+print(f"the first pick comes first (lowest score first): ranks {ranks} (descending: {reverse})")
 truth = {0: "red", 1: "green", 2: "blue"}
 for k, t in enumerate(tasks[:4]):
     label = truth[int(t.data["tavaal_id"][3:6]) % 3]

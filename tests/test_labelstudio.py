@@ -74,9 +74,11 @@ def test_query_exports_label_studio_tasks_in_pick_order(tmp_path, pool, capsys):
         (res,) = pred["result"]
         assert res["type"] == "choices" and res["from_name"] == "choice" and res["to_name"] == "image"
         assert res["value"]["choices"][0] in {"red", "green", "blue"}
-    # Sorting by prediction score (descending) gives the method's first pick first.
-    by_score = sorted(tasks, key=lambda t: -t["predictions"][0]["score"])
+    # Label Studio shows the lowest prediction score first: the method's first pick comes first,
+    # and no score reads as full confidence.
+    by_score = sorted(tasks, key=lambda t: t["predictions"][0]["score"])
     assert [t["data"]["rank"] for t in by_score] == [1, 2, 3, 4, 5]
+    assert [t["predictions"][0]["score"] for t in tasks] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])
     scores = [t["data"]["score"] for t in tasks]
     assert scores == sorted(scores, reverse=True)  # entropy: the highest first
 

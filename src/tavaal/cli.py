@@ -338,6 +338,37 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tavaal.serve import Backend, LabelStudioLink, serve  # Flask is an extra (tavaal[serve])
+
+    if (args.label_studio is None) != (args.project is None):
+        raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")
+    on_cpu = (args.device or "cpu") == "cpu"
+    preset = args.preset or ("quick" if on_cpu and args.config is None else None)
+    cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
+    link = LabelStudioLink(args.label_studio, args.project, args.image_prefix) if args.label_studio else None
+    try:
+        import flask  # noqa: F401
+    except ImportError:
+        raise TavaalError("tavaal serve needs Flask: pip install 'tavaal[serve]'") from None
+    backend = Backend(
+        Path(args.pool),
+        Path(args.state),
+        args.method,
+        cfg,
+        retrain_every=args.retrain_every,
+        image_prefix=args.image_prefix,
+        from_name=args.from_name if args.from_name != "choice" else "",
+        refresh=link.refresh if link else None,
+    )
+    if link is not None:  # catch up on what was annotated, changed or deleted while it was down
+        changed = backend.sync(link.annotations())
+        n = len(backend.labels())
+        print(f"{n} labels in project {args.project} ({changed} changed while the backend was down)")
+    serve(backend, args.host, args.port)
+    return 0
+
+
 def cmd_labels_import(args: argparse.Namespace) -> int:
 
     known = set(list_images(Path(args.pool))) if args.pool else None
@@ -487,6 +518,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--project", type=int, default=None, help="the Label Studio project id for --push")
     add_config_options(q)
     q.set_defaults(func=cmd_query)
+
+    sv = sub.add_parser(
+        "serve", help="a Label Studio ML backend: live predictions, retraining on annotations (the live loop)"
+    )
+    sv.add_argument("--pool", required=True, help="folder of images (the project's local files)")
+    sv.add_argument("--state", required=True, help="folder for the labels, ranking and learner (reloaded)")
+    sv.add_argument("--method", default="tavaal")
+    sv.add_argument("--preset", default=None, help="hyper-parameters by name (default: quick on the CPU)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    sv.add_argument("--port", type=int, default=9090)
+    sv.add_argument("--retrain-every", type=int, default=10, metavar="K", help="retrain after K new labels")
+    sv.add_argument(
+        "--label-studio",
+        default=None,
+        metavar="URL",
+        help=f"refresh the project's predictions here after each retrain (API key from ${API_KEY_ENV})",
+    )
+    sv.add_argument("--project", type=int, default=None, help="the Label Studio project id (--label-studio)")
+    add_labelstudio_options(sv)
+    add_config_options(sv)
+    sv.set_defaults(func=cmd_serve)
 
     lb = sub.add_parser("labels", help="manage the labels CSV")
     lsub = lb.add_subparsers(dest="labels_command", required=True)

@@ -26,6 +26,15 @@ LOCAL_FILES = "/data/local-files/?d="  # Label Studio's local-storage URLs (LOCA
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
 
 
+def priority_score(rank: int | None, n: int) -> float:
+    """The prediction score that puts pick ``rank`` (1 first) of ``n`` where Label Studio shows
+    it: the Data Manager sorts by prediction score with the lowest first (its API reference: "Task
+    with the lowest score will be shown first"), so the first pick gets the lowest, 1 / (n + 1),
+    and an image the query did not pick (``rank`` None) gets 1. The score orders the query; it is
+    not a confidence."""
+    return 1.0 if rank is None else rank / (n + 1)
+
+
 def export_tasks(
     result: QueryResult,
     predicted: list[Any] | None,
@@ -36,15 +45,15 @@ def export_tasks(
 ) -> list[dict[str, Any]]:
     """One task per pick, first pick first. ``data.image`` is ``image_prefix`` + the pool-relative
     path; ``data`` also carries the tavaal id, rank and method score. The prediction's ``score``
-    falls with the rank ((n - rank + 1) / n), so sorting by prediction score shows the first pick
-    first whichever way the method's own score runs (VAAL picks its smallest D); the predicted class
-    (absent on a cold start) is the pre-annotation."""
+    rises with the rank (``priority_score``), so Label Studio's sort by prediction score (lowest
+    first) shows the first pick first, whichever way the method's own score runs (VAAL picks its
+    smallest D); the predicted class (absent on a cold start) is the pre-annotation."""
     n = len(result.ids)
     tasks = []
     for k, (rank, sid, score) in enumerate(result.rows()):
         prediction: dict[str, Any] = {
             "model_version": f"tavaal-{method}",
-            "score": (n - rank + 1) / n,
+            "score": priority_score(rank, n),
             "result": [],
         }
         if predicted is not None:
