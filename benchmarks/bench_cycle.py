@@ -30,6 +30,7 @@ from tavaal.config import make_config
 from tavaal.data import load_data
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
+from tavaal.learner import ActiveLearner
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
@@ -82,22 +83,24 @@ def split(ds: ArrayDataset, cfg, n_l: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
-    """A seeded task learner (channels_last when asked) and its Ranker."""
+    """A seeded task learner and its Ranker, built and placed as ``ActiveLearner.fit`` builds them."""
     torch.manual_seed(0)
-    model = build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes).to(dev)
-    if cfg.runtime.channels_last and ds.is_image:
-        model = model.to(memory_format=torch.channels_last)
-    return model, Ranker(model.feature_dims).to(dev)
+    learner = ActiveLearner("tavaal", pool=ds, config=cfg, cold_start="train")
+    none = np.zeros(0, dtype=np.int64)
+    ctx = learner.round_context(none, none, 0, select=False, ranker=True)
+    return ctx.model, ctx.ranker
 
 
 def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
     """A TA-VAAL VAE + D trainer (official schedule: r computed once) over a candidate slice big
     enough for about ``iters`` iterations per epoch, and the conditions to pass to train_epoch."""
     strat = get_strategy("tavaal", cfg)
-    ctx = SelectionContext(model, ranker, ds, labeled, cand, cfg.runtime, seed=0)
+    ctx = SelectionContext(
+        model, ranker, ds, labeled, cand, cfg.runtime, seed=0, batch_size=cfg.training.batch_size
+    )
     cond = strat._conditions(*strat._ranks(ctx))
     tr = AdversarialPhase(ctx, strat.p, True)
-    b = strat.p.vae_batch_size
+    b = tr.p.vae_batch_size  # 0 in the config: the task learner's batch size
     n_u = max(b, iters * b - len(labeled))
     tr.unlabeled = tr.unlabeled[:n_u]
     return tr, (cond[0], cond[1][:n_u], cond[2], cond[3][:n_u])
@@ -198,6 +201,7 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
             cand,
             cfg.runtime,
             seed=0,
+            batch_size=cfg.training.batch_size,
         )
         if isinstance(strat, AdversarialStrategy):
             # scoring only: a phase with no training epochs (training is the VAE phase above)

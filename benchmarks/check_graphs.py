@@ -52,7 +52,9 @@ def main() -> None:
         rt = cfg.runtime
         log = train_task_learner(model, ranker, ds, labeled, cfg.training, rt, "ranking", seed=0)
         acc = evaluate(model, ds, rt)
-        ctx = SelectionContext(model, ranker, ds, labeled, cand, rt, seed=0)
+        ctx = SelectionContext(
+            model, ranker, ds, labeled, cand, rt, seed=0, batch_size=cfg.training.batch_size
+        )
         strat = get_strategy("tavaal", cfg)
         cond = strat._conditions(*strat._ranks(ctx))
         tr = AdversarialPhase(ctx, strat.p, True)

@@ -426,7 +426,7 @@ class ActiveLearner:
         candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
         torch.manual_seed(seed)
         ranker_loss = self.ranker_loss
-        ctx = self._context(self.pool.labeled, candidates, seed, select, ranker=ranker_loss is not None)
+        ctx = self.round_context(self.pool.labeled, candidates, seed, select, ranker=ranker_loss is not None)
         self.last_fit = train_task_learner(
             ctx.model,
             ctx.ranker,
@@ -444,12 +444,12 @@ class ActiveLearner:
         self._fit_selects = select
         return self.last_fit
 
-    def _context(
+    def round_context(
         self, labeled: np.ndarray, candidates: np.ndarray, seed: int, select: bool, ranker: bool
     ) -> SelectionContext:
         """Fresh networks for one round (T, R when ``ranker``, and with ``select`` the method's
-        selection networks), on the device, in the context a strategy reads: for ``fit`` and for
-        ``load_state_dict``, which then loads the saved weights into them."""
+        selection networks), on the device, in the context a strategy reads: what ``fit`` trains,
+        what ``load_state_dict`` loads saved weights into, and what the benchmarks time."""
         rt = self.cfg.runtime
         model = self.build_model()
         net_r = Ranker(model.feature_dims).to(self.device) if ranker else None
@@ -620,7 +620,7 @@ class ActiveLearner:
         if fit is None:
             return
         nets = fit["networks"]
-        ctx = self._context(
+        ctx = self.round_context(
             self.pool.labeled[: fit["n_labeled"]],
             np.asarray(fit["candidates"], dtype=np.int64),
             fit["seed"],
