@@ -38,7 +38,7 @@ def _err_line(err: str) -> str:
         (["run", "--dataset", "cityscapes", "--data-dir", "/nonexistent"], "Cityscapes was not found under"),
         (["run", "--dataset", "moons", "--model", "resnet18"], "takes images"),
         (["compare", "--methods", "random"], "needs --preset"),
-        (["run", "--dataset", "digits", "--cuda-graphs"], "--cuda-graphs needs --device cuda"),
+        (["run", "--dataset", "digits", "--cuda-graphs"], "cuda_graphs (--cuda-graphs) needs device cuda"),
         (
             ["run", "--dataset", "imagefolder", "--train-dir", "/nope", "--test-dir", "/nope"],
             "does not exist",

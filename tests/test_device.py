@@ -10,7 +10,7 @@ from tavaal.errors import TavaalError
 
 
 def test_unknown_device_names_the_choices():
-    with pytest.raises(TavaalError, match="--device must be cpu or cuda, got 'tpu'"):
+    with pytest.raises(TavaalError, match=r"device \(--device\) must be cpu, cuda or cuda:N, got 'tpu'"):
         setup_device(make_config("digits", {"device": "tpu"}))
 
 

@@ -184,7 +184,7 @@ def test_every_method_selects_on_segmentation(method, camvid_ds):
 
 
 def test_a_segmentation_model_on_class_labels_is_refused(digits):
-    with pytest.raises(TavaalError, match="--model drn does not fit digits, which holds class labels"):
+    with pytest.raises(TavaalError, match=r"\(--model\) drn does not fit digits, which holds class labels"):
         one_cycle(tiny_config("digits", model="drn"), get_strategy("random", tiny_config()), digits)
 
 

@@ -18,7 +18,7 @@ from tavaal.data.folder import list_images
 from tavaal.errors import TavaalError
 from tavaal.experiment import evaluate_selections, run_experiment
 from tavaal.labeling import query, write_suggestions
-from tavaal.labelstudio import API_KEY_ENV, export_tasks, merge_labels, push_tasks, write_tasks
+from tavaal.labelstudio import API_KEY_ENV, LOCAL_FILES, export_tasks, merge_labels, push_tasks, write_tasks
 from tavaal.presets import default_preset
 from tavaal.process_executor import ProcessExecutor
 from tavaal.ray_executor import RayExecutor, check_gpus_per_job
@@ -390,7 +390,7 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
 def add_labelstudio_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--image-prefix",
-        default="/data/local-files/?d=",
+        default=LOCAL_FILES,
         help="what data.image is, before the pool-relative path: a URL prefix, or Label Studio's "
         "local-files path (default, with LOCAL_FILES_DOCUMENT_ROOT set to the pool folder)",
     )

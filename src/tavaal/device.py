@@ -30,7 +30,7 @@ def cpu_threads(cfg: RunConfig) -> int:
 def resolve_device(name: str) -> torch.device:
     """``cpu``, ``cuda`` or ``cuda:N``; a CUDA device must exist."""
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise TavaalError(f"--device must be cpu or cuda, got {name!r}")
+        raise TavaalError(f"device (--device) must be cpu, cuda or cuda:N, got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise TavaalError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
     return torch.device(name)

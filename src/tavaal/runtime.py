@@ -54,9 +54,11 @@ class Runtime(Settings):
     def validate(self) -> None:
         super().validate()
         if self.cuda_graphs and not str(self.device).startswith("cuda"):
-            raise TavaalError("--cuda-graphs needs --device cuda")
+            raise TavaalError("cuda_graphs (--cuda-graphs) needs device cuda (--device cuda)")
         if self.cuda_graphs and self.compile:
-            raise TavaalError("--cuda-graphs and --compile cannot be combined; choose one")
+            raise TavaalError(
+                "cuda_graphs (--cuda-graphs) and compile (--compile) cannot be combined; choose one"
+            )
 
     @property
     def torch_device(self) -> torch.device:

@@ -9,7 +9,14 @@ from tavaal.models.drn import DRND22, DeepLabMobile
 from tavaal.models.ranker import Ranker
 from tavaal.models.resnet import ResNet18
 from tavaal.models.taps import TappedModel
-from tavaal.models.vae import MLPVAE, ConvVAE, Discriminator, build_discriminator, build_vae
+from tavaal.models.vae import (
+    MLPVAE,
+    ConvVAE,
+    Discriminator,
+    Downscaled,
+    build_discriminator,
+    build_vae,
+)
 from tavaal.registry import Registry
 
 # name -> builder(input_shape without the batch axis, num_classes, head dropout)
@@ -40,6 +47,7 @@ __all__ = [
     "MODELS",
     "ConvVAE",
     "Discriminator",
+    "Downscaled",
     "MLPVAE",
     "Ranker",
     "ResNet18",

@@ -47,7 +47,7 @@ def import_factory(path: str) -> Callable[..., nn.Module]:
         ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise TavaalError(f"--model {path!r}: {module_name} has no callable {attr!r}")
+        raise TavaalError(f"model (--model) {path!r}: {module_name} has no callable {attr!r}")
     return factory
 
 
@@ -96,7 +96,9 @@ class ModelSpec:
         if segmentation != (self.source in SEGMENTATION_MODELS):
             want = "drn or deeplabv3-mobilenet" if segmentation else "a classification model"
             task = "segmentation masks" if segmentation else "class labels"
-            raise TavaalError(f"--model {self.source} does not fit {dataset}, which holds {task}; use {want}")
+            raise TavaalError(
+                f"model (--model) {self.source} does not fit {dataset}, which holds {task}; use {want}"
+            )
         if self.source == "mlp" and is_image:
             raise TavaalError(
                 f"--model mlp takes vectors but {dataset} holds images; use smallcnn or resnet18"

@@ -15,6 +15,28 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def resized(x: torch.Tensor, size: int, antialias: bool = False) -> torch.Tensor:
+    """Images ``x`` resized (bilinear) to ``size`` x ``size``, unchanged when already that size."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
+
+
+class Downscaled(nn.Module):
+    """A VAE that sees its input downscaled (antialiased) to ``size`` x ``size``: segmentation's
+    street scenes are too large for VAAL's VAE."""
+
+    def __init__(self, vae: nn.Module, size: int):
+        super().__init__()
+        self.vae, self.size = vae, size
+
+    def encode(self, x: torch.Tensor):
+        return self.vae.encode(resized(x, self.size, antialias=True))
+
+    def forward(self, x: torch.Tensor, r: torch.Tensor | None = None):
+        return self.vae(resized(x, self.size, antialias=True), r)
+
+
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
 
@@ -52,9 +74,7 @@ class ConvVAE(nn.Module):
         self.image_size, self.latent_dim, self.cond_dim = image_size, latent_dim, cond_dim
 
     def _fit(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        return x
+        return resized(x, self.size)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = torch.flatten(self.encoder(self._fit(x)), 1)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from tavaal.inference import batches, infer
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
-from tavaal.models import build_discriminator, build_vae
+from tavaal.models import Downscaled, build_discriminator, build_vae
 from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
 
@@ -64,25 +64,6 @@ class AdversarialParams(Settings):
     vae_image_size: int = setting(
         64, check=(lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)")
     )
-
-
-class Downscaled(torch.nn.Module):
-    """A VAE that sees its input resized to ``size`` x ``size`` (segmentation's large frames)."""
-
-    def __init__(self, vae: torch.nn.Module, size: int):
-        super().__init__()
-        self.vae, self.size = vae, size
-
-    def _fit(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.interpolate(
-            x, size=(self.size, self.size), mode="bilinear", antialias=True
-        )
-
-    def encode(self, x: torch.Tensor):
-        return self.vae.encode(self._fit(x))
-
-    def forward(self, x: torch.Tensor, r: torch.Tensor | None = None):
-        return self.vae(self._fit(x), r)
 
 
 class AdversarialPhase:

@@ -77,7 +77,7 @@ def check_budget(budget: int, n_candidates: int) -> None:
     if budget > n_candidates:
         raise BudgetError(
             f"budget {budget} is larger than the {n_candidates} unlabeled candidates; "
-            "lower --budget or label fewer samples per cycle"
+            "lower the budget (--budget) or label fewer samples per cycle"
         )
 
 
