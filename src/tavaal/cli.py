@@ -24,7 +24,7 @@ from tavaal.process_executor import ProcessExecutor
 from tavaal.ray_executor import RayExecutor, check_gpus_per_job
 from tavaal.results import read_records
 from tavaal.runtime import fast_settings
-from tavaal.strategies import STRATEGIES
+from tavaal.strategies import get_strategy
 from tavaal.summary import full_markdown, summarize, to_csv
 from tavaal.tracking import MLflowTracker
 
@@ -149,9 +149,9 @@ def print_table(records: list[dict[str, Any]]) -> None:
 
 def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
 
-    for m in methods:
-        STRATEGIES.get(m)  # an unknown name fails before any work
     cfg = resolve_config(args, preset)
+    for m in methods:
+        get_strategy(m, cfg)  # an unknown name fails before MLflow or Ray start
     executor = None
     jobs = getattr(args, "jobs", 1)
     if getattr(args, "executor", "local") == "ray":
@@ -167,8 +167,7 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     elif jobs < 1:
         raise TavaalError(f"--jobs must be 1 or more, got {jobs}")
     elif jobs > 1:
-        executor = ProcessExecutor(jobs, args.cpus_per_job)
-        executor.connect(cfg)
+        executor = ProcessExecutor(jobs, args.cpus_per_job)  # run_experiment connects it
     tracker = None
     if args.mlflow:
         tracker = MLflowTracker(Path(args.out), cfg)
