@@ -225,3 +225,33 @@ def test_the_adversarial_phase_is_fitted_by_its_schedule(schedule, moons):
         )
     )
     assert phase.fitted and phase.iterations == (3 if schedule == "paper" else 2) * per_epoch
+
+
+class _AddressRecorder:
+    """Stands in for a CUDA graph on the CPU: it runs the step and records the addresses of the r
+    buffers the step reads. A captured graph reads fixed addresses, so under graphs the paper
+    schedule must copy each epoch's new r into buffers the phase owns, never rebind them."""
+
+    def __init__(self, phase):
+        self.phase, self.addresses, self.values = phase, [], []
+
+    def __call__(self, mode, fn, *inputs):
+        self.addresses.append(tuple(t.data_ptr() for t in self.phase._cond))
+        self.values.append(self.phase._cond[0].clone())
+        return fn(*inputs)  # the stepper passes the graph-safe generator (None) itself
+
+
+def test_under_graphs_r_lives_in_buffers_the_phase_owns(digits):
+    """The CPU part of the graph-vs-eager check for the VAE + D path of the paper schedule (where
+    its steps interleave with T's): every epoch's r reaches the step through the same buffers."""
+    cfg = tiny_config("digits", vae_batch_size=16)
+    labeled, cand = np.arange(20), np.arange(20, 60)
+    ctx = SelectionContext(None, None, digits, labeled, cand, cpu_runtime(cfg), seed=3, batch_size=16)
+    phase = AdversarialPhase(ctx, get_strategy("tavaal", cfg).p, conditioned=True)
+    phase.stepper.graph = rec = _AddressRecorder(phase)
+    for epoch in range(3):
+        r_l, r_u = torch.full((20,), 0.1 * (epoch + 1)), torch.full((40,), 0.2 * (epoch + 1))
+        phase.train_epoch(r_l, r_u, r_l, r_u)
+    assert len(set(rec.addresses)) == 1 and len(rec.addresses) == 3 * 4  # 60 samples / 16 per epoch
+    firsts = [v[0].item() for v in rec.values[::4]]
+    assert firsts == pytest.approx([0.1, 0.2, 0.3])  # the new r of each epoch, in the same buffer
