@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=100)
     ap.add_argument("--method", default="tavaal")
     ap.add_argument("--preset", default="quick")
+    ap.add_argument("--budget", type=int, default=50, help="picks per query (tavaal serve's default)")
     ap.add_argument("--zip", type=Path, default=ZIP)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +63,7 @@ def main() -> None:
         os.environ.setdefault("TAVAAL_CACHE", str(Path(tmp) / "cache"))
         truth = make_pool(root, a.pool_size, a.zip)
         source = "CIFAR-10 JPEGs" if a.zip.is_file() else "random images"
-        cfg = make_config(a.preset)
+        cfg = make_config(a.preset, {"budget": a.budget})
         config = (
             '<View><Image name="image" value="$image"/><Choices name="choice" toName="image">'
             + "".join(f'<Choice value="{c}"/>' for c in CLASSES)
@@ -73,7 +74,8 @@ def main() -> None:
         client = make_app(backend).test_client()
         client.post("/setup", json={"schema": config})
         print(
-            f"pool {a.pool_size} {source}, {a.labels} labels, method {a.method}, preset {a.preset} "
+            f"pool {a.pool_size} {source}, {a.labels} labels, budget {a.budget}, method {a.method}, "
+            f"preset {a.preset} "
             f"({cfg.training.model}, {cfg.training.epochs} epochs, VAE {cfg.adversarial.vae_kind}), "
             f"{os.cpu_count()} CPU cores; backend start (decode pool) {time.perf_counter() - t0:.1f} s"
         )

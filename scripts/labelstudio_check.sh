@@ -7,13 +7,9 @@
 # Usage: bash scripts/labelstudio_check.sh   (needs .venv from scripts/install.sh; ~3 min + install)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LS_VENV=${LS_VENV:-.labelstudio-venv}
-PORT=${PORT:-8089}
-WORK=$(mktemp -d)
-TOKEN=tavaal-check-$(date +%s)
-[ -x "$LS_VENV/bin/label-studio" ] || { python3 -m venv "$LS_VENV" && "$LS_VENV/bin/pip" install -q label-studio label-studio-sdk; }
-.venv/bin/python -m pip install -q -e ".[labelstudio]"
-"$LS_VENV/bin/pip" show label-studio label-studio-sdk | grep -E '^(Name|Version)'
+source scripts/labelstudio_lib.sh
+trap ls_stop EXIT
+ls_install labelstudio
 
 # A pool of 60 small images of three colours, 9 of them labeled.
 .venv/bin/python - "$WORK" <<'PY'
@@ -33,16 +29,7 @@ for i in range(60):
 (Path(sys.argv[1]) / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
 PY
 
-export LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT="$WORK/pool"
-export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true DJANGO_DB=sqlite
-"$LS_VENV/bin/label-studio" start --no-browser --port "$PORT" --data-dir "$WORK/ls-data" \
-    --username check@tavaal.local --password tavaal-check-pw --user-token "$TOKEN" >"$WORK/ls.log" 2>&1 &
-LS_PID=$!
-trap 'kill $LS_PID 2>/dev/null; wait $LS_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 120); do curl -sf "http://localhost:$PORT/health" >/dev/null && break; sleep 2; done
-curl -sf "http://localhost:$PORT/health" >/dev/null || { tail -30 "$WORK/ls.log"; exit 1; }
-echo "Label Studio is up on localhost:$PORT"
-export LABEL_STUDIO_API_KEY=$TOKEN URL="http://localhost:$PORT"
+ls_start "$WORK/pool"
 
 PROJECT=$("$LS_VENV/bin/python" - <<'PY'
 import os

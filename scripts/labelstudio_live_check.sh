@@ -2,19 +2,22 @@
 # The live loop against a real Label Studio (not in CI): start Label Studio on localhost, import a
 # pool of 60 images as tasks, start `tavaal serve` and connect it to the project as its ML backend,
 # annotate through the API (Label Studio sends the webhooks), see the backend retrain and the
-# project's order by prediction score change, kill the backend (SIGKILL) and restart it on the same
-# state, and see that no label was lost.
+# project's order by prediction score change, kill the backend (SIGKILL), annotate while it is down,
+# restart it on the same state, and see that no label was lost.
 # Usage: bash scripts/labelstudio_live_check.sh   (needs .venv from scripts/install.sh; ~3 min + install)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LS_VENV=${LS_VENV:-.labelstudio-venv}
-PORT=${PORT:-8089}
+source scripts/labelstudio_lib.sh
 ML_PORT=${ML_PORT:-9091}
-WORK=$(mktemp -d)
-TOKEN=tavaal-live-$(date +%s)
-[ -x "$LS_VENV/bin/label-studio" ] || { python3 -m venv "$LS_VENV" && "$LS_VENV/bin/pip" install -q label-studio label-studio-sdk; }
-.venv/bin/python -m pip install -q -e ".[serve]"
-"$LS_VENV/bin/pip" show label-studio label-studio-sdk | grep -E '^(Name|Version)'
+ML_PID=
+cleanup() {
+    local rc=$?
+    [ "$rc" -ne 0 ] && [ -f "$WORK/serve.log" ] && { echo "--- tavaal serve's log:"; tail -20 "$WORK/serve.log"; }
+    [ -n "$ML_PID" ] && kill "$ML_PID" 2>/dev/null
+    ls_stop
+}
+trap cleanup EXIT
+ls_install serve
 
 .venv/bin/python - "$WORK" <<'PY'
 import sys, numpy as np
@@ -28,26 +31,11 @@ for i in range(60):
     Image.fromarray(arr.astype(np.uint8)).save(root / f"img{i:03d}.png")
 PY
 
-export LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT="$WORK/pool"
-export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true DJANGO_DB=sqlite
 # The backend listens on localhost, which Label Studio refuses by default (SSRF protection); this
 # check runs both on one machine, so it turns that off for its own throwaway instance.
 export SSRF_PROTECTION_ENABLED=false ML_BLOCK_LOCAL_IP=false
-"$LS_VENV/bin/label-studio" start --no-browser --port "$PORT" --data-dir "$WORK/ls-data" \
-    --username check@tavaal.local --password tavaal-check-pw --user-token "$TOKEN" >"$WORK/ls.log" 2>&1 &
-LS_PID=$!
-ML_PID=
-cleanup() {
-    local rc=$?
-    [ "$rc" -ne 0 ] && [ -f "$WORK/serve.log" ] && { echo "--- tavaal serve's log:"; tail -20 "$WORK/serve.log"; }
-    [ -n "$ML_PID" ] && kill "$ML_PID" 2>/dev/null
-    kill $LS_PID 2>/dev/null; wait $LS_PID 2>/dev/null || true; rm -rf "$WORK"
-}
-trap cleanup EXIT
-for _ in $(seq 120); do curl -sf "http://localhost:$PORT/health" >/dev/null && break; sleep 2; done
-curl -sf "http://localhost:$PORT/health" >/dev/null || { tail -30 "$WORK/ls.log"; exit 1; }
-echo "Label Studio is up on localhost:$PORT"
-export LABEL_STUDIO_API_KEY=$TOKEN URL="http://localhost:$PORT" ML="http://localhost:$ML_PORT" STATE="$WORK/state"
+ls_start "$WORK/pool"
+export ML="http://localhost:$ML_PORT" STATE="$WORK/state"
 export EXPECTED="$WORK/expected_labels.json"
 
 PROJECT=$("$LS_VENV/bin/python" - <<'PY'

@@ -193,3 +193,21 @@ def test_sync_takes_in_what_changed_while_the_backend_was_down(backend):
     assert b.sync(project) == 2  # paths[0] deleted, paths[2] added
     assert b.labels() == {paths[1]: truth[paths[1]], paths[2]: truth[paths[2]]}
     assert json.loads((state / "annotations.json").read_text()).keys() == {"2", "3"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--retrain-every", "0"], "--retrain-every must be positive"),
+        (["--label-studio", "http://localhost:1"], "--label-studio URL and --project ID go together"),
+        (["--label-studio", "http://localhost:1", "--project", "1"], "API key in the environment variable"),
+    ],
+)
+def test_serve_command_errors_are_one_line(tmp_path, pool, capsys, monkeypatch, extra, message):  # noqa: F811
+    from tavaal.cli import main
+
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    root, _ = pool
+    assert main(["serve", "--pool", str(root), "--state", str(tmp_path / "st"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -344,6 +344,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")
     on_cpu = (args.device or "cpu") == "cpu"
     preset = args.preset or ("quick" if on_cpu and args.config is None else None)
+    if args.budget is None and args.config is None:  # a labeling batch, not the protocol budget
+        args.budget = 50
     cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
     link = LabelStudioLink(args.label_studio, args.project, args.image_prefix) if args.label_studio else None
     try:
@@ -527,7 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--preset", default=None, help="hyper-parameters by name (default: quick on the CPU)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     sv.add_argument("--port", type=int, default=9090)
-    sv.add_argument("--retrain-every", type=int, default=10, metavar="K", help="retrain after K new labels")
+    sv.add_argument(
+        "--retrain-every", type=int, default=10, metavar="K", help="retrain after K new labels (--budget: 50)"
+    )
     sv.add_argument(
         "--label-studio",
         default=None,
