@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from torchvision.datasets.folder import IMG_EXTENSIONS
-
 from tavaal import __version__
 from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
-from tavaal.data.folder import list_images
+from tavaal.data.folder import image_extensions, list_images
 from tavaal.errors import TavaalError
 from tavaal.experiment import evaluate_selections, run_experiment
 from tavaal.labeling import query, write_suggestions
@@ -295,7 +293,11 @@ def check_query_out(out: Path, labels: Path, pool: Path) -> None:
             f"--out {out} is your --labels file; the suggestions would replace your labels. "
             "Write them to another file, e.g. next.csv"
         )
-    if out.exists() and out.suffix.lower() in IMG_EXTENSIONS and out.resolve().is_relative_to(pool.resolve()):
+    if (
+        out.exists()
+        and out.suffix.lower() in image_extensions()
+        and out.resolve().is_relative_to(pool.resolve())
+    ):
         raise TavaalError(f"--out {out} is an image of the pool {pool}; write the suggestions elsewhere")
 
 

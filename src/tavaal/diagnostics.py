@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 
 from tavaal.inference import infer
 
@@ -28,6 +26,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
+    from scipy.stats import spearmanr  # only --analysis needs SciPy's statistics: on first use
+
     return float(spearmanr(a, b).statistic)
 
 
@@ -37,6 +37,8 @@ def r_auc(r_labeled: np.ndarray, r_unlabeled: np.ndarray) -> float | None:
     if len(r_labeled) == 0 or len(r_unlabeled) == 0:
         return None
     y = np.r_[np.zeros(len(r_labeled)), np.ones(len(r_unlabeled))]
+    from sklearn.metrics import roc_auc_score  # scikit-learn's import (0.7 s): on first use
+
     return float(roc_auc_score(y, np.r_[r_labeled, r_unlabeled]))
 
 

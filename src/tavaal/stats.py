@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 
@@ -54,6 +53,8 @@ def paired(
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"paired samples need two equal-length 1-d arrays, got {a.shape} and {b.shape}")
+    from scipy import stats  # SciPy's statistics take 0.5 s to import: on first use, not at start-up
+
     d = a - b
     n = len(d)
     if n == 0:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchvision.datasets.folder import IMG_EXTENSIONS
-
 from tavaal.errors import TavaalError
+
+
+def image_extensions() -> tuple[str, ...]:
+    """The file extensions torchvision's image folders read (.jpg, .png, ...)."""
+    # torchvision's import pulls in torch._dynamo (0.9 s here): only on first use, not at start-up
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return IMG_EXTENSIONS
 
 
 def list_images(pool: Path) -> list[str]:
@@ -18,7 +24,7 @@ def list_images(pool: Path) -> list[str]:
     found = sorted(
         str(p.relative_to(pool))
         for p in pool.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS
+        if p.is_file() and p.suffix.lower() in image_extensions()
     )
     if not found:
         raise TavaalError(f"no images found under {pool}")

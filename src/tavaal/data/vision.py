@@ -10,14 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision import datasets
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
 from tavaal.data.cache import decode_cached, first_image_size
 from tavaal.errors import TavaalError
 
 CIFAR_AUGMENT = Augment(pad=2, flip=True)  # 32x32 crop from 36x36 zero-padded (section 4.2)
+
+
+def _torchvision_datasets():
+    """torchvision's dataset readers, imported on first use (the import pulls in torch._dynamo,
+    0.9 s here, which no start-up should pay)."""
+    from torchvision import datasets
+
+    return datasets
 
 
 def default_augment(size: int) -> Augment:
@@ -63,6 +69,7 @@ def _finish(
 
 def load_cifar(name: str, root: Path, download: bool) -> ArrayDataset:
     """CIFAR-10 or CIFAR-100 from the python pickles (``cifar-10-batches-py``)."""
+    datasets = _torchvision_datasets()
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     tr, te = _torchvision(name, lambda train: cls(str(root), train=train, download=download), root, download)
     return _finish(
@@ -80,7 +87,9 @@ def load_svhn(root: Path, download: bool) -> ArrayDataset:
     """SVHN from ``train_32x32.mat`` and ``test_32x32.mat`` (no flips: digits are not symmetric)."""
     tr, te = _torchvision(
         "svhn",
-        lambda train: datasets.SVHN(str(root), split="train" if train else "test", download=download),
+        lambda train: _torchvision_datasets().SVHN(
+            str(root), split="train" if train else "test", download=download
+        ),
         root,
         download,
     )
@@ -99,7 +108,7 @@ def load_fashionmnist(root: Path, download: bool) -> ArrayDataset:
     """Fashion-MNIST from its idx files, as 1x28x28 images."""
     tr, te = _torchvision(
         "fashionmnist",
-        lambda train: datasets.FashionMNIST(str(root), train=train, download=download),
+        lambda train: _torchvision_datasets().FashionMNIST(str(root), train=train, download=download),
         root,
         download,
     )
@@ -116,8 +125,9 @@ def load_fashionmnist(root: Path, download: bool) -> ArrayDataset:
 
 def _folder_samples(root: Path) -> tuple[list[str], list[int], list[str]]:
     try:
-        classes, to_idx = find_classes(str(root))
-        samples = make_dataset(str(root), to_idx, extensions=IMG_EXTENSIONS)
+        folder = _torchvision_datasets().folder
+        classes, to_idx = folder.find_classes(str(root))
+        samples = folder.make_dataset(str(root), to_idx, extensions=folder.IMG_EXTENSIONS)
     except FileNotFoundError:
         samples = []
     if not samples:
@@ -173,7 +183,7 @@ def load_caltech101(
     folder = root / "caltech101" / "101_ObjectCategories"
     if not folder.is_dir() and download:
         try:
-            datasets.Caltech101(str(root), download=True)
+            _torchvision_datasets().Caltech101(str(root), download=True)
         except Exception as e:  # network or archive errors, reported as one line
             raise TavaalError(f"could not download caltech101 into {root.resolve()}: {e}") from None
     if not folder.is_dir():

@@ -18,8 +18,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.neighbors import NearestNeighbors
 
 from tavaal.errors import TavaalError
 from tavaal.inference import infer
@@ -48,6 +46,8 @@ def typicality(x: np.ndarray, k: int) -> np.ndarray:
     k = max(1, min(k, len(x) - 1))
     if len(x) < 2:
         return np.ones(len(x))
+    from sklearn.neighbors import NearestNeighbors  # scikit-learn takes 0.7 s to import: on first use
+
     dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
     return 1.0 / (dist[:, 1:].mean(axis=1) + 1e-8)
 
@@ -60,6 +60,8 @@ def typiclust(
     x = np.concatenate([labeled, candidates]).astype(np.float64)
     n_l = len(labeled)
     n_clusters = min(n_l + budget, max_clusters, len(x))
+    from sklearn.cluster import KMeans, MiniBatchKMeans  # scikit-learn's import: on first use
+
     km = (KMeans if n_clusters <= 50 else MiniBatchKMeans)(n_clusters=n_clusters, random_state=seed, n_init=3)
     assign = km.fit_predict(x)
     typ = np.zeros(len(x))
