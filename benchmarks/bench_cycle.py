@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -55,7 +56,7 @@ def subset(ds: ArrayDataset, n: int, n_test: int = 0) -> ArrayDataset:
         return x[keep], y[keep]
 
     (xs, ys), (xt, yt) = pick(ds.x_train, ds.y_train, n), pick(ds.x_test, ds.y_test, n_test)
-    return ArrayDataset(ds.name, xs, ys, xt, yt, ds.classes, ds.mean, ds.std, ds.augment)
+    return dataclasses.replace(ds, x_train=xs, y_train=ys, x_test=xt, y_test=yt)
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from tavaal.errors import TavaalError
 # machine and cost 1.5-2x beside one busy process; ResNet-18 gained 24% quiet
 # and lost 12% busy, so the others get every core (benchmarks/README.md, "CPU threads").
 SMALL_MODELS = frozenset({"mlp", "smallcnn"})
+_resolved: dict[str, torch.device] = {}  # device names resolved in this process
 
 
 def cpu_threads(cfg: RunConfig) -> int:
@@ -45,7 +46,10 @@ def setup_device(cfg: RunConfig) -> torch.device:
     new shapes (its last, partial batches), so the timing is paid a few times per cycle. PyTorch
     leaves it off by default.
     """
-    dev = resolve_device(cfg.runtime.device)
+    name = cfg.runtime.device
+    if name not in _resolved:  # a sweep, its workers and their learners resolve it once
+        _resolved[name] = resolve_device(name)
+    dev = _resolved[name]
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.runtime.cudnn_benchmark
     else:

@@ -1,4 +1,5 @@
-"""The paper's analyses as PNG figures and a markdown index, computed from result records only.
+"""The paper's analyses as PNG figures and a markdown index, computed from result records (the
+selected-images figure also reloads the dataset the records name, to show the images).
 
 Each figure function returns the file it wrote, or raises ``Skip`` with a one-line reason when
 its inputs are not in the records (the report then lists the reason instead of failing).
