@@ -13,10 +13,11 @@ import torch
 from conftest import strip_timing, tiny_config
 from tavaal.cli import main
 from tavaal.config import make_config
-from tavaal.cycle import make_learner, oracle_labels, run_trial
+from tavaal.cycle import make_learner, run_trial
 from tavaal.diagnostics import r_auc, spearman
 from tavaal.errors import TavaalError
 from tavaal.experiment import run_experiment
+from tavaal.oracle import oracle_labels
 from tavaal.results import read_records
 from tavaal.stats import against, paired
 from tavaal.summary import aubc, summarize

@@ -1,6 +1,7 @@
 """The simulated protocol over an ``ActiveLearner``: each cycle fits a fresh T (+R), evaluates it,
 queries ``budget`` picks from a random subset of 10 x budget, and labels them from the dataset's
-own labels (the oracle). ``run_trial`` is the one cycle loop that ``run``/``compare`` and ``toy`` use."""
+own labels (``tavaal.oracle``). ``run_trial`` is the one cycle loop that ``run``/``compare`` and
+``toy`` use; ``run_cycle`` writes the record of a cycle."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from tavaal import __version__
@@ -19,6 +19,7 @@ from tavaal.diagnostics import ranker_diagnostics, score_diagnostics, warn_if_de
 from tavaal.errors import TavaalError
 from tavaal.inference import evaluate_metrics, sample_losses
 from tavaal.learner import ActiveLearner, derive_seed
+from tavaal.oracle import class_counts, oracle_labels, oracle_rows
 from tavaal.strategies.base import random_picks
 
 
@@ -117,25 +118,6 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         # After the selection, so the method's own fit, scores and picks are those of a run without it.
         record["selection_accuracy"] = learner.fit_common(labeled, cycle)["value"]
     return record
-
-
-def oracle_rows(oracle: ArrayDataset, idx: np.ndarray) -> np.ndarray:
-    """The dataset's own labels (or masks) of rows ``idx``, gathered where they live, then copied:
-    never the whole label tensor (Cityscapes' masks are gigabytes on the device)."""
-    y = oracle.y_train
-    return y[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=y.device)].cpu().numpy()
-
-
-def oracle_labels(oracle: ArrayDataset, idx: np.ndarray) -> list[Any]:
-    """The dataset's own labels of rows ``idx``: class indices, or masks for segmentation."""
-    rows = oracle_rows(oracle, idx)
-    return list(rows) if oracle.is_segmentation else rows.tolist()
-
-
-def class_counts(y: np.ndarray, k: int) -> list[int]:
-    """Samples per class, or for masks pixels per class (ignored pixels left out)."""
-    flat = y.reshape(-1)
-    return np.bincount(flat[flat < k].astype(np.int64), minlength=k).tolist()
 
 
 def run_trial(

@@ -28,12 +28,13 @@ from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import RunConfig, config_from_dict, recipe_overrides
-from tavaal.cycle import check_sizes, make_learner, oracle_labels, run_trial
+from tavaal.cycle import check_sizes, make_learner, run_trial
 from tavaal.data import load_data, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
 from tavaal.learner import derive_seed
+from tavaal.oracle import oracle_labels
 from tavaal.pool import Pool
 from tavaal.results import read_records, write_records
 from tavaal.strategies import get_strategy
