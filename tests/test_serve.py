@@ -211,3 +211,28 @@ def test_serve_command_errors_are_one_line(tmp_path, pool, capsys, monkeypatch, 
     assert main(["serve", "--pool", str(root), "--state", str(tmp_path / "st"), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_label_studio_errors_never_carry_the_key(monkeypatch, caplog):
+    """The SDK's errors (here one that quotes the token) reach the log and the user as one line,
+    the key masked."""
+    from tavaal.labelstudio import LabelStudioLink
+
+    key = "secret-token-123"
+
+    class Failing:
+        def list(self, **kw):
+            raise RuntimeError(f"401 Unauthorized for Authorization: Token {key}")
+
+        get = list
+
+    link = LabelStudioLink.__new__(LabelStudioLink)  # no SDK needed: its client is replaced
+    link.key, link.url, link.project, link.image_prefix = key, "http://localhost:1", 3, PREFIX
+    link.client = type("Client", (), {"tasks": Failing(), "projects": Failing()})()
+    with caplog.at_level("WARNING", logger="tavaal"):
+        assert link.refresh({}) is None
+    assert "refreshing Label Studio's predictions failed" in caplog.text
+    assert key not in caplog.text and "***" in caplog.text
+    with pytest.raises(TavaalError) as e:
+        link.annotations()
+    assert key not in str(e.value) and "reading project 3" in str(e.value)

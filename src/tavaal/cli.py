@@ -16,7 +16,15 @@ from tavaal.data.folder import image_extensions, list_images
 from tavaal.errors import TavaalError
 from tavaal.experiment import evaluate_selections, run_experiment
 from tavaal.labeling import query, write_suggestions
-from tavaal.labelstudio import API_KEY_ENV, LOCAL_FILES, export_tasks, merge_labels, push_tasks, write_tasks
+from tavaal.labelstudio import (
+    API_KEY_ENV,
+    LOCAL_FILES,
+    LabelStudioLink,
+    export_tasks,
+    merge_labels,
+    push_tasks,
+    write_tasks,
+)
 from tavaal.presets import default_preset
 from tavaal.process_executor import ProcessExecutor
 from tavaal.ray_executor import RayExecutor, check_gpus_per_job
@@ -340,7 +348,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tavaal.serve import Backend, LabelStudioLink, serve  # Flask is an extra (tavaal[serve])
+    from tavaal.serve import Backend, serve  # Flask is an extra (tavaal[serve])
 
     if (args.label_studio is None) != (args.project is None):
         raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")

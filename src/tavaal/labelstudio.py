@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from tavaal.atomic import atomic_write_bytes, atomic_write_text, file_lock
 from tavaal.errors import TavaalError
 from tavaal.labeling import read_labels
 from tavaal.learner.result import QueryResult
+
+logger = logging.getLogger("tavaal")
 
 LOCAL_FILES = "/data/local-files/?d="  # Label Studio's local-storage URLs (LOCAL_FILES_DOCUMENT_ROOT)
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
@@ -234,3 +237,69 @@ def redact(e: BaseException, key: str) -> str:
         text = (str(e).strip().splitlines() or [""])[0]
     text = text.replace(key, "***") if key else text
     return f"{type(e).__name__}: {text}"[:300]
+
+
+class LabelStudioLink:
+    """The backend's own calls to Label Studio's API (the SDK, an extra): read the project's
+    annotations (a restart catches up on what happened while it was down) and replace the
+    project's predictions after a retrain. The API key comes from the environment only, and never
+    appears in an error."""
+
+    def __init__(self, url: str, project: int, image_prefix: str):
+        self.key = os.environ.get(API_KEY_ENV)
+        if not self.key:
+            raise TavaalError(f"--label-studio needs the API key in the environment variable {API_KEY_ENV}")
+        try:
+            from label_studio_sdk import LabelStudio  # an extra: tavaal[serve]
+        except ImportError:
+            raise TavaalError(
+                "--label-studio needs the Label Studio SDK: pip install 'tavaal[serve]'"
+            ) from None
+        self.client = LabelStudio(base_url=url, api_key=self.key)
+        self.url, self.project, self.image_prefix = url, project, image_prefix
+
+    def _tasks(self) -> list[dict[str, Any]]:
+        out = []
+        for t in self.client.tasks.list(project=self.project, fields="all"):
+            anns = [a if isinstance(a, dict) else a.model_dump() for a in (t.annotations or [])]
+            out.append({"id": t.id, "data": t.data, "annotations": anns})
+        return out
+
+    def annotations(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every (annotation, task) of the project, for ``Backend.sync``."""
+        try:
+            return [(a, t) for t in self._tasks() for a in t["annotations"]]
+        except Exception as e:  # the SDK's own errors: one line, the key masked
+            raise TavaalError(
+                f"reading project {self.project} at {self.url} failed: {redact(e, self.key)}"
+            ) from None
+
+    def refresh(self, predictions: dict[str, dict[str, Any]]) -> str | None:
+        """Replace the project's predictions (one action deletes them all, one import adds the new
+        ones); returns the model version they were written under, the project's own (Label Studio
+        sorts by that version's scores), or None when it failed (logged)."""
+        try:
+            version = self.client.projects.get(id=self.project).model_version or None
+            request = []
+            for t in self._tasks():
+                try:
+                    path = _task_path(t, self.image_prefix, "image")
+                except TavaalError:
+                    continue
+                if path in predictions:
+                    p = predictions[path]
+                    mv = version or p["model_version"]
+                    request.append(
+                        {"task": t["id"], "result": p["result"], "score": p["score"], "model_version": mv}
+                    )
+            everything = {"all": True, "excluded": []}
+            self.client.actions.create(
+                id="delete_tasks_predictions", project=self.project, selected_items=everything
+            )
+            if request:
+                self.client.projects.import_predictions(id=self.project, request=request)
+            logger.info("replaced the predictions of %d tasks in project %d", len(request), self.project)
+            return version
+        except Exception as e:  # the SDK's own errors: one line, the key masked
+            logger.warning("refreshing Label Studio's predictions failed: %s", redact(e, self.key))
+            return None

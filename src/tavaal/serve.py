@@ -4,8 +4,9 @@ Label Studio calls ``/setup`` and ``/health`` when the backend is connected, ``/
 pre-annotations (the prediction ``score`` is what its Data Manager sorts by, lowest first), and
 ``/webhook`` on annotation events. Each event updates the labels; every ``retrain_every`` new or
 changed labels a background thread fits a fresh ``ActiveLearner`` on them, queries the next picks,
-and (with ``--label-studio URL --project ID`` and the API key in $LABEL_STUDIO_API_KEY) replaces
-the project's predictions, so sorting by prediction score shows the new ranking.
+and (with ``--label-studio URL --project ID`` and the API key in $LABEL_STUDIO_API_KEY, through
+``labelstudio.LabelStudioLink``) replaces the project's predictions, so sorting by prediction
+score shows the new ranking.
 
 The state folder holds, each written atomically after every change: ``annotations.json`` (every
 annotation by id: task, image, label; the source of truth), ``labels.csv`` (path,label, as
@@ -21,7 +22,6 @@ import fcntl
 import io
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -34,7 +34,7 @@ from typing import Any
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
-from tavaal.labelstudio import API_KEY_ENV, LOCAL_FILES, _choice, _task_path, priority_score, redact
+from tavaal.labelstudio import LOCAL_FILES, _choice, _task_path, priority_score
 from tavaal.learner import ActiveLearner
 from tavaal.learner.intake import PoolData, read_pool
 
@@ -386,72 +386,6 @@ class Backend:
         self.stopped.set()
         self.worker.join(timeout=5)
         self._lock_file.close()
-
-
-class LabelStudioLink:
-    """The backend's own calls to Label Studio's API (the SDK, an extra): read the project's
-    annotations (a restart catches up on what happened while it was down) and replace the
-    project's predictions after a retrain. The API key comes from the environment only, and never
-    appears in an error."""
-
-    def __init__(self, url: str, project: int, image_prefix: str):
-        self.key = os.environ.get(API_KEY_ENV)
-        if not self.key:
-            raise TavaalError(f"--label-studio needs the API key in the environment variable {API_KEY_ENV}")
-        try:
-            from label_studio_sdk import LabelStudio  # an extra: tavaal[serve]
-        except ImportError:
-            raise TavaalError(
-                "--label-studio needs the Label Studio SDK: pip install 'tavaal[serve]'"
-            ) from None
-        self.client = LabelStudio(base_url=url, api_key=self.key)
-        self.url, self.project, self.image_prefix = url, project, image_prefix
-
-    def _tasks(self) -> list[dict[str, Any]]:
-        out = []
-        for t in self.client.tasks.list(project=self.project, fields="all"):
-            anns = [a if isinstance(a, dict) else a.model_dump() for a in (t.annotations or [])]
-            out.append({"id": t.id, "data": t.data, "annotations": anns})
-        return out
-
-    def annotations(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """Every (annotation, task) of the project, for ``Backend.sync``."""
-        try:
-            return [(a, t) for t in self._tasks() for a in t["annotations"]]
-        except Exception as e:  # the SDK's own errors: one line, the key masked
-            raise TavaalError(
-                f"reading project {self.project} at {self.url} failed: {redact(e, self.key)}"
-            ) from None
-
-    def refresh(self, predictions: dict[str, dict[str, Any]]) -> str | None:
-        """Replace the project's predictions (one action deletes them all, one import adds the new
-        ones); returns the model version they were written under, the project's own (Label Studio
-        sorts by that version's scores), or None when it failed (logged)."""
-        try:
-            version = self.client.projects.get(id=self.project).model_version or None
-            request = []
-            for t in self._tasks():
-                try:
-                    path = _task_path(t, self.image_prefix, "image")
-                except TavaalError:
-                    continue
-                if path in predictions:
-                    p = predictions[path]
-                    mv = version or p["model_version"]
-                    request.append(
-                        {"task": t["id"], "result": p["result"], "score": p["score"], "model_version": mv}
-                    )
-            everything = {"all": True, "excluded": []}
-            self.client.actions.create(
-                id="delete_tasks_predictions", project=self.project, selected_items=everything
-            )
-            if request:
-                self.client.projects.import_predictions(id=self.project, request=request)
-            logger.info("replaced the predictions of %d tasks in project %d", len(request), self.project)
-            return version
-        except Exception as e:  # the SDK's own errors: one line, the key masked
-            logger.warning("refreshing Label Studio's predictions failed: %s", redact(e, self.key))
-            return None
 
 
 def make_app(backend: Backend):
