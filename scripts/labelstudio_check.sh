@@ -11,24 +11,7 @@ source scripts/labelstudio_lib.sh
 trap ls_stop EXIT
 ls_install labelstudio
 
-# A pool of 60 small images of three colours, 9 of them labeled.
-.venv/bin/python - "$WORK" <<'PY'
-import sys, numpy as np
-from pathlib import Path
-from PIL import Image
-root = Path(sys.argv[1]) / "pool"; root.mkdir(parents=True)
-rng = np.random.default_rng(0)
-colors = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
-rows = []
-for i in range(60):
-    name = list(colors)[i % 3]
-    arr = np.clip(np.array(colors[name]) + rng.integers(-30, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
-    Image.fromarray(arr).save(root / f"img{i:03d}.png")
-    if i < 9:
-        rows.append(f"img{i:03d}.png,{name}")
-(Path(sys.argv[1]) / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
-PY
-
+ls_pool 9  # 60 small images of three colours in $WORK/pool, 9 of them in $WORK/labels.csv
 ls_start "$WORK/pool"
 
 PROJECT=$("$LS_VENV/bin/python" - <<'PY'

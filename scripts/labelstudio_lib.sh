@@ -13,6 +13,28 @@ ls_install() {
     "$LS_VENV/bin/pip" show label-studio label-studio-sdk | grep -E '^(Name|Version)'
 }
 
+# ls_pool N: 60 small images of three colours (red, green, blue in turn) in $WORK/pool, the first
+# N of them in $WORK/labels.csv (path,label).
+ls_pool() {
+    .venv/bin/python - "$WORK" "$1" <<'PY'
+import sys, numpy as np
+from pathlib import Path
+from PIL import Image
+work, n_labeled = Path(sys.argv[1]), int(sys.argv[2])
+root = work / "pool"; root.mkdir(parents=True)
+rng = np.random.default_rng(0)
+colors = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+rows = []
+for i in range(60):
+    name = list(colors)[i % 3]
+    arr = np.clip(np.array(colors[name]) + rng.integers(-30, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(root / f"img{i:03d}.png")
+    if i < n_labeled:
+        rows.append(f"img{i:03d}.png,{name}")
+(work / "labels.csv").write_text("path,label\n" + "".join(r + "\n" for r in rows))
+PY
+}
+
 # ls_start POOL: serve POOL's images as local files; wait until Label Studio answers; export URL and
 # LABEL_STUDIO_API_KEY (a legacy token made for this instance).
 ls_start() {

@@ -19,17 +19,7 @@ cleanup() {
 trap cleanup EXIT
 ls_install serve
 
-.venv/bin/python - "$WORK" <<'PY'
-import sys, numpy as np
-from pathlib import Path
-from PIL import Image
-root = Path(sys.argv[1]) / "pool"; root.mkdir(parents=True)
-rng = np.random.default_rng(0)
-colors = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
-for i in range(60):
-    arr = np.clip(np.array(colors[list(colors)[i % 3]]) + rng.integers(-60, 60, (16, 16, 3)), 0, 255)
-    Image.fromarray(arr.astype(np.uint8)).save(root / f"img{i:03d}.png")
-PY
+ls_pool 0  # 60 small images of three colours in $WORK/pool, none labeled
 
 # The backend listens on localhost, which Label Studio refuses by default (SSRF protection); this
 # check runs both on one machine, so it turns that off for its own throwaway instance.
