@@ -177,3 +177,15 @@ def test_no_import_cycles():
     for m in graph:
         if m not in state:
             visit(m, [m])
+
+
+def test_an_image_size_given_with_a_config_decodes_the_pool_at_that_size(tmp_path, monkeypatch):
+    """Fields given beside config= win for reading the pool too, not only in the config."""
+    from PIL import Image
+
+    monkeypatch.setenv("TAVAAL_CACHE", str(tmp_path / "cache"))
+    for i in range(4):
+        Image.fromarray(np.full((12, 12, 3), 40 * i, np.uint8)).save(tmp_path / f"i{i}.png")
+    cfg = make_config("digits", {"image_size": 0})
+    learner = ActiveLearner("random", "smallcnn", tmp_path, config=cfg, image_size=8)
+    assert learner.cfg.data.image_size == 8 and tuple(learner.pool_data.x.shape[-2:]) == (8, 8)

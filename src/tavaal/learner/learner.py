@@ -54,10 +54,12 @@ def draw_candidates(unlabeled: np.ndarray, n_candidates: int, seed: int) -> np.n
     return np.sort(random_picks(unlabeled, n_sub, seed))
 
 
-def whole_positive(n: Any, what: str) -> int:
-    """``n`` as a positive int: 2.7, 0, -5, True or "3" are errors, not silently rounded or replaced."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise TavaalError(f"{what} must be a positive whole number, got {n!r}")
+def whole_positive(n: Any, what: str, at_least: int = 1) -> int:
+    """``n`` as an int of at least ``at_least`` (1: positive): 2.7, -5, True or "3" are errors, not
+    silently rounded or replaced."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < at_least:
+        valid = "a positive whole number" if at_least == 1 else f"a whole number, {at_least} or more"
+        raise TavaalError(f"{what} must be {valid}, got {n!r}")
     return int(n)
 
 
@@ -115,12 +117,6 @@ class ActiveLearner:
             )
         if cold_start not in COLD_START:
             raise TavaalError(f"cold_start must be one of {', '.join(COLD_START)}, got {cold_start!r}")
-        if isinstance(pool, PoolData):
-            data = pool
-        else:
-            size = config.data.image_size if config else int(overrides.get("image_size", 0))
-            skip = config.data.skip_unreadable if config else bool(overrides.get("skip_unreadable", False))
-            data = read_pool(pool, ids, size, not progress, skip)
         fields = dict(overrides)
         if seed is not None:
             fields["seed"] = seed
@@ -136,6 +132,12 @@ class ActiveLearner:
             fields.update(
                 fast_settings(fields.get("device", config.runtime.device if config else "cpu"), fields)
             )
+        if isinstance(pool, PoolData):
+            data = pool
+        else:  # the fields given win over the config's, as they do below
+            size = fields.get("image_size", config.data.image_size if config else 0)
+            skip = fields.get("skip_unreadable", config.data.skip_unreadable if config else False)
+            data = read_pool(pool, ids, int(size), not progress, bool(skip))
         if config is None:
             kind = (
                 data.name
@@ -291,9 +293,7 @@ class ActiveLearner:
     def set_cycle(self, cycle: int) -> None:
         """Start the next fit at round ``cycle``: a resumed experiment continues at its next cycle,
         and each query over a growing labels file draws its own candidate subset."""
-        if isinstance(cycle, bool) or not isinstance(cycle, (int, np.integer)) or cycle < 0:
-            raise TavaalError(f"cycle must be a whole number, 0 or more, got {cycle!r}")
-        self._cycle, self._round_open = int(cycle), False
+        self._cycle, self._round_open = whole_positive(cycle, "cycle", at_least=0), False
 
     def indices_of(self, ids: Sequence[Any]) -> np.ndarray:
         """Pool positions of ``ids``; unknown or repeated ids are an error."""
