@@ -196,27 +196,34 @@ class Backend:
             raise BadRequest("/predict needs 'tasks', a list of Label Studio tasks", 400)
         self.use_config(payload.get("label_config"))
         paths = [self.task_path(t) for t in tasks]
-        return {"results": [self.prediction(p) for p in paths]}
+        return {"results": self.predictions(paths)}
 
-    def prediction(self, path: str) -> dict[str, Any]:
-        """A task's prediction: the predicted class as the pre-annotation, and a score that puts the
-        current query first in Label Studio's order (lowest score first)."""
+    def predictions(self, paths: list[str]) -> list[dict[str, Any]]:
+        """Each image's prediction: the predicted class as the pre-annotation, and a score that puts
+        the current query first in Label Studio's order (lowest score first)."""
         r = self.ranking
         picks = r.get("picks", [])
-        rank = picks.index(path) + 1 if path in picks else None
-        result = []
-        predicted = (r.get("predicted") or {}).get(path)
-        if predicted is not None:
-            cfg = self.config or LabelingConfig()
-            value = {"choices": [str(predicted)]}
-            result = [{"from_name": cfg.from_name, "to_name": cfg.to_name, "type": "choices", "value": value}]
-        return {
-            "result": result,
-            "score": priority_score(rank, len(picks)),
-            "model_version": self.prediction_version,
-            "rank": rank,
-            "method_score": (r.get("scores") or {}).get(path),
-        }
+        rank_of = {p: k for k, p in enumerate(picks, start=1)}
+        predicted, scores = r.get("predicted") or {}, r.get("scores") or {}
+        cfg = self.config or LabelingConfig()
+        out = []
+        for path in paths:
+            result = []
+            if predicted.get(path) is not None:
+                value = {"choices": [str(predicted[path])]}
+                result = [
+                    {"from_name": cfg.from_name, "to_name": cfg.to_name, "type": "choices", "value": value}
+                ]
+            out.append(
+                {
+                    "result": result,
+                    "score": priority_score(rank_of.get(path), len(picks)),
+                    "model_version": self.prediction_version,
+                    "rank": rank_of.get(path),
+                    "method_score": scores.get(path),
+                }
+            )
+        return out
 
     def webhook(self, payload: dict[str, Any]) -> dict[str, Any]:
         action = payload.get("action")
@@ -232,7 +239,7 @@ class Backend:
                 changed = sum(self.annotations.get(k) != v for k, v in updates)
                 self.annotations.update(updates)
                 self._persist_labels()
-            return self._changed(changed, action)
+                return self._changed(changed, action)
         if action == "ANNOTATIONS_DELETED":
             gone = payload.get("annotations")
             if not isinstance(gone, list):
@@ -241,7 +248,7 @@ class Backend:
                 keys = [str(a.get("id")) for a in gone if isinstance(a, dict)]
                 removed = [k for k in keys if self.annotations.pop(k, None) is not None]
                 self._persist_labels()
-            return self._changed(len(removed), action)
+                return self._changed(len(removed), action)
         if action == "START_TRAINING":
             self.pending.set()
             return {"status": "training scheduled"}
@@ -285,6 +292,8 @@ class Backend:
         return str(ann["id"]), {"task": task.get("id"), "path": path, "label": label}
 
     def _changed(self, n: int, action: str) -> dict[str, Any]:
+        """Count ``n`` label changes (under the lock, as ``retrain`` resets the count) and schedule a
+        retrain every ``retrain_every``."""
         self.changes += n
         if n and self.changes >= self.retrain_every:
             self.pending.set()
@@ -323,15 +332,12 @@ class Backend:
         predicted = None
         if not q.cold_start:
             predicted = dict(zip(learner.ids, learner.predict(learner.ids)))
-        scores = {
-            str(i): s
-            for i, s in zip(q.candidate_ids, (q.candidate_scores if q.candidate_scores is not None else []))
-        }
+        raw = q.candidate_scores if q.candidate_scores is not None else []
         ranking = {
             "version": self.version + 1,
             "labels": labels,
             "picks": [str(i) for i in q.ids],
-            "scores": {k: (None if v is None else float(v)) for k, v in scores.items()},
+            "scores": {str(i): float(s) for i, s in zip(q.candidate_ids, raw)},
             "score_name": q.score_name,
             "predicted": predicted,
             "cold_start": q.cold_start,
@@ -360,7 +366,7 @@ class Backend:
 
     def all_predictions(self) -> dict[str, dict[str, Any]]:
         """path -> prediction for every image of the pool (what a refresh sends to Label Studio)."""
-        return {p: self.prediction(p) for p in self.data.ids}
+        return dict(zip(self.data.ids, self.predictions(self.data.ids)))
 
     def _save_learner(self, learner: ActiveLearner) -> None:
         """The learner into ``learner/``, swapped in whole: a kill leaves the old or the new one."""
