@@ -106,10 +106,6 @@ def refresh_sections() -> None:
 
 refresh_sections()
 
-# Fields added after results were first written: they enter the hash only when set away from
-# their default, so folders written before them still resume.
-LATER_FIELDS: dict[str, Any] = {"crop_size": 0, "vae_image_size": 64, "ranker_for": "own"}
-
 # Fields that measure or locate rather than decide: left out of the experiment's identity, so a
 # results folder resumes on another device, with other paths, or with more analysis recorded.
 NOT_IN_HASH = frozenset(
@@ -207,12 +203,10 @@ class RunConfig:
         """Hash of the fields that change results (all but NOT_IN_HASH), so a results folder
         resumes with another device, other paths or more analysis."""
         d = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_HASH}
-        for section in self.sections.values():
-            if not section.hash_defaults:  # a section added later: only its changed fields count
-                for k, default in section.defaults().items():
-                    if d.get(k) == default:
-                        del d[k]
-        d = {k: v for k, v in d.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        for section in self.sections.values():  # fields added later count only when changed
+            for k, default in section.unhashed_defaults().items():
+                if d.get(k) == default:
+                    del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -21,9 +21,13 @@ NONNEGATIVE: Check = (lambda v: v >= 0, "0 or more")
 FRACTION: Check = (lambda v: 0 <= v <= 1, "a fraction in [0, 1]")
 
 
-def setting(default: Any, *, choices: tuple[str, ...] = (), check: Check | None = None) -> Any:
-    """A field with its default and, optionally, its valid ``choices`` or a ``check`` (test, text)."""
-    return dataclasses.field(default=default, metadata={"choices": choices, "check": check})
+def setting(
+    default: Any, *, choices: tuple[str, ...] = (), check: Check | None = None, later: bool = False
+) -> Any:
+    """A field with its default and, optionally, its valid ``choices`` or a ``check`` (test, text).
+    ``later``: added after results were first written; at its default it stays out of the
+    experiment hash, so folders written before it still resume."""
+    return dataclasses.field(default=default, metadata={"choices": choices, "check": check, "later": later})
 
 
 def flag(name: str) -> str:
@@ -35,8 +39,8 @@ class Settings:
 
     section: ClassVar[str] = ""
     # A results folder's identity (the experiment hash) holds this section's fields even at their
-    # defaults. The sections of the first release do; a section added later leaves its defaults
-    # out, so that adding a method never changes the hash of existing folders.
+    # defaults (but those declared ``later``). The sections of the first release do; a section
+    # added later leaves its defaults out, so that adding a method never changes old folders' hash.
     hash_defaults: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
@@ -66,8 +70,14 @@ class Settings:
         return {f.name: f.metadata["choices"] for f in dataclasses.fields(cls) if f.metadata.get("choices")}  # type: ignore[arg-type]
 
     @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    def unhashed_defaults(cls) -> dict[str, Any]:
+        """{field: default} of the fields that stay out of the experiment hash at their default:
+        all of a section added later, the ``later`` fields of the others."""
+        return {
+            f.name: f.default
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if not cls.hash_defaults or f.metadata.get("later")
+        }
 
     def values(self) -> dict[str, Any]:
         """{flat field name: value}."""

@@ -52,7 +52,7 @@ class Training(Settings):
     # Which methods' T trains L_T + eta L_R (eq. 2): "own" only those that select with a Ranker;
     # "all" every method, each with its own R (the authors' code: main.py / train_test.py test
     # ``method == 'lloss' or 'TA-VAAL'``, always true); an R no method reads is simply unused.
-    ranker_for: str = setting("own", choices=("own", "all"))
+    ranker_for: str = setting("own", choices=("own", "all"), later=True)
 
     def __post_init__(self) -> None:
         self.lr_milestones = tuple(self.lr_milestones)

@@ -36,7 +36,9 @@ class DataSpec(Settings):
     # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
     crop_pad: int = setting(-1, check=(lambda v: v >= -1, "-1 (the dataset's) or 0 or more"))
     # segmentation: train on random crop_size x crop_size windows; 0: whole images
-    crop_size: int = setting(0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"))
+    crop_size: int = setting(
+        0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"), later=True
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,7 +62,7 @@ class AdversarialParams(Settings):
     vae_init: str = setting("kaiming", choices=("kaiming", "default"))
     # segmentation: the VAE and D see images downscaled to this square size
     vae_image_size: int = setting(
-        64, check=(lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)")
+        64, check=(lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)"), later=True
     )
 
 
