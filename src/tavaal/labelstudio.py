@@ -205,17 +205,23 @@ def merge_labels(
     return len(added), len(new) - len(added), skipped
 
 
-def push_tasks(url: str, project: int, tasks: list[dict[str, Any]]) -> int:
-    """Import ``tasks`` into project ``project`` of the Label Studio at ``url`` through its SDK; the
-    API key comes from $LABEL_STUDIO_API_KEY, never the command line."""
+def sdk_client(url: str, flag: str, extra: str) -> tuple[Any, str]:
+    """(the SDK's client for the Label Studio at ``url``, the API key): the key from
+    $LABEL_STUDIO_API_KEY only, never the command line; ``flag`` and ``extra`` name what needs it
+    in the errors."""
     key = os.environ.get(API_KEY_ENV)
     if not key:
-        raise TavaalError(f"--push needs the Label Studio API key in the environment variable {API_KEY_ENV}")
+        raise TavaalError(f"{flag} needs the Label Studio API key in the environment variable {API_KEY_ENV}")
     try:
-        from label_studio_sdk import LabelStudio
+        from label_studio_sdk import LabelStudio  # an extra
     except ImportError:
-        raise TavaalError("--push needs the Label Studio SDK: pip install 'tavaal[labelstudio]'") from None
-    client = LabelStudio(base_url=url, api_key=key)
+        raise TavaalError(f"{flag} needs the Label Studio SDK: pip install 'tavaal[{extra}]'") from None
+    return LabelStudio(base_url=url, api_key=key), key
+
+
+def push_tasks(url: str, project: int, tasks: list[dict[str, Any]]) -> int:
+    """Import ``tasks`` into project ``project`` of the Label Studio at ``url`` through its SDK."""
+    client, key = sdk_client(url, "--push", "labelstudio")
     try:
         client.projects.import_tasks(id=project, request=tasks)
     except Exception as e:  # connection refused, 401, 404: the SDK's own exception types
@@ -246,16 +252,7 @@ class LabelStudioLink:
     appears in an error."""
 
     def __init__(self, url: str, project: int, image_prefix: str):
-        self.key = os.environ.get(API_KEY_ENV)
-        if not self.key:
-            raise TavaalError(f"--label-studio needs the API key in the environment variable {API_KEY_ENV}")
-        try:
-            from label_studio_sdk import LabelStudio  # an extra: tavaal[serve]
-        except ImportError:
-            raise TavaalError(
-                "--label-studio needs the Label Studio SDK: pip install 'tavaal[serve]'"
-            ) from None
-        self.client = LabelStudio(base_url=url, api_key=self.key)
+        self.client, self.key = sdk_client(url, "--label-studio", "serve")
         self.url, self.project, self.image_prefix = url, project, image_prefix
 
     def _tasks(self) -> list[dict[str, Any]]:
