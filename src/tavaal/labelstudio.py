@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text, file_lock
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.labeling import read_labels
 from tavaal.learner.result import QueryResult
 
@@ -240,7 +240,7 @@ def redact(e: BaseException, key: str) -> str:
         detail = body.get("detail") if isinstance(body, dict) else None
         text = f"HTTP {status}" + (f": {detail}" if isinstance(detail, str) else "")
     else:
-        text = (str(e).strip().splitlines() or [""])[0]
+        text = first_line(e, None)  # cut below, with the type
     text = text.replace(key, "***") if key else text
     return f"{type(e).__name__}: {text}"[:300]
 

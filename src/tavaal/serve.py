@@ -33,7 +33,7 @@ from typing import Any
 
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.labelstudio import LOCAL_FILES, _choice, _task_path, priority_score
 from tavaal.learner import ActiveLearner
 from tavaal.learner.intake import PoolData, read_pool
@@ -310,7 +310,7 @@ class Backend:
                 self.retrain()
                 self.last_error = None
             except Exception as e:  # reported by /health and the log; the server keeps serving
-                self.last_error = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"
+                self.last_error = f"{type(e).__name__}: {first_line(e)}"
                 logger.warning("retraining failed: %s", self.last_error)
             finally:
                 self.training.clear()

@@ -34,7 +34,7 @@ from tavaal import __version__
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import RunConfig
 from tavaal.data.base import Augment
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.learner.intake import PoolData
 from tavaal.models.user import is_factory_path
 
@@ -52,7 +52,7 @@ def _load_tensors(path: Path, device: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except DAMAGED as e:
-        first = (str(e).strip().splitlines() or [""])[0][:200]
+        first = first_line(e, 200)
         raise TavaalError(
             f"{path} cannot be read as tensors ({type(e).__name__}: {first}); it is damaged, or holds "
             "Python objects, which tavaal never unpickles"
@@ -163,7 +163,7 @@ def reading(root: Path) -> Iterator[None]:
     except TavaalError:
         raise
     except DAMAGED as e:
-        first = (str(e).strip().splitlines() or [""])[0][:200]
+        first = first_line(e, 200)
         raise TavaalError(
             f"{root} is damaged or was edited by hand ({type(e).__name__}: {first}); save the learner again"
         ) from None
