@@ -160,7 +160,7 @@ def test_import_of_a_file_that_is_not_json(tmp_path, capsys):
     export = tmp_path / "export.json"
     export.write_text("id,image,choice\n1,a.png,red\n")
     code = main(["labels", "import-labelstudio", str(export), "--labels", str(tmp_path / "l.csv")])
-    assert code == 2 and "is not JSON" in capsys.readouterr().err and not (tmp_path / "l.csv").exists()
+    assert code == 2 and "is not valid JSON" in capsys.readouterr().err and not (tmp_path / "l.csv").exists()
 
 
 def test_push_needs_the_api_key_from_the_environment(tmp_path, pool, capsys, monkeypatch):  # noqa: F811

@@ -213,7 +213,7 @@ def test_query_out_never_replaces_the_labels_an_image_or_a_folder(tmp_path, pool
     base = ["query", "--pool", str(root), "--labels", str(labels), "--preset", "digits", "--quiet"]
     for out, problem in (
         (labels, "is your --labels file"),
-        (root / paths[20], "is an image of the pool"),
+        (root / paths[20], "is inside the pool folder"),
         (tmp_path, "is a folder"),
     ):
         assert main([*base, "--out", str(out)]) == 2
@@ -272,7 +272,7 @@ def test_every_run_flag_with_bad_values_is_exit_2_without_a_traceback(tmp_path, 
 
 @pytest.mark.parametrize(
     "content, problem",
-    [(b"\x80\x81\xfe binary", "is not text"), (b"- 1\n- 2\n", "must hold a mapping"),
+    [(b"\x80\x81\xfe binary", "is not UTF-8 text"), (b"- 1\n- 2\n", "must hold a mapping"),
      (b"epochs: [1, 2\n", "is not valid YAML")],
 )  # fmt: skip
 def test_bad_config_files_are_one_line(tmp_path, capsys, content, problem):

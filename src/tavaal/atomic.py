@@ -16,38 +16,64 @@ from tavaal.errors import TavaalError
 
 
 class DiskFull(TavaalError):
-    """The disk filled up during a write; exit code 1 (not 2: no input was wrong)."""
+    """The disk (or a quota, or the file-size limit) ran out during a write; exit code 1 (not 2:
+    no input was wrong)."""
 
     exit_code = 1
 
 
+# The errors of a disk that cannot take more: space, inodes (both ENOSPC), quota, file size.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def disk_error(e: OSError, path: str | Path) -> TavaalError | None:
+    """The one-line error for a write to ``path`` that failed with ``e``, or None when ``e`` is
+    not the disk's or the permissions' fault (a bug: let it surface)."""
+    if e.errno in DISK_ERRNOS:
+        return DiskFull(
+            f"{os.strerror(e.errno).lower()} while writing {path}; nothing was lost (the file is as it "
+            "was): free some space and rerun the command to resume"
+        )
+    if e.errno == errno.EROFS:
+        return DiskFull(f"{path} is on a read-only file system; write somewhere else")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return TavaalError(f"permission denied writing {path}; make it writable or write somewhere else")
+    return None
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``. A symlink
+    is written through: its target is replaced, the link kept. The file keeps its mode and owner."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_symlink():  # update what the link points to, not the link
+        path = Path(os.path.realpath(path))
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         # mkstemp makes the file 0600: give it the old file's mode, or a new file's usual one.
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
+        old = path.stat() if path.exists() else None
+        if old is not None:
+            mode = stat.S_IMODE(old.st_mode)
         else:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
         os.chmod(tmp, mode)
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(PermissionError):  # only root may give a file away
+                os.chown(tmp, old.st_uid, old.st_gid)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            raise DiskFull(
-                f"no space left on device while writing {path}; nothing was lost (the file is as it was): "
-                "free some space and rerun the command to resume"
-            ) from None
+        clear = disk_error(e, path) if isinstance(e, OSError) else None
+        if clear is not None:
+            raise clear from None
         raise
 
 

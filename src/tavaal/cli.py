@@ -25,6 +25,7 @@ from tavaal.labelstudio import (
     push_tasks,
     write_tasks,
 )
+from tavaal.paths import check_output
 from tavaal.presets import default_preset
 from tavaal.process_executor import ProcessExecutor
 from tavaal.ray_executor import RayExecutor, check_gpus_per_job
@@ -158,6 +159,7 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     cfg = resolve_config(args, preset)
     for m in methods:
         get_strategy(m, cfg)  # an unknown name fails before MLflow or Ray start
+    check_output(args.out, "--out", folders=cfg.data.input_folders(), folder=True)
     executor = None
     jobs = getattr(args, "jobs", 1)
     if getattr(args, "executor", "local") == "ray":
@@ -262,6 +264,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_selection_eval(args: argparse.Namespace) -> int:
 
+    check_output(args.dir, "DIR", folder=True)
     t0 = time.perf_counter()
     n = evaluate_selections(args.dir, args.device, progress=bars(args))
     print(
@@ -274,6 +277,7 @@ def cmd_selection_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tavaal.report import write_report  # matplotlib is an extra (tavaal[report])
 
+    check_output(args.out or Path(args.dir) / "report", "--out", folder=True)
     index = write_report(Path(args.dir), Path(args.out) if args.out else None)
     print(f"report written: {index}")
     return 0
@@ -282,31 +286,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_toy(args: argparse.Namespace) -> int:
     from tavaal.toy_figure import run_toy  # draws with matplotlib, an extra (tavaal[report])
 
+    check_output(args.out, "--out", folder=True)
     paths = run_toy(Path(args.out), seed=args.seed, progress=bars(args))
     for p in paths:
         print(p)
     return 0
 
 
-def check_query_out(out: Path, labels: Path, pool: Path) -> None:
-    """Refuse, before any training, an --out that would replace the labels, an image of the pool,
-    or that cannot be a file."""
-
-    if out.is_dir():
-        raise TavaalError(f"--out {out} is a folder; give a file name, e.g. {out / 'next.csv'}")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise TavaalError(f"--out {out}: {out.parent} is a file, not a folder")
-    if out.exists() and labels.exists() and out.resolve() == labels.resolve():
-        raise TavaalError(
-            f"--out {out} is your --labels file; the suggestions would replace your labels. "
-            "Write them to another file, e.g. next.csv"
-        )
-    if (
-        out.exists()
-        and out.suffix.lower() in image_extensions()
-        and out.resolve().is_relative_to(pool.resolve())
-    ):
-        raise TavaalError(f"--out {out} is an image of the pool {pool}; write the suggestions elsewhere")
+def check_query_out(args: argparse.Namespace) -> None:
+    """Refuse, before any training, an --out that would replace the labels or the config, land in
+    the pool folder, or that cannot be written (see ``tavaal.paths``)."""
+    check_output(
+        args.out,
+        "--out",
+        files={"--labels file": args.labels, "--config file": args.config},
+        folders={"pool folder": args.pool},
+    )
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -317,7 +312,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise TavaalError("--push needs --project ID, the Label Studio project to import into")
     if args.push and not os.environ.get(API_KEY_ENV):
         raise TavaalError(f"--push needs the Label Studio API key in the environment variable {API_KEY_ENV}")
-    check_query_out(Path(args.out), Path(args.labels), Path(args.pool))
+    check_query_out(args)
     on_cpu = (args.device or "cpu") == "cpu"
     preset = args.preset or ("quick" if on_cpu and args.config is None else None)
     cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
@@ -357,6 +352,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.budget is None and args.config is None:  # a labeling batch, not the protocol budget
         args.budget = 50
     cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
+    check_output(args.state, "--state", folders={"pool folder": args.pool}, folder=True)
     link = LabelStudioLink(args.label_studio, args.project, args.image_prefix) if args.label_studio else None
     try:
         import flask  # noqa: F401
@@ -381,7 +377,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_import(args: argparse.Namespace) -> int:
-
+    check_output(args.labels, "--labels", files={"export": args.export})
+    if args.pool and Path(args.labels).suffix.lower() in image_extensions():
+        check_output(args.labels, "--labels", folders={"pool folder": args.pool})
     known = set(list_images(Path(args.pool))) if args.pool else None
     added, present, skipped = merge_labels(
         Path(args.export),

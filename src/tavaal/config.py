@@ -21,10 +21,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from tavaal.data import DataSpec
 from tavaal.errors import TavaalError, did_you_mean
+from tavaal.paths import read_yaml
 from tavaal.presets import PRESET_NOTES, PRESETS, RECIPES, preset_names
 from tavaal.runtime import FAST, Runtime
 from tavaal.settings import POSITIVE, Settings, setting
@@ -279,17 +278,7 @@ def recipe_overrides(cfg: RunConfig) -> dict[str, dict[str, Any]]:
 def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping of config fields; a clear error if it is not one."""
     p = Path(path)
-    if not p.is_file():
-        raise TavaalError(f"config file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError:
-        raise TavaalError(
-            f"config file {p} is not text (UTF-8 YAML); give a YAML file of field: value"
-        ) from None
-    except yaml.YAMLError as e:
-        first = str(e).strip().splitlines()[0]
-        raise TavaalError(f"config file {p} is not valid YAML ({first})") from None
+    data = read_yaml(p, "config", "config file", "give a YAML file of field: value") or {}
     if not isinstance(data, dict):
         raise TavaalError(f"config file {p} must hold a mapping of field: value")
     return data

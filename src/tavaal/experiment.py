@@ -35,6 +35,7 @@ from tavaal.device import setup_device
 from tavaal.errors import TavaalError
 from tavaal.learner import derive_seed
 from tavaal.oracle import oracle_labels
+from tavaal.paths import read_json, read_yaml
 from tavaal.pool import Pool
 from tavaal.results import read_records, write_records
 from tavaal.strategies import get_strategy
@@ -112,8 +113,8 @@ class ResultsDir:
     def _saved(self) -> dict[str, Any]:
         """config.yaml as written by ``claim``: a mapping with a ``config`` mapping, or a clear error."""
         try:
-            saved = yaml.safe_load(self.config_path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError):
+            saved = read_yaml(self.config_path, "config", "the results folder's config", "")
+        except TavaalError:
             saved = None
         if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
             raise TavaalError(
@@ -144,10 +145,7 @@ class ResultsDir:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TavaalError(f"{path} is corrupt ({e}); delete that job folder to rerun the job") from None
+    state = read_json(path, "state", "job state", "delete that job folder to rerun the job")
     pool = state.get("pool") if isinstance(state, dict) else None
     if (
         not isinstance(pool, dict)

@@ -17,20 +17,16 @@ from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
 from tavaal.learner import ActiveLearner, QueryResult
+from tavaal.paths import read_bytes_capped
 
 
 def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
     """``path,label`` rows; every problem is reported with its line number. With ``known``, every
     path must be one of them (an image of the pool folder)."""
-    if path.is_dir():
-        raise TavaalError(f"labels file {path} is a folder; give the CSV file (header 'path,label')")
-    if not path.is_file():
-        raise TavaalError(
-            f"labels file {path} does not exist; create it with the header 'path,label' and one "
-            "row per labeled image"
-        )
+    fix = "give a CSV file; create it with the header 'path,label' and one row per labeled image"
+    raw = read_bytes_capped(path, "labels", "labels file", fix)
     try:  # utf-8-sig: spreadsheet programs start the file with a byte-order mark
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise TavaalError(
             f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as CSV UTF-8"

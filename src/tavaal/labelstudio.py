@@ -22,6 +22,7 @@ from tavaal.atomic import atomic_write_bytes, atomic_write_text, file_lock
 from tavaal.errors import TavaalError, first_line
 from tavaal.labeling import read_labels
 from tavaal.learner.result import QueryResult
+from tavaal.paths import read_json
 
 logger = logging.getLogger("tavaal")
 
@@ -126,12 +127,7 @@ def read_export(
     """(path -> label, path -> task id, skipped) from Label Studio's JSON export. Cancelled
     (skipped) annotations and tasks without an annotation are left out; annotations of one task
     that disagree are an error naming the task."""
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise TavaalError(f"{path} does not exist; export the project from Label Studio as JSON") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TavaalError(f"{path} is not JSON ({e}); export the project from Label Studio as JSON") from None
+    tasks = read_json(path, "export", "export", "export the project from Label Studio as JSON")
     if not isinstance(tasks, list) or any(
         not isinstance(t, dict) or not isinstance(t.get("annotations"), list) for t in tasks
     ):

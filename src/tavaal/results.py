@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from tavaal.atomic import atomic_write_text
 from tavaal.errors import TavaalError
+from tavaal.paths import read_bytes_capped, read_gzip_capped
 
 
 def dumps_records(records: Iterable[dict[str, Any]]) -> str:
@@ -25,12 +25,18 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON-lines file (or a .jsonl.gz); a corrupt line is an error naming the file and line,
     never skipped."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TavaalError(f"no results file at {path}; run `tavaal run` or `tavaal compare` with --out first")
     if path.suffix == ".gz":  # archived results (benchmarks/results/) are kept compressed
-        text = gzip.decompress(path.read_bytes()).decode()
+        raw = read_gzip_capped(path, "records", "results file")
     else:
-        text = path.read_text()
+        raw = read_bytes_capped(path, "records", "results file")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as e:
+        raise TavaalError(
+            f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); is it a results file?"
+        ) from None
     out = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -40,6 +46,10 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as e:
             raise TavaalError(
                 f"{path}: line {n} is not valid JSON ({e.msg}); fix or delete that line"
+            ) from None
+        except RecursionError:
+            raise TavaalError(
+                f"{path}: line {n} is nested too deeply to be read; fix or delete that line"
             ) from None
         if not isinstance(rec, dict):
             raise TavaalError(f"{path}: line {n} is not a JSON object; fix or delete that line")

@@ -22,6 +22,7 @@ import fcntl
 import io
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -37,6 +38,7 @@ from tavaal.errors import TavaalError, first_line
 from tavaal.labelstudio import LOCAL_FILES, _choice, _task_path, priority_score
 from tavaal.learner import ActiveLearner
 from tavaal.learner.intake import PoolData, read_pool
+from tavaal.paths import read_json
 
 logger = logging.getLogger("tavaal")
 
@@ -470,9 +472,6 @@ def _hold_lock(state: Path):
 
 
 def _read_json(path: Path, default: Any) -> Any:
-    if not path.is_file():
+    if not os.path.lexists(path):
         return default
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TavaalError(f"{path} is damaged ({e}); restore it or start with a new --state") from None
+    return read_json(path, "state", "state file", "restore it or start with a new --state")

@@ -40,6 +40,15 @@ class DataSpec(Settings):
         0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"), later=True
     )
 
+    def input_folders(self) -> dict[str, str]:
+        """{what: folder} of the folders this dataset is read from (outputs must stay out of them)."""
+        if self.dataset == "imagefolder":
+            found = {"--train-dir folder": self.train_dir, "--test-dir folder": self.test_dir}
+            return {k: v for k, v in found.items() if v}
+        if self.dataset in ("moons", "digits"):  # generated, or shipped with scikit-learn
+            return {}
+        return {"--data-dir folder": self.data_dir} if Path(self.data_dir).is_dir() else {}
+
 
 @dataclasses.dataclass(frozen=True)
 class LoadOptions:

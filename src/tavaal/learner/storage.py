@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import pickle
 import re
 import uuid
@@ -37,6 +38,7 @@ from tavaal.data.base import Augment
 from tavaal.errors import TavaalError, first_line
 from tavaal.learner.intake import PoolData
 from tavaal.models.user import is_factory_path
+from tavaal.paths import read_json
 
 FORMAT = "tavaal.ActiveLearner"
 NETWORKS = re.compile(r"networks-[0-9a-f]{12}\.pt")
@@ -67,12 +69,9 @@ def _torch_bytes(obj: Any) -> bytes:
 
 def _read_meta(root: Path) -> dict[str, Any] | None:
     path = root / "learner.json"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TavaalError(f"{path} is corrupt ({e})") from None
+    meta = read_json(path, "state", "saved learner file", "save the learner again")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TavaalError(f"{path} is not a saved tavaal ActiveLearner")
     return meta

@@ -1,0 +1,100 @@
+"""Helpers of the fault and bad-input probes (tests/test_probes_*.py): run the command line as a
+user would and check what a user must be able to count on: the exit code, one line on stderr, no
+traceback, files untouched, nothing run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def cli(argv: list[str], capsys) -> tuple[int, str]:
+    """``tavaal ARGV`` in this process: (exit code, stderr)."""
+    from tavaal.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def refused(argv: list[str], capsys, needle: str, code: int = 2) -> str:
+    """The command fails with ``code`` and one line holding ``needle``, no traceback."""
+    got, err = cli(argv, capsys)
+    assert got == code, err
+    one_line(err)
+    assert needle in err, err
+    return err
+
+
+def one_line(err: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip() and ": warning:" not in ln.lower()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "\x1b" not in err
+
+
+def digest(root: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under ``root`` (or of the file ``root``)."""
+    root = Path(root)
+    if root.is_file():
+        return {root.name: hashlib.sha256(root.read_bytes()).hexdigest()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def make_pool(root: Path, n: int = 30, size: int = 12) -> dict[str, str]:
+    """``n`` small PNGs of three colours under ``root``: {relative path: colour}."""
+    rng = np.random.default_rng(0)
+    colors = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+    truth = {}
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        name = list(colors)[i % 3]
+        arr = np.clip(np.array(colors[name]) + rng.integers(-30, 30, (size, size, 3)), 0, 255)
+        rel = f"img{i:03d}.png"
+        Image.fromarray(arr.astype(np.uint8)).save(root / rel)
+        truth[rel] = name
+    return truth
+
+
+def write_labels(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("path,label\n" + "".join(f"{p},{lab}\n" for p, lab in rows))
+    return path
+
+
+def export_task(task_id: int, path: str, choice: str) -> dict:
+    """One task as Label Studio's JSON export writes it."""
+    result = [{"type": "choices", "value": {"choices": [choice]}, "to_name": "image", "from_name": "choice"}]
+    return {
+        "id": task_id,
+        "data": {"image": f"/data/local-files/?d={path}"},
+        "annotations": [{"id": 100 + task_id, "result": result, "was_cancelled": False}],
+    }
+
+
+def write_export(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text(json.dumps([export_task(k, p, c) for k, (p, c) in enumerate(rows, start=1)]))
+    return path
+
+
+@pytest.fixture
+def folder_pool(tmp_path, monkeypatch):
+    """A 30-image pool, a labels file with 9 labels, and the decode cache in tmp_path."""
+    monkeypatch.setenv("TAVAAL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "pool"
+    truth = make_pool(root)
+    paths = sorted(truth)
+    labels = write_labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:9]])
+    return root, truth, labels
+
+
+QUERY = ["--preset", "digits", "--epochs", "1", "--budget", "3", "--quiet"]
