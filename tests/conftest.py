@@ -69,3 +69,16 @@ def one_thread_records(cfg, methods, out, ds):
         return run_experiment(cfg, methods, out, ds=ds)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def folder_pool(tmp_path, monkeypatch):
+    """A 30-image pool, a labels file with 9 labels, and the decode cache in tmp_path (the probes)."""
+    from probes import make_pool, write_labels
+
+    monkeypatch.setenv("TAVAAL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "pool"
+    truth = make_pool(root)
+    paths = sorted(truth)
+    labels = write_labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:9]])
+    return root, truth, labels

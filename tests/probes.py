@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 
@@ -84,17 +83,6 @@ def export_task(task_id: int, path: str, choice: str) -> dict:
 def write_export(path: Path, rows: list[tuple[str, str]]) -> Path:
     path.write_text(json.dumps([export_task(k, p, c) for k, (p, c) in enumerate(rows, start=1)]))
     return path
-
-
-@pytest.fixture
-def folder_pool(tmp_path, monkeypatch):
-    """A 30-image pool, a labels file with 9 labels, and the decode cache in tmp_path."""
-    monkeypatch.setenv("TAVAAL_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "pool"
-    truth = make_pool(root)
-    paths = sorted(truth)
-    labels = write_labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:9]])
-    return root, truth, labels
 
 
 QUERY = ["--preset", "digits", "--epochs", "1", "--budget", "3", "--quiet"]

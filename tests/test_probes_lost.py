@@ -5,7 +5,8 @@ import os
 import stat
 
 import pytest
-from probes import QUERY, cli, digest, folder_pool, refused, write_export, write_labels  # noqa: F401
+
+from probes import QUERY, cli, digest, refused, write_export, write_labels
 
 
 def _query(pool, labels, out, *extra):
@@ -73,7 +74,8 @@ def test_a_read_only_folder_is_refused_before_training(tmp_path, folder_pool, ca
     ro.mkdir()
     ro.chmod(0o555)
     refused(_query(root, labels, ro / "next.csv"), capsys, "cannot write in the folder")
-    refused(["compare", "--preset", "moons", "--methods", "random", "--out", ro / "x"], capsys, "cannot write")
+    compare = ["compare", "--preset", "moons", "--methods", "random", "--out", ro / "x"]
+    refused(compare, capsys, "cannot write")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
@@ -97,13 +99,24 @@ def test_the_labels_file_is_not_the_export(tmp_path, folder_pool, capsys):
     assert digest(export) == before
 
 
+FOLDER_RUN = [
+    "compare",
+    "--preset",
+    "quick",
+    "--methods",
+    "random",
+    "--dataset",
+    "imagefolder",
+    "--train-dir",
+    "{pool}",
+]
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["compare", "--preset", "quick", "--methods", "random", "--dataset", "imagefolder", "--train-dir", "{pool}", "--out",
-          "{pool}/runs"], "inside the --train-dir folder"),
-        (["compare", "--preset", "quick", "--methods", "random", "--dataset", "imagefolder", "--train-dir", "{pool}", "--out",
-          "{tmp}"], "holds the --train-dir folder"),
+        ([*FOLDER_RUN, "--out", "{pool}/runs"], "inside the --train-dir folder"),
+        ([*FOLDER_RUN, "--out", "{tmp}"], "holds the --train-dir folder"),
         (["serve", "--pool", "{pool}", "--state", "{pool}/state"], "inside the pool folder"),
         (["serve", "--pool", "{pool}", "--state", "{tmp}"], "holds the pool folder"),
         (["compare", "--preset", "moons", "--methods", "random", "--out", "{labels}"], "is a file"),
