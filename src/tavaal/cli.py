@@ -266,7 +266,7 @@ def cmd_selection_eval(args: argparse.Namespace) -> int:
 
     check_output(args.dir, "DIR", folder=True)
     t0 = time.perf_counter()
-    n = evaluate_selections(args.dir, args.device, progress=bars(args))
+    n = evaluate_selections(args.dir, args.device, bars(args), args.model, args.download)
     print(
         f"selection_accuracy added to {n} cycles of {args.dir} in {time.perf_counter() - t0:.1f} s; "
         f"`tavaal summary {args.dir}` shows it"
@@ -494,6 +494,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     se.add_argument("dir", help="a results folder of tavaal run or compare")
     se.add_argument("--device", default=None, help="e.g. cuda (default: the folder's)")
+    se.add_argument(
+        "--model",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="the Python model the folder's config names, given again: a folder is data, and tavaal "
+        "never imports code because a folder says so",
+    )
+    se.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the dataset if it is missing (never because the folder says so)",
+    )
     se.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     se.set_defaults(func=cmd_selection_eval)
 

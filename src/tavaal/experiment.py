@@ -34,6 +34,7 @@ from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError
 from tavaal.learner import derive_seed
+from tavaal.models.user import is_factory_path
 from tavaal.oracle import oracle_labels
 from tavaal.paths import read_json, read_yaml
 from tavaal.pool import Pool
@@ -376,13 +377,27 @@ def fill_selection_accuracy(
     return filled
 
 
-def evaluate_selections(out_dir: str | Path, device: str | None = None, progress: bool = False) -> int:
+def evaluate_selections(
+    out_dir: str | Path,
+    device: str | None = None,
+    progress: bool = False,
+    model: str | None = None,
+    download: bool = False,
+) -> int:
     """``tavaal selection-eval DIR``: fill ``selection_accuracy`` into an existing results folder,
-    resuming where a previous run of it stopped. Returns how many cycles were filled."""
+    resuming where a previous run of it stopped. Returns how many cycles were filled.
+
+    A results folder is data: a Python model its config names is imported only when the caller
+    names the same one again (``model``), and nothing is downloaded unless ``download``."""
     out = ResultsDir(Path(out_dir))
     cfg = out.saved_config()
-    if device:
-        cfg = cfg.replace(device=device)
+    named = cfg.training.model
+    if is_factory_path(named) and model != named:
+        raise TavaalError(
+            f"{out.root}'s config names the Python model {named!r}; tavaal never imports code because a "
+            f"folder says so: pass --model {named} to run it"
+        )
+    cfg = cfg.replace(download=download, **({"device": device} if device else {}))
     dev = setup_device(cfg)
     ds = load_data(cfg.data, quiet=not progress).to(dev)
     with out.lock():  # fill_selection_accuracy merges results.jsonl after every job it fills

@@ -38,7 +38,7 @@ from tavaal.data.base import Augment
 from tavaal.errors import TavaalError, first_line
 from tavaal.learner.intake import PoolData
 from tavaal.models.user import is_factory_path
-from tavaal.paths import read_json
+from tavaal.paths import read_json, real
 
 FORMAT = "tavaal.ActiveLearner"
 NETWORKS = re.compile(r"networks-[0-9a-f]{12}\.pt")
@@ -47,10 +47,22 @@ DAMAGED = (KeyError, IndexError, TypeError, ValueError, AttributeError, OSError,
            pickle.UnpicklingError)  # fmt: skip
 
 
+def confined(path: Path) -> Path:
+    """``path``, a file of a saved learner, when it resolves inside the learner's folder: a symlink
+    that leads out of it (to someone's other files) is refused."""
+    if not real(path).is_relative_to(real(path.parent)):
+        raise TavaalError(
+            f"{path} is a link to {real(path)}, outside the saved learner's folder; a saved learner's "
+            "files must be its own (copy the file in, or save the learner again)"
+        )
+    return path
+
+
 def _load_tensors(path: Path, device: Any = "cpu") -> Any:
     """A .pt file of tensors and plain containers; anything else (a pickled object) is refused."""
     if not path.is_file():
         raise TavaalError(f"{path} is missing; the saved learner is incomplete")
+    confined(path)
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except DAMAGED as e:
@@ -71,7 +83,7 @@ def _read_meta(root: Path) -> dict[str, Any] | None:
     path = root / "learner.json"
     if not os.path.lexists(path):
         return None
-    meta = read_json(path, "state", "saved learner file", "save the learner again")
+    meta = read_json(confined(path), "state", "saved learner file", "save the learner again")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TavaalError(f"{path} is not a saved tavaal ActiveLearner")
     return meta
@@ -168,6 +180,48 @@ def reading(root: Path) -> Iterator[None]:
         ) from None
 
 
+def _whole(v: Any, lo: int = 0, hi: int | None = None) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v < hi)
+
+
+def check_saved(root: Path, meta: dict[str, Any], pool: dict[str, Any]) -> None:
+    """What learner.json and pool.pt declare must agree before anything is built from them: one id
+    per row of the pool, label and candidate indices inside it, whole non-negative counts, finite
+    pool values. A hand-edited folder is one line naming what is wrong."""
+
+    def bad(what: str) -> TavaalError:
+        return TavaalError(f"{root} is damaged or was edited by hand: {what}; save the learner again")
+
+    x, ids = pool.get("x"), meta.get("ids")
+    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 4) or x.shape[0] == 0:
+        raise bad("pool.pt holds no pool of vectors or images")
+    if not isinstance(ids, list) or len(ids) != x.shape[0]:
+        got = len(ids) if isinstance(ids, list) else type(ids).__name__
+        raise bad(f"learner.json names {got} ids but pool.pt holds {x.shape[0]} rows")
+    n = x.shape[0]
+    for key in ("trial", "cycle"):
+        if not _whole(meta.get(key)):
+            raise bad(f"{key} is {meta.get(key)!r}, not a whole number 0 or more")
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not all(
+        isinstance(p, list) and len(p) == 2 and _whole(p[0], 0, n) for p in labels
+    ):
+        raise bad(f"labels must be [row, label] pairs with rows in 0..{n - 1}")
+    if len({p[0] for p in labels}) != len(labels):
+        raise bad("a row is labeled twice")
+    fit = meta.get("fit")
+    if fit is not None:
+        if not isinstance(fit, dict):
+            raise bad("fit is not an object")
+        if not _whole(fit.get("n_labeled"), 0, len(labels) + 1) or not _whole(fit.get("seed")):
+            raise bad("the fitted round's labeled count or seed is out of range")
+        cands = fit.get("candidates")
+        if not isinstance(cands, list) or not all(_whole(c, 0, n) for c in cands):
+            raise bad(f"the fitted round's candidates must be rows in 0..{n - 1}")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise bad("pool.pt holds NaN or infinite values")
+
+
 def read_learner(path: Any, model_given: bool, device: str | None = None) -> Saved:
     """Read and check the folder ``save_learner`` wrote; ``device`` moves the learner. Nothing in
     it is imported or unpickled."""
@@ -190,6 +244,7 @@ def read_learner(path: Any, model_given: bool, device: str | None = None) -> Sav
                 "learner's networks are a networks-<hex>.pt inside its own folder"
             )
         pool = _load_tensors(root / "pool.pt")
+        check_saved(root, meta, pool)
         data = PoolData(
             pool["x"],
             meta["ids"],
