@@ -198,7 +198,7 @@ def test_sync_takes_in_what_changed_while_the_backend_was_down(backend):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--retrain-every", "0"], "--retrain-every must be positive"),
+        (["--retrain-every", "0"], "--retrain-every: 0 is outside 1..1e+06"),
         (["--label-studio", "http://localhost:1"], "--label-studio URL and --project ID go together"),
         (["--label-studio", "http://localhost:1", "--project", "1"], "API key in the environment variable"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -60,7 +61,38 @@ _HELP = {
     "all: every method does, with its own R (the authors' code)",
     "cudnn_benchmark": "on CUDA, let cuDNN time its convolution algorithms for each shape (default: on)",
 }
-_PARSE = {"int": int, "float": float, "str": str}
+
+
+def _number(kind: type, lo: float, hi: float) -> Any:
+    """An argparse type: a finite ``kind`` in [lo, hi], else argparse's one-line usage error."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'whole number' if kind is int else 'number'}"
+            ) from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is outside {lo:g}..{hi:g}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _finite(text: str) -> float:
+    """A config float from the command line: inf and NaN are refused here (one usage line)."""
+    v = float(text)
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return v
+
+
+_finite.__name__ = "float"
+_PARSE = {"int": int, "float": _finite, "str": str}
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
@@ -452,17 +484,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --executor ray: 'auto' (a running cluster) or ray://host:port; default a local Ray",
     )
     ex.add_argument(
-        "--gpus-per-job", type=float, default=0.0, help="GPUs per job, fractional (0.25: four per GPU)"
+        "--gpus-per-job",
+        type=_number(float, 0, 64),
+        default=0.0,
+        help="GPUs per job, fractional (0.25: four per GPU)",
     )
     ex.add_argument(
         "--cpus-per-job",
-        type=float,
+        type=_number(float, 0, 1024),
         default=None,
         help="CPU threads per job (Ray: its CPU request, default 1; --jobs N: default cores / N)",
     )
     ex.add_argument(
         "--jobs",
-        type=int,
+        type=_number(int, 1, 256),
         default=1,
         metavar="N",
         help="local executor: run N (method, trial) jobs at once, each in its own process on the chosen "
@@ -548,9 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--method", default="tavaal")
     sv.add_argument("--preset", default=None, help="hyper-parameters by name (default: quick on the CPU)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    sv.add_argument("--port", type=int, default=9090)
     sv.add_argument(
-        "--retrain-every", type=int, default=10, metavar="K", help="retrain after K new labels (--budget: 50)"
+        "--port", type=_number(int, 1, 65535), default=9090, help="port to listen on (default: 9090)"
+    )
+    sv.add_argument(
+        "--retrain-every",
+        type=_number(int, 1, 10**6),
+        default=10,
+        metavar="K",
+        help="retrain after K new labels (--budget: 50)",
     )
     sv.add_argument(
         "--label-studio",
@@ -576,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("toy", help="the two-moons figure (Figure 1) end to end")
     t.add_argument("--out", default="runs/toy", help="output folder (default: runs/toy)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_number(int, 0, 2**31 - 1), default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_toy)
     return p
@@ -596,7 +637,10 @@ def main(argv: list[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("tavaal: %(levelname)s: %(message)s"))
         logging.getLogger("tavaal").addHandler(handler)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (already printed as one line)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except TavaalError as e:

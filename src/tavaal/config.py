@@ -40,15 +40,17 @@ class Protocol(Settings):
     section: ClassVar[str] = "protocol"
     hash_defaults: ClassVar[bool] = True
 
-    initial: int = setting(50, check=POSITIVE)
-    budget: int = setting(50, check=POSITIVE)
-    cycles: int = setting(5, check=POSITIVE)
-    trials: int = setting(1, check=POSITIVE)
-    subset_factor: int = setting(10, check=POSITIVE)
+    initial: int = setting(50, check=POSITIVE, most=10**8)
+    budget: int = setting(50, check=POSITIVE, most=10**8)
+    cycles: int = setting(5, check=POSITIVE, most=10_000)
+    trials: int = setting(1, check=POSITIVE, most=10_000)
+    subset_factor: int = setting(10, check=POSITIVE, most=10_000)
     # 0: subset_factor x budget (the paper); the authors' code draws 10,000
-    subset_size: int = setting(0, check=(lambda v: v >= 0, "0 (subset-factor x budget) or positive"))
+    subset_size: int = setting(
+        0, check=(lambda v: v >= 0, "0 (subset-factor x budget) or positive"), most=10**9
+    )
     final_selection: bool = False  # select after the last cycle too (implied by --analysis)
-    seed: int = setting(0, check=_NONNEG)
+    seed: int = setting(0, check=_NONNEG, most=2**63 - 1)
     analysis: bool = False  # record real losses of candidates (uses labels the strategy never sees)
     # Also train one common learner (the preset's plain T, no Ranker) on each cycle's labeled set,
     # the same for every method: ``selection_accuracy`` judges the picks apart from the training.

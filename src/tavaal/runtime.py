@@ -48,8 +48,8 @@ class Runtime(Settings):
     fused: bool = False  # fused (single-kernel) SGD and Adam on CUDA instead of foreach
     # cuDNN times its convolution algorithms per input shape and keeps the fastest (CUDA only).
     cudnn_benchmark: bool = True
-    eval_batch_size: int = setting(1024, check=POSITIVE)
-    threads: int = setting(0, check=NONNEGATIVE)  # CPU intra-op threads; 0: chosen for the model
+    eval_batch_size: int = setting(1024, check=POSITIVE, most=2**20)
+    threads: int = setting(0, check=NONNEGATIVE, most=1024)  # CPU intra-op threads; 0: chosen for the model
 
     def validate(self) -> None:
         super().validate()

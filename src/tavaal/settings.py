@@ -9,6 +9,7 @@ every field directly (``--latent-dim``, ``epochs: 50``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -22,12 +23,19 @@ FRACTION: Check = (lambda v: 0 <= v <= 1, "a fraction in [0, 1]")
 
 
 def setting(
-    default: Any, *, choices: tuple[str, ...] = (), check: Check | None = None, later: bool = False
+    default: Any,
+    *,
+    choices: tuple[str, ...] = (),
+    check: Check | None = None,
+    most: float | None = None,
+    later: bool = False,
 ) -> Any:
-    """A field with its default and, optionally, its valid ``choices`` or a ``check`` (test, text).
+    """A field with its default and, optionally, its valid ``choices`` or a ``check`` (test, text)
+    and an upper bound ``most`` (what a machine can hold: every number a user gives is bounded).
     ``later``: added after results were first written; at its default it stays out of the
     experiment hash, so folders written before it still resume."""
-    return dataclasses.field(default=default, metadata={"choices": choices, "check": check, "later": later})
+    meta = {"choices": choices, "check": check, "most": most, "later": later}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def flag(name: str) -> str:
@@ -55,6 +63,15 @@ class Settings:
                 raise TavaalError(
                     f"{f.name} ({flag(f.name)}) must be one of {', '.join(choices)}, got {value!r}"
                 )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise TavaalError(f"{f.name} ({flag(f.name)}) must be a finite number, got {value!r}")
+            most = f.metadata.get("most")
+            if most is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if value > most:
+                    raise TavaalError(
+                        f"{f.name} ({flag(f.name)}) must be at most {most:,}, got {value:,}; larger "
+                        "does not fit a machine"
+                    )
             if check is not None:
                 ok, valid = check
                 try:

@@ -33,14 +33,15 @@ class Training(Settings):
     model: str = "smallcnn"  # a registered name, or module.path:factory for your own network
     feature_layers: str = ""  # with a factory: comma-separated layers whose outputs feed the Ranker
     embedding_layer: str = ""  # with a factory: the layer whose pooled output feeds Core-set
-    epochs: int = setting(40, check=POSITIVE)
-    batch_size: int = setting(32, check=POSITIVE)
+    epochs: int = setting(40, check=POSITIVE, most=100_000)
+    batch_size: int = setting(32, check=POSITIVE, most=2**20)
     optimizer: str = setting("sgd", choices=("sgd", "adam"))
     lr: float = setting(0.05, check=POSITIVE)
     momentum: float = setting(0.9, check=(lambda v: 0 <= v < 1, "in [0, 1)"))
     weight_decay: float = setting(5e-4, check=NONNEGATIVE)
     lr_milestones: tuple[int, ...] = setting(
-        (30,), check=(lambda v: all(m > 0 for m in v), "a list of positive epochs")
+        (30,),
+        check=(lambda v: all(0 < m <= 100_000 for m in v), "a list of positive epochs, each at most 100,000"),
     )
     lr_gamma: float = setting(0.1, check=(lambda v: 0 < v <= 1, "in (0, 1]"))
     eta: float = setting(1.0, check=NONNEGATIVE)

@@ -28,26 +28,25 @@ class DataSpec(Settings):
     test_dir: str = ""
     download: bool = False
     image_size: int = setting(
-        0, check=(lambda v: v == 0 or v >= 8, "0 (the dataset's own size) or at least 8 pixels")
+        0, check=(lambda v: v == 0 or v >= 8, "0 (the dataset's own size) or at least 8 pixels"), most=4096
     )
     # "paper": first five classes reduced; "official": the even ones
     imbalance_pattern: str = setting("paper", choices=("paper", "official"))
     skip_unreadable: bool = False  # leave out image files that cannot be decoded, with a warning
     # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
-    crop_pad: int = setting(-1, check=(lambda v: v >= -1, "-1 (the dataset's) or 0 or more"))
+    crop_pad: int = setting(-1, check=(lambda v: v >= -1, "-1 (the dataset's) or 0 or more"), most=1024)
     # segmentation: train on random crop_size x crop_size windows; 0: whole images
     crop_size: int = setting(
-        0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"), later=True
+        0, check=(lambda v: v == 0 or v >= 8, "0 (whole images) or at least 8 pixels"), most=4096, later=True
     )
 
     def input_folders(self) -> dict[str, str]:
-        """{what: folder} of the folders this dataset is read from (outputs must stay out of them)."""
-        if self.dataset == "imagefolder":
-            found = {"--train-dir folder": self.train_dir, "--test-dir folder": self.test_dir}
-            return {k: v for k, v in found.items() if v}
-        if self.dataset in ("moons", "digits"):  # generated, or shipped with scikit-learn
+        """{what: folder} of the user's image folders this dataset reads (outputs must stay out of
+        them). The torchvision-format datasets read fixed files under --data-dir: not listed."""
+        if self.dataset != "imagefolder":
             return {}
-        return {"--data-dir folder": self.data_dir} if Path(self.data_dir).is_dir() else {}
+        found = {"--train-dir folder": self.train_dir, "--test-dir folder": self.test_dir}
+        return {k: v for k, v in found.items() if v}
 
 
 @dataclasses.dataclass(frozen=True)

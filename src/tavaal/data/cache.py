@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes
 from tavaal.errors import TavaalError
+from tavaal.memory import check_fits
 
 logger = logging.getLogger("tavaal")
 
@@ -43,24 +45,49 @@ def cache_key(paths: Sequence[str], size: int) -> str:
 _UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
+def to_8bit(im: Image.Image) -> Image.Image:
+    """A 16-bit or 32-bit single-channel image as 8 bits, scaled by its range (PIL's own
+    ``convert`` clips every value above 255 to white): 16-bit integers by the format's range
+    (65535 -> 255, so images keep their brightness relative to one another), 32-bit integers
+    when they fit 16 bits the same way, else by their own maximum; floats by their own min..max."""
+    if im.mode not in ("I", "F") and not im.mode.startswith("I;16"):
+        return im
+    a = np.asarray(im).astype(np.float64)
+    if im.mode == "F":
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+    else:
+        top = 65535.0 if a.max(initial=0) <= 65535 else float(a.max())
+        a = np.clip(a, 0, None) / top * 255
+    return Image.fromarray(np.nan_to_num(a).round().astype(np.uint8), mode="L")
+
+
 def decode_image(path: str, size: int) -> np.ndarray:
     """One file -> (3, size, size) uint8 RGB (resized when it is not already that size)."""
     with Image.open(path) as im:
-        im = im.convert("RGB")
+        im = to_8bit(im).convert("RGB")
         if im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
-def first_image_size(paths: Sequence[str]) -> int:
-    """The height of the first readable image (the size a folder's images are decoded to)."""
+def common_image_size(paths: Sequence[str]) -> int:
+    """The size a folder's images are decoded to when none is given: the most common height among
+    them (the smaller on a tie; the median when every height differs), read from the file
+    headers. One very large image (a panorama among thumbnails) does not decide the size of all."""
+    heights: Counter[int] = Counter()
     for p in paths:
         try:
-            with Image.open(p) as im:
-                return int(im.size[1])
+            with Image.open(p) as im:  # reads the header only
+                heights[int(im.size[1])] += 1
         except _UNREADABLE:
             continue
-    raise TavaalError(f"none of the {len(paths)} images (first: {paths[0]}) can be read")
+    if not heights:
+        raise TavaalError(f"none of the {len(paths)} images (first: {paths[0]}) can be read")
+    top = max(heights.values())
+    if top == 1 and len(heights) > 2:
+        return int(np.median(sorted(heights)))
+    return min(h for h, c in heights.items() if c == top)
 
 
 def _unreadable_error(bad: list[tuple[str, str]]) -> TavaalError:
@@ -84,6 +111,12 @@ def decode_cached(
     target = cache_dir() / f"images-{key}.npy"
     if target.is_file():
         return np.load(target), list(range(len(paths)))
+    check_fits(
+        f"decoding {len(paths):,} images at {size}x{size}",
+        len(paths) * 3 * size * size,
+        "cpu",
+        "give a smaller --image-size (image_size=...)",
+    )
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     bad: dict[int, str] = {}
 

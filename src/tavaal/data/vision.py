@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
-from tavaal.data.cache import decode_cached, first_image_size
+from tavaal.data.cache import common_image_size, decode_cached
 from tavaal.errors import TavaalError
 
 CIFAR_AUGMENT = Augment(pad=2, flip=True)  # 32x32 crop from 36x36 zero-padded (section 4.2)
@@ -162,7 +162,7 @@ def load_imagefolder(
             f"the class folders differ between {train_dir} ({len(classes)}) and {test_dir} "
             f"({len(classes_te)}); both need the same class sub-folders"
         )
-    size = image_size or first_image_size(ptr)
+    size = image_size or common_image_size(ptr)
     xtr, keep_tr = decode_cached(ptr, size, f"decoding {train_dir}", quiet, skip_unreadable)
     xte, keep_te = decode_cached(pte, size, f"decoding {test_dir}", quiet, skip_unreadable)
     ytr, yte = [ytr[i] for i in keep_tr], [yte[i] for i in keep_te]

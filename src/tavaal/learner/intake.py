@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
-from tavaal.data.cache import decode_cached, first_image_size
+from tavaal.data.cache import common_image_size, decode_cached
 from tavaal.data.folder import list_images
 from tavaal.data.vision import default_augment
 from tavaal.errors import TavaalError
@@ -121,7 +121,7 @@ def from_folder(
     """Every image below ``root`` (ids: paths relative to it), decoded once into the cache."""
     paths = list_images(root)
     files = [str(root / p) for p in paths]
-    size = image_size or first_image_size(files)
+    size = image_size or common_image_size(files)
     x, keep = decode_cached(files, size, "decoding pool", quiet, skip_unreadable)
     return torch.from_numpy(x), [paths[i] for i in keep]
 

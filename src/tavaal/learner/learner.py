@@ -25,12 +25,13 @@ from tavaal.config import RunConfig, make_config
 from tavaal.data import with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.inference import evaluate, evaluate_metrics, infer
 from tavaal.learner.intake import PoolData, SampleId, as_tensor, from_torch_dataset, read_pool
 from tavaal.learner.result import QueryResult
 from tavaal.learner.storage import read_learner, reading, save_learner
-from tavaal.models import Ranker, TaskLearner
+from tavaal.memory import check_fits, training_bytes
+from tavaal.models import Ranker, TappedModel, TaskLearner, build_task_learner
 from tavaal.models.user import ModelSource, ModelSpec
 from tavaal.pool import Pool
 from tavaal.presets import default_preset
@@ -158,7 +159,8 @@ class ActiveLearner:
         self.cfg = config
         self.strategy = method if isinstance(method, Strategy) else get_strategy(method, config)
         self.method = self.strategy.name
-        self.seed, self.trial, self._cycle = int(config.protocol.seed), int(trial), 0
+        self.seed, self._cycle = int(config.protocol.seed), 0
+        self.trial = whole_positive(trial, "trial", at_least=0)
         self.cold_start, self.progress = cold_start, progress
         self.device = setup_device(config)  # resolved once, for everything this learner runs
         self.ids = data.ids
@@ -173,7 +175,7 @@ class ActiveLearner:
         self._labels: dict[int, Any] = {}
         self.ds = self._dataset()
         self.spec.check_input(self.ds.is_image, self.ds.name, self.ds.is_segmentation)
-        self.spec.check_layers(max(2, len(self.classes)))
+        self._check_model()
         self.embeddings = self._embeddings(embeddings)
         self.uid = uuid.uuid4().hex
         self.ctx: SelectionContext | None = None
@@ -356,6 +358,37 @@ class ActiveLearner:
         if own is None and self.cfg.training.ranker_for == "all":
             return "ranking"
         return own
+
+    def _check_model(self) -> None:
+        """At construction, not at the first query: a user's network runs once on two samples of
+        the pool (its layers, input shape and output are checked); a built-in one, and the
+        method's selection networks, are counted on the meta device and refused when training
+        them would not fit the device (``tavaal.memory``)."""
+        tr, shape = self.cfg.training, tuple(self.ds.input_shape)
+        classes = max(2, len(self.classes))
+        if self.spec.registered:
+            need = training_bytes(
+                lambda: build_task_learner(tr.model, shape, classes),
+                [(tr.batch_size, *shape)],
+                adam=tr.optimizer == "adam",
+            )
+            fix = "lower the batch size (--batch-size) or the image size (--image-size)"
+            check_fits(f"training {tr.model} on batches of {tr.batch_size}", need, self.device, fix)
+        else:
+            example = self.ds.batch(
+                torch.arange(min(2, self.ds.n_train), device=self.ds.x_train.device), False
+            )
+            net = self.spec.build(shape, classes, 0.0, example.cpu(), check_classes=bool(self.classes))
+            if isinstance(net, TaskLearner) and not isinstance(net, TappedModel):
+                try:
+                    with torch.no_grad():
+                        net.eval()(example.cpu())
+                except (RuntimeError, ValueError, TypeError, IndexError) as e:
+                    raise TavaalError(
+                        f"model {self.spec.label!r} fails on this pool's samples (shape {shape}): "
+                        f"{type(e).__name__}: {first_line(e, 200)}"
+                    ) from None
+        self.strategy.check_dataset(self.ds, tr.batch_size, self.device)
 
     def build_model(self, head_dropout: float | None = None) -> TaskLearner:
         """A fresh task learner for this pool (user networks are probed on the CPU, where built);

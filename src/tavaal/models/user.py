@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.models import SEGMENTATION_MODELS, build_task_learner
 from tavaal.models.base import TaskLearner
 from tavaal.models.taps import TappedModel, unknown_layers
@@ -124,7 +124,12 @@ class ModelSpec:
             raise TavaalError(unknown_layers(missing, names))
 
     def build(
-        self, input_shape: tuple[int, ...], num_classes: int, dropout: float, example: torch.Tensor
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        dropout: float,
+        example: torch.Tensor,
+        check_classes: bool = True,
     ) -> TaskLearner:
         """A fresh task learner. ``dropout`` goes before a built-in model's head (MC dropout);
         ``example`` (a CPU batch of network input) probes a user network's feature sizes and output."""
@@ -143,13 +148,19 @@ class ModelSpec:
                 f"model {name!r} needs feature layers (--feature-layers NAME[,NAME...], or "
                 "feature_layers=[...]): the layers whose outputs feed the Ranker"
             )
-        model = TappedModel(net, list(self.feature_layers), example, self.embedding_layer or None)
-        with torch.no_grad():
-            was = net.training
-            net.eval()
-            logits = model(example)[0]
-            net.train(was)
-        if logits.dim() != 2 or logits.shape[1] != num_classes:
+        try:
+            model = TappedModel(net, list(self.feature_layers), example, self.embedding_layer or None)
+            with torch.no_grad():
+                was = net.training
+                net.eval()
+                logits = model(example)[0]
+                net.train(was)
+        except (RuntimeError, ValueError, TypeError, IndexError) as e:
+            raise TavaalError(
+                f"model {name!r} fails on this pool's samples (shape {tuple(example.shape[1:])}): "
+                f"{type(e).__name__}: {first_line(e, 200)}; its first layer must take inputs of that shape"
+            ) from None
+        if logits.dim() != 2 or (check_classes and logits.shape[1] != num_classes):
             raise TavaalError(
                 f"model {name!r} outputs shape {tuple(logits.shape)} for a batch of {example.shape[0]}, "
                 f"but the data has {num_classes} classes: its last layer must give "

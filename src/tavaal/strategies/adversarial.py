@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from tavaal.inference import batches, infer
 from tavaal.losses import discriminator_loss, vae_adversarial_loss, vae_loss
+from tavaal.memory import check_fits, training_bytes
 from tavaal.models import Downscaled, build_discriminator, build_vae
 from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, seeded
@@ -37,20 +38,20 @@ class AdversarialParams(Settings):
 
     # "paper": Algorithm 1; "official": VAE + D after T and R, frozen
     schedule: str = setting("paper", choices=("paper", "official"))
-    latent_dim: int = setting(32, check=POSITIVE)
+    latent_dim: int = setting(32, check=POSITIVE, most=65_536)
     vae_lr: float = setting(5e-4, check=POSITIVE)
     disc_lr: float = setting(5e-4, check=POSITIVE)
     lam: float = setting(1.0, check=NONNEGATIVE)
     beta: float = setting(1.0, check=NONNEGATIVE)
-    vae_epochs: int = setting(100, check=POSITIVE)  # EV for the official schedule
+    vae_epochs: int = setting(100, check=POSITIVE, most=100_000)  # EV for the official schedule
     # 0: the task learner's batch size (SelectionContext.batch_size)
     vae_batch_size: int = setting(
-        0, check=(lambda v: v == 0 or v >= 2, "0 (the task batch size) or at least 2")
+        0, check=(lambda v: v == 0 or v >= 2, "0 (the task batch size) or at least 2"), most=2**20
     )
     vae_kind: str = setting(
         "auto", choices=("auto", "conv", "mlp")
     )  # "conv" (WAE-style), "mlp", by input shape
-    disc_layers: int = setting(5, check=POSITIVE)
+    disc_layers: int = setting(5, check=POSITIVE, most=64)
     disc_r: str = setting("sigmoid", choices=("sigmoid", "raw"))  # "raw": official code gives D the raw R(x)
     # Where the paper is silent, the authors' code decides these defaults.
     # equation 4's KL averaged over batch and latent dims; "sum": over dims
@@ -62,7 +63,42 @@ class AdversarialParams(Settings):
     vae_init: str = setting("kaiming", choices=("kaiming", "default"))
     # segmentation: the VAE and D see images downscaled to this square size
     vae_image_size: int = setting(
-        64, check=(lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)"), later=True
+        64,
+        check=(lambda v: v >= 16, "at least 16 pixels (the conv VAE halves it four times)"),
+        most=1024,
+        later=True,
+    )
+
+
+def vae_input_shape(dataset: Any, params: AdversarialParams) -> tuple[int, ...]:
+    """What the VAE sees: the pool's samples, street scenes downscaled to ``vae_image_size``."""
+    shape = tuple(dataset.input_shape)
+    if dataset.is_segmentation:
+        shape = (shape[0], params.vae_image_size, params.vae_image_size)
+    return shape
+
+
+def check_adversarial_fits(
+    dataset: Any, params: AdversarialParams, conditioned: bool, batch: int, device: torch.device
+) -> None:
+    """The VAE and D of ``params`` for ``dataset``, counted on the meta device (``tavaal.memory``):
+    refused with one line when training them on batches of ``batch`` would not fit ``device``."""
+    shape, cond = vae_input_shape(dataset, params), 1 if conditioned else 0
+    r = [(batch, 1)] if conditioned else []
+    need = training_bytes(
+        lambda: build_vae(shape, params.latent_dim, cond, params.vae_kind, params.vae_init),
+        [(batch, *shape), *r],
+    )
+    need += training_bytes(
+        lambda: build_discriminator(params.latent_dim, cond, params.disc_layers, params.vae_init),
+        [(batch, params.latent_dim), *r],
+    )
+    check_fits(
+        "the VAE and discriminator",
+        2 * need,  # labeled and unlabeled batches in one step
+        device,
+        "lower --latent-dim, --disc-layers, --vae-batch-size or the image size "
+        "(--image-size, --vae-image-size)",
     )
 
 
@@ -83,9 +119,8 @@ class AdversarialPhase:
         dev = rt.torch_device
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
-        shape = ctx.dataset.input_shape
-        if ctx.dataset.is_segmentation:  # street scenes: the VAE sees them downscaled
-            shape = (shape[0], params.vae_image_size, params.vae_image_size)
+        shape = vae_input_shape(ctx.dataset, params)  # street scenes: the VAE sees them downscaled
+        check_adversarial_fits(ctx.dataset, params, conditioned, params.vae_batch_size, dev)
         self.vae = build_vae(shape, params.latent_dim, cond, params.vae_kind, params.vae_init)
         if ctx.dataset.is_segmentation:
             self.vae = Downscaled(self.vae, params.vae_image_size)
@@ -285,6 +320,9 @@ class AdversarialStrategy(Strategy):
         r_l = torch.rand(len(ctx.labeled), generator=phase.gen, device=phase.gen.device)
         r_u = torch.rand(len(ctx.candidates), generator=phase.gen, device=phase.gen.device)
         return r_l, r_u, r_l, r_u
+
+    def check_dataset(self, dataset: Any, batch_size: int, device: torch.device) -> None:
+        check_adversarial_fits(dataset, self.p, self.conditioned, self.p.vae_batch_size or batch_size, device)
 
     def make_phase(self, ctx: SelectionContext) -> AdversarialPhase:
         """The VAE and D of this cycle, with their optimizers."""

@@ -134,6 +134,10 @@ class Strategy:
     def check_model(self, model: nn.Module) -> None:
         """Refuse, before any training, a task learner the method cannot score with."""
 
+    def check_dataset(self, dataset: Any, batch_size: int, device: torch.device) -> None:
+        """Refuse, when the learner is built, data the method cannot work on, or selection networks
+        that would not fit ``device`` (``tavaal.memory``)."""
+
     def make_phase(self, ctx: SelectionContext) -> Any:
         """The selection-side networks of one cycle (with ``state_dict``), built before T trains;
         None for strategies that have none."""

@@ -55,7 +55,7 @@ class CoreSetParams(Settings):
     hash_defaults: ClassVar[bool] = True
 
     # distances computed this many centers at a time (memory, not results)
-    coreset_chunk: int = setting(4096, check=POSITIVE)
+    coreset_chunk: int = setting(4096, check=POSITIVE, most=2**20)
 
 
 @register

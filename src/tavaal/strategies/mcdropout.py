@@ -29,7 +29,7 @@ class MCDropoutParams(Settings):
     section: ClassVar[str] = "mcdropout"
     hash_defaults: ClassVar[bool] = True
 
-    mc_samples: int = setting(25, check=POSITIVE)
+    mc_samples: int = setting(25, check=POSITIVE, most=10_000)
     mc_score: str = setting("bald", choices=SCORES)
     dropout: float = setting(0.3, check=(lambda v: 0 <= v < 1, "in [0, 1)"))
 

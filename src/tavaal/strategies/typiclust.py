@@ -36,8 +36,8 @@ class TypiClustParams(Settings):
 
     section: ClassVar[str] = "typiclust"
 
-    typiclust_k: int = setting(20, check=POSITIVE)
-    typiclust_max_clusters: int = setting(500, check=POSITIVE)
+    typiclust_k: int = setting(20, check=POSITIVE, most=10_000)
+    typiclust_max_clusters: int = setting(500, check=POSITIVE, most=10**6)
     typiclust_embedding: str = setting("task", choices=("task", "vae", "user"))
 
 
