@@ -161,7 +161,9 @@ def test_malformed_json_is_a_400(backend):
 
 def test_a_restart_loses_no_label_and_reruns_an_interrupted_retrain(backend):
     make, root, truth, state = backend
-    b = make(every=100)  # no retrain: as if the process was killed before it ran
+    b = make(every=4)
+    b.stopped.set()  # the retrain never runs: as if the process was killed before it could
+    b.worker.join()
     client = make_app(b).test_client()
     client.post("/setup", json={"schema": CONFIG})
     paths = sorted(truth)
@@ -172,8 +174,25 @@ def test_a_restart_loses_no_label_and_reruns_an_interrupted_retrain(backend):
     b.close()
     again = make(every=100)
     assert again.labels() == {p: truth[p] for p in paths[:6]}
-    assert again.wait_idle(300) and again.ranking["labels"] == again.labels()  # the retrain ran
+    assert again.wait_idle(300) and again.ranking["labels"] == again.labels()  # the due retrain ran
     assert again.config.classes == ("red", "green", "blue")
+
+
+def test_a_restart_keeps_the_retrain_rule(backend):
+    """Three changes with --retrain-every 4, a restart: no retrain below the rule, and the count
+    goes on from three, so the fourth change retrains."""
+    make, root, truth, state = backend
+    b = make(every=4)
+    client = make_app(b).test_client()
+    paths = sorted(truth)
+    for k, p in enumerate(paths[:3]):
+        client.post("/webhook", json=_event("ANNOTATION_CREATED", k, k, p, truth[p]))
+    b.close()
+    again = make(every=4)
+    assert again.wait_idle(60) and "labels" not in again.ranking and again.changes == 3
+    client = make_app(again).test_client()
+    client.post("/webhook", json=_event("ANNOTATION_CREATED", 3, 3, paths[3], truth[paths[3]]))
+    assert again.wait_idle(300) and len(again.ranking["labels"]) == 4
 
 
 def test_sync_takes_in_what_changed_while_the_backend_was_down(backend):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import math
 import os
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from tavaal import __version__
+from tavaal.atomic import DISK_ERRNOS
 from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
 from tavaal.data.folder import image_extensions, list_images
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, clean
 from tavaal.experiment import evaluate_selections, run_experiment
 from tavaal.labeling import query, write_suggestions
 from tavaal.labelstudio import (
@@ -384,6 +386,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.budget is None and args.config is None:  # a labeling batch, not the protocol budget
         args.budget = 50
     cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
+    get_strategy(args.method, cfg)  # a misspelled method fails now, not at the first retrain
     check_output(args.state, "--state", folders={"pool folder": args.pool}, folder=True)
     link = LabelStudioLink(args.label_studio, args.project, args.image_prefix) if args.label_studio else None
     try:
@@ -404,7 +407,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         changed = backend.sync(link.annotations())
         n = len(backend.labels())
         print(f"{n} labels in project {args.project} ({changed} changed while the backend was down)")
-    serve(backend, args.host, args.port)
+    serve(backend, args.host, args.port, args.max_body_mb, tuple(args.allow_host))
     return 0
 
 
@@ -594,6 +597,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="retrain after K new labels (--budget: 50)",
     )
     sv.add_argument(
+        "--max-body-mb",
+        type=_number(int, 1, 1 << 16),
+        default=256,
+        metavar="MB",
+        help="largest request body accepted, in MiB; a larger one is answered 413 (default: 256)",
+    )
+    sv.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests whose Host header names NAME (e.g. the name Label Studio in a "
+        "container calls this machine by); others are refused (DNS rebinding). Repeatable; '*' any",
+    )
+    sv.add_argument(
         "--label-studio",
         default=None,
         metavar="URL",
@@ -623,12 +641,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def os_error(e: OSError) -> tuple[int, str]:
+    """(exit code, one line) for an OS error: 1 for the machine (disk full, quota, file size,
+    read-only file system, I/O), 2 for a path the user gave (missing, a folder, no permission)."""
+    where = f" ({e.filename})" if e.filename else ""
+    reason = (e.strerror or type(e).__name__).lower()
+    if e.errno in DISK_ERRNOS or e.errno in (errno.EROFS, errno.EIO):
+        return 1, f"{reason}{where}; nothing was lost: free some space or fix the disk, then rerun to resume"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return 2, f"permission denied{where}; make it readable/writable or give another path"
+    return 2, f"{reason}{where}"
+
+
 class _StderrHandler(logging.StreamHandler):
     """Warnings to whatever ``sys.stderr`` is when they are logged (not when main first ran)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
         super().emit(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))  # no terminal escapes from file names or libraries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -644,11 +677,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TavaalError as e:
-        print(f"tavaal: error: {e}", file=sys.stderr)
+        print(f"tavaal: error: {clean(str(e))}", file=sys.stderr)
         return int(getattr(e, "exit_code", 2))
-    except BrokenPipeError:  # `tavaal presets | head`: the reader left; not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except OSError as e:  # a file or the disk failed where no reader named it: still one line
+        if isinstance(e, BrokenPipeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        code, text = os_error(e)
+        print(f"tavaal: error: {text}", file=sys.stderr)
+        return code
+    except RecursionError:
+        print("tavaal: error: an input is nested too deeply to be read (JSON or YAML)", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(
+            "tavaal: error: out of memory; use smaller settings (batch, image size) or data", file=sys.stderr
+        )
+        return 1
     except KeyboardInterrupt:
         print(
             "tavaal: interrupted; completed cycles are saved, rerun the same command to resume",

@@ -325,6 +325,18 @@ def labeled_sets(records: list[dict[str, Any]]) -> list[list[int]]:
         return []
     if "initial" not in records[0]:
         raise TavaalError("the job's first record has no 'initial' set; it was not written by tavaal compare")
+    where = f"{records[0].get('method')} trial {records[0].get('trial')}"
+    for r in records:
+        for key in ("initial", "selected") if r is records[0] else ("selected",):
+            v = r.get(key) or []
+            if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+                raise TavaalError(
+                    f"{where}: a record's {key!r} is not a list of sample indices; it was edited by hand"
+                )
+        if not isinstance(r.get("n_labeled"), int) or not isinstance(r.get("cycle"), int):
+            raise TavaalError(
+                f"{where}: a record's n_labeled or cycle is not a whole number; it was edited by hand"
+            )
     labeled, out = list(records[0]["initial"]), []
     for r in records:
         if r["n_labeled"] != len(labeled):
@@ -361,6 +373,12 @@ def fill_selection_accuracy(
     filled = 0
     for path, state, missing in todo:
         sets = labeled_sets(state["records"])
+        bad = [i for s in sets for i in s if not 0 <= i < ds.n_train]
+        if bad:
+            raise TavaalError(
+                f"{path} names sample {bad[0]}, outside the dataset's {ds.n_train} training samples; it was "
+                "edited by hand, or belongs to other data: delete that job folder to rerun the job"
+            )
         learner = make_learner(cfg, state["method"], ds, int(state["trial"]))
         for i in missing:
             new = np.setdiff1d(np.asarray(sets[i], dtype=np.int64), learner.pool.labeled)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 
 MiB = 1 << 20
 # Caps on the files tavaal reads whole (a file over its cap is an error that says so, not an
@@ -190,7 +190,7 @@ def read_yaml(path: str | Path, kind: str, what: str, fix: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        first = (str(e).strip().splitlines() or [""])[0]
+        first = first_line(e)
         raise TavaalError(f"{what} {p} is not valid YAML ({first}); {fix}") from None
     except RecursionError:
         raise TavaalError(f"{what} {p} is nested too deeply to be read; {fix}") from None
@@ -208,7 +208,7 @@ def read_gzip_capped(path: str | Path, kind: str, what: str) -> bytes:
         with gzip.open(p, "rb") as f:
             data = f.read(cap + 1)
     except (OSError, EOFError, zlib.error) as e:
-        raise TavaalError(f"{what} {p} is not a readable gzip file ({e})") from None
+        raise TavaalError(f"{what} {p} is not a readable gzip file ({first_line(e)})") from None
     if len(data) > cap:
         raise TavaalError(f"{what} {p} holds more than tavaal's limit of {cap // MiB} MiB once decompressed")
     return data

@@ -22,7 +22,7 @@ from typing import Any
 from tavaal.config import RunConfig
 from tavaal.data import load_data
 from tavaal.device import setup_worker
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.experiment import job_cycles
 from tavaal.sweep import JobBook, SweepFailed, one_line
 
@@ -114,7 +114,7 @@ class RayExecutor:
                 ray.init(address=self.address, log_to_driver=False, include_dashboard=False)
             except Exception as e:  # ConnectionError, TimeoutError, ValueError: Ray's own types
                 where = self.address or "a local Ray"
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                first = first_line(e) or type(e).__name__
                 raise TavaalError(f"cannot reach Ray at {where}: {first}") from None
             self._started = True
         self._ray = ray

@@ -17,6 +17,7 @@ is lost, and a retrain that a kill interrupted runs again.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import io
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -65,7 +67,7 @@ class LabelingConfig:
         try:
             root = ET.fromstring(xml)
         except ET.ParseError as e:
-            raise BadRequest(f"the labeling config is not valid XML ({e})", 400) from None
+            raise BadRequest(f"the labeling config is not valid XML ({first_line(e)})", 400) from None
         for node in root.iter("Choices"):
             if from_name and node.get("name") != from_name:
                 continue
@@ -102,37 +104,60 @@ class Backend:
         self.data: PoolData = read_pool(pool, None, cfg.data.image_size, True, cfg.data.skip_unreadable)
         self.known = set(self.data.ids)
         self.lock = threading.RLock()
-        self.annotations: dict[str, dict[str, Any]] = _read_json(state / "annotations.json", {})
-        saved = _read_json(state / "labeling.json", None)
-        self.config = LabelingConfig(**{**saved, "classes": tuple(saved["classes"])}) if saved else None
+        saved = read_state(state)  # every damaged file named, one line each
+        self.annotations: dict[str, dict[str, Any]] = saved["annotations.json"] or {}
+        labeling = saved["labeling.json"]
+        self.config = (
+            LabelingConfig(**{**labeling, "classes": tuple(labeling["classes"])}) if labeling else None
+        )
         self.from_name = from_name
-        self.ranking: dict[str, Any] = _read_json(state / "ranking.json", {})
-        self.changes = 0  # label changes since the last retrain started
+        self.ranking: dict[str, Any] = saved["ranking.json"] or {}
+        schedule = saved["retrain.json"] or {}
+        # Label changes since the last retrain started, and whether one is due (kept across a
+        # restart, so a restart neither retrains below --retrain-every nor forgets a killed one).
+        self.changes = int(schedule.get("changes", 0))
+        due = bool(schedule.get("due", False))
+        self._persist_labels()  # labels.csv rebuilt from annotations.json, the source of truth
         self.training = threading.Event()
         self.pending = threading.Event()
         self.last_error: str | None = None
         self.stopped = threading.Event()
         self.worker = threading.Thread(target=self._work, name="tavaal-retrain", daemon=True)
         self.worker.start()
-        if self.labels() and self.ranking.get("labels") != self.labels():
-            self.pending.set()  # labels came in after the last ranking (or a retrain was killed)
+        if due and self.labels() and self.ranking.get("labels") != self.labels():
+            self.pending.set()  # a retrain was due when the backend stopped (or was killed)
+        logger.info(
+            "%d labels in %s; %d changes since the last retrain (every %d)%s",
+            len(self.labels()),
+            state,
+            self.changes,
+            retrain_every,
+            ", retraining now" if self.pending.is_set() else "",
+        )
 
     # ----------------------------------------------------------------- labels
     def labels(self) -> dict[str, str]:
-        """path -> label: each task's most recent annotation that picks a class."""
+        """path -> label: each task's most recent annotation (created or updated last) that picks
+        a class. ``annotations`` is kept in the order of their last change."""
         out: dict[str, str] = {}
         for a in self.annotations.values():
             if a["label"] is not None:
+                out.pop(a["path"], None)
                 out[a["path"]] = a["label"]
         return out
 
     def _persist_labels(self) -> None:
         atomic_write_text(self.state / "annotations.json", json.dumps(self.annotations))
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = csv.writer(buf, lineterminator="\n")  # quotes names with commas, quotes, CR or LF
         w.writerow(["path", "label"])
         w.writerows(self.labels().items())
         atomic_write_text(self.state / "labels.csv", buf.getvalue())
+        self._persist_schedule()
+
+    def _persist_schedule(self) -> None:
+        due = self.pending.is_set() if hasattr(self, "pending") else False
+        atomic_write_text(self.state / "retrain.json", json.dumps({"changes": self.changes, "due": due}))
 
     def task_path(self, task: Any) -> str:
         if not isinstance(task, dict):
@@ -189,6 +214,8 @@ class Backend:
             "version": self.version,
             "labels": len(self.labels()),
             "training": self.training.is_set(),
+            "complete": bool(self.ranking.get("complete")),  # every image labeled: nothing to query
+            "unlabeled": len(self.data.ids) - len(self.labels()),
             "last_error": self.last_error,
         }
 
@@ -235,24 +262,32 @@ class Backend:
             anns = payload.get("annotation")
             anns = anns if isinstance(anns, list) else [anns]
             tasks = payload.get("task")
+            if isinstance(tasks, list) and len(tasks) != len(anns):
+                raise BadRequest(
+                    f"{len(anns)} annotations but {len(tasks)} tasks: each annotation needs its task; "
+                    "nothing was stored"
+                )
             tasks = tasks if isinstance(tasks, list) else [tasks] * len(anns)
-            with self.lock:
+            with self.lock:  # every annotation checked before any is stored
                 updates = [self._annotation(a, t) for a, t in zip(anns, tasks)]
                 changed = sum(self.annotations.get(k) != v for k, v in updates)
-                self.annotations.update(updates)
-                self._persist_labels()
+                for k, v in updates:  # the last change of each annotation goes last
+                    self.annotations.pop(k, None)
+                    self.annotations[k] = v
                 return self._changed(changed, action)
         if action == "ANNOTATIONS_DELETED":
             gone = payload.get("annotations")
             if not isinstance(gone, list):
                 raise BadRequest("ANNOTATIONS_DELETED needs 'annotations', a list of {'id': ...}", 400)
+            if not all(isinstance(a, dict) for a in gone):
+                raise BadRequest("ANNOTATIONS_DELETED: every entry must be {'id': ...}; nothing was deleted")
+            keys = [_annotation_id(a.get("id")) for a in gone]
             with self.lock:
-                keys = [str(a.get("id")) for a in gone if isinstance(a, dict)]
                 removed = [k for k in keys if self.annotations.pop(k, None) is not None]
-                self._persist_labels()
                 return self._changed(len(removed), action)
         if action == "START_TRAINING":
             self.pending.set()
+            self._persist_schedule()
             return {"status": "training scheduled"}
         return {"status": f"{action} ignored"}
 
@@ -271,15 +306,19 @@ class Backend:
             before = self.labels()
             self.annotations = fresh
             after = self.labels()
-            self._persist_labels()
-        changed = len(set(before.items()) ^ set(after.items()))
-        if after and after != self.ranking.get("labels"):
-            self.pending.set()
+            changed = len(set(before.items()) ^ set(after.items()))
+            self._changed(changed, "sync")  # the same rule as the webhook's: every K changes
         return changed
 
     def _annotation(self, ann: Any, task: Any) -> tuple[str, dict[str, Any]]:
         if not isinstance(ann, dict) or "id" not in ann:
             raise BadRequest("an annotation event needs 'annotation' with its 'id'", 400)
+        key = _annotation_id(ann["id"])
+        if isinstance(task, dict) and ann.get("task") not in (None, task.get("id")):
+            raise BadRequest(
+                f"annotation {key} belongs to task {ann.get('task')!r}, not to task {task.get('id')!r} "
+                "given beside it; nothing was stored"
+            )
         path = self.task_path(task)
         try:
             label = None if ann.get("was_cancelled") else _choice(ann, self.from_name, task.get("id"))
@@ -291,7 +330,7 @@ class Backend:
                 f"task {task.get('id')}: the choice {label!r} is not in the labeling config "
                 f"({', '.join(classes)})"
             )
-        return str(ann["id"]), {"task": task.get("id"), "path": path, "label": label}
+        return key, {"task": task.get("id"), "path": path, "label": label}
 
     def _changed(self, n: int, action: str) -> dict[str, Any]:
         """Count ``n`` label changes (under the lock, as ``retrain`` resets the count) and schedule a
@@ -299,6 +338,7 @@ class Backend:
         self.changes += n
         if n and self.changes >= self.retrain_every:
             self.pending.set()
+        self._persist_labels()
         return {"status": "ok", "action": action, "changed": n, "labels": len(self.labels())}
 
     # ----------------------------------------------------------------- retraining
@@ -308,13 +348,28 @@ class Backend:
                 continue
             self.pending.clear()
             self.training.set()
+            n = len(self.labels())
+            logger.info("retraining on %d labels (%s, %d changes)", n, self.method, self.changes)
+            t0 = time.perf_counter()
             try:
-                self.retrain()
+                r = self.retrain()
                 self.last_error = None
+                logger.info(
+                    "retrained in %.1f s: version %d, %s",
+                    time.perf_counter() - t0,
+                    r["version"],
+                    "every image is labeled, nothing to query"
+                    if r["complete"]
+                    else f"first pick {r['picks'][0]}",
+                )
             except Exception as e:  # reported by /health and the log; the server keeps serving
                 self.last_error = f"{type(e).__name__}: {first_line(e)}"
-                logger.warning("retraining failed: %s", self.last_error)
+                logger.warning(
+                    "retraining failed after %.1f s: %s", time.perf_counter() - t0, self.last_error
+                )
             finally:
+                with self.lock:
+                    self._persist_schedule()
                 self.training.clear()
 
     def retrain(self) -> dict[str, Any]:
@@ -329,20 +384,28 @@ class Backend:
         learner = ActiveLearner(self.method, pool=self.data, config=self.cfg, classes=classes, **kw)
         learner.label(list(labels), list(labels.values()))
         learner.set_cycle(len(labels))  # each ranking of a growing label set draws its own subset
-        q = learner.query(min(self.cfg.protocol.budget, len(self.data.ids) - len(labels)))
+        unlabeled = len(self.data.ids) - len(labels)
+        if unlabeled == 0:  # every image is labeled: train for the predictions, query nothing
+            learner.fit(select=False)
+            picks, scores, score_name, cold = [], {}, None, False
+        else:
+            q = learner.query(min(self.cfg.protocol.budget, unlabeled))
+            raw = q.candidate_scores if q.candidate_scores is not None else []
+            picks, score_name, cold = [str(i) for i in q.ids], q.score_name, q.cold_start
+            scores = {str(i): float(s) for i, s in zip(q.candidate_ids, raw)}
         t1 = time.perf_counter()
         predicted = None
-        if not q.cold_start:
+        if not cold:
             predicted = dict(zip(learner.ids, learner.predict(learner.ids)))
-        raw = q.candidate_scores if q.candidate_scores is not None else []
         ranking = {
             "version": self.version + 1,
             "labels": labels,
-            "picks": [str(i) for i in q.ids],
-            "scores": {str(i): float(s) for i, s in zip(q.candidate_ids, raw)},
-            "score_name": q.score_name,
+            "picks": picks,
+            "scores": scores,
+            "score_name": score_name,
             "predicted": predicted,
-            "cold_start": q.cold_start,
+            "cold_start": cold,
+            "complete": unlabeled == 0,
             "fit_and_query_seconds": round(t1 - t0, 3),
             "label_studio_version": self.ranking.get("label_studio_version"),
         }
@@ -351,13 +414,6 @@ class Backend:
         atomic_write_text(self.state / "ranking.json", json.dumps(ranking))
         with self.lock:
             self.ranking = ranking
-        logger.info(
-            "retrained on %d labels in %.1f s: version %d, first pick %s",
-            len(labels),
-            ranking["fit_and_query_seconds"],
-            ranking["version"],
-            ranking["picks"][:1],
-        )
         if self.refresh is not None:
             t2 = time.perf_counter()
             used = self.refresh(self.all_predictions())
@@ -396,14 +452,64 @@ class Backend:
         self._lock_file.close()
 
 
-def make_app(backend: Backend):
-    """The Flask app speaking Label Studio's ML backend protocol over ``backend``."""
+MAX_BODY_MB = 256  # a request body limit that holds a large Label Studio batch (--max-body-mb)
+
+
+def host_names(host: str, allow: tuple[str, ...] = ()) -> set[str] | None:
+    """The names a request's Host header may carry (lower case, without the port) for a backend
+    listening on ``host``: that address, this machine's loopback names when it is a loopback one,
+    the machine's own names when it listens on every address, and ``allow`` (Label Studio in a
+    container calls the backend by a name of its own). None: any name (``allow`` has '*').
+    A browser page on another site that rebinds its DNS name to this address is refused."""
+    if "*" in allow:
+        return None
+    names = {host.strip("[]").lower(), *(a.lower() for a in allow)}
+    if host in ("127.0.0.1", "localhost", "::1"):
+        names |= {"127.0.0.1", "localhost", "::1"}
+    if host in ("0.0.0.0", "::", ""):
+        names |= {"127.0.0.1", "localhost", "::1", socket.gethostname().lower(), socket.getfqdn().lower()}
+        with contextlib.suppress(OSError):
+            names |= {a[4][0].lower() for a in socket.getaddrinfo(socket.gethostname(), None)}
+    return names
+
+
+def _host_of(header: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:9090`` -> ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def make_app(backend: Backend, max_body_mb: int = MAX_BODY_MB, allowed_hosts: set[str] | None = None):
+    """The Flask app speaking Label Studio's ML backend protocol over ``backend``: bodies over
+    ``max_body_mb`` MiB are answered 413, Host headers not in ``allowed_hosts`` 403 (None: any)."""
     from flask import Flask, jsonify, request  # an extra: tavaal[serve]
+    from werkzeug.exceptions import RequestEntityTooLarge
 
     app = Flask("tavaal")
+    app.config["MAX_CONTENT_LENGTH"] = max_body_mb * (1 << 20)
+
+    @app.before_request
+    def check_host():
+        if allowed_hosts is not None and _host_of(request.host) not in allowed_hosts:
+            message = (
+                f"Host {request.host!r} is not a name this backend serves; start it with "
+                "--allow-host NAME to accept it"
+            )
+            return jsonify({"error": message}), 403
+        return None
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(e):
+        message = f"the request body is over {max_body_mb} MiB; raise --max-body-mb to accept it"
+        return jsonify({"error": message}), 413
 
     def body() -> dict[str, Any]:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            raise BadRequest("the request body is nested too deeply", 400) from None
         if not isinstance(data, dict):
             raise BadRequest("the request body must be a JSON object", 400)
         return data
@@ -440,15 +546,31 @@ def make_app(backend: Backend):
     return app
 
 
-def serve(backend: Backend, host: str, port: int) -> None:
+def url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def serve(
+    backend: Backend, host: str, port: int, max_body_mb: int = MAX_BODY_MB, allow_hosts: tuple[str, ...] = ()
+) -> None:
     """Run until Ctrl-C or SIGTERM; the state is on disk after every change."""
     from werkzeug.serving import make_server  # Flask's server (installed with it)
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s: reachable from other machines; the default is 127.0.0.1", host)
-    server = make_server(host, port, make_app(backend), threaded=True)
+    app = make_app(backend, max_body_mb, host_names(host, allow_hosts))
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as e:
+        backend.close()
+        raise TavaalError(
+            f"cannot listen on {url_host(host)}:{port} ({e.strerror}); give another --port or --host"
+        ) from None
     print(
-        f"tavaal ML backend ({backend.method}) on http://{host}:{server.server_port}, state {backend.state}"
+        f"tavaal ML backend ({backend.method}) on http://{url_host(host)}:{server.server_port}, "
+        f"state {backend.state}",
+        flush=True,
     )
     try:
         server.serve_forever()
@@ -471,7 +593,67 @@ def _hold_lock(state: Path):
     return f
 
 
-def _read_json(path: Path, default: Any) -> Any:
-    if not os.path.lexists(path):
-        return default
-    return read_json(path, "state", "state file", "restore it or start with a new --state")
+def _annotation_id(value: Any) -> str:
+    """An annotation id as Label Studio gives it: a whole number (or its digits as text)."""
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    ):
+        raise BadRequest(f"annotation id {value!r} is not a whole number; nothing was stored")
+    return str(int(value))
+
+
+# The state folder's files: what each must hold, to find a damaged one at start.
+STATE_FILES: dict[str, type] = {
+    "annotations.json": dict,
+    "labeling.json": dict,
+    "ranking.json": dict,
+    "retrain.json": dict,
+}
+
+
+def read_state(state: Path) -> dict[str, Any]:
+    """Every state file (None when absent), checked at start: all the damaged ones are reported
+    together, one line each, before the backend serves anything."""
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, kind in STATE_FILES.items():
+        path = state / name
+        out[name] = None
+        if not os.path.lexists(path):
+            continue
+        try:
+            value = read_json(
+                path, "state", "state file", "restore it, delete it, or start with a new --state"
+            )
+        except TavaalError as e:
+            problems.append(str(e))
+            continue
+        if not isinstance(value, kind) or not _well_formed(name, value):
+            problems.append(
+                f"state file {path} does not hold what tavaal serve wrote there; restore it, delete it, "
+                "or start with a new --state"
+            )
+            continue
+        out[name] = value
+    if problems:
+        raise TavaalError("\n".join(problems))
+    return out
+
+
+def _well_formed(name: str, value: dict[str, Any]) -> bool:
+    if name == "annotations.json":
+        return all(
+            isinstance(a, dict)
+            and isinstance(a.get("path"), str)
+            and (a.get("label") is None or isinstance(a["label"], str))
+            for a in value.values()
+        )
+    if name == "labeling.json":
+        return (
+            set(value) <= {"from_name", "to_name", "classes"}
+            and isinstance(value.get("classes"), list)
+            and all(isinstance(c, str) for c in value["classes"])
+        )
+    if name == "ranking.json":
+        return isinstance(value.get("picks", []), list) and isinstance(value.get("labels", {}), dict)
+    return isinstance(value.get("changes", 0), int) and value.get("changes", 0) >= 0

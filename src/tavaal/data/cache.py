@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_bytes
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 from tavaal.memory import check_fits
 
 logger = logging.getLogger("tavaal")
@@ -110,7 +110,13 @@ def decode_cached(
     key = cache_key(paths, size)
     target = cache_dir() / f"images-{key}.npy"
     if target.is_file():
-        return np.load(target), list(range(len(paths)))
+        try:  # data only (allow_pickle off); a damaged or foreign file is decoded again
+            cached = np.load(target, allow_pickle=False)
+            if cached.shape == (len(paths), 3, size, size) and cached.dtype == np.uint8:
+                return cached, list(range(len(paths)))
+        except (OSError, ValueError, EOFError):
+            pass
+        logger.warning("the cached images %s are damaged; decoding again", target)
     check_fits(
         f"decoding {len(paths):,} images at {size}x{size}",
         len(paths) * 3 * size * size,
@@ -124,7 +130,7 @@ def decode_cached(
         try:
             out[i] = decode_image(paths[i], size)
         except _UNREADABLE as e:
-            bad[i] = str(e).splitlines()[0] if str(e) else type(e).__name__
+            bad[i] = first_line(e) or type(e).__name__
 
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         for _ in tqdm(
@@ -138,11 +144,25 @@ def decode_cached(
         logger.warning("left out %d unreadable image(s): %s", len(bad), ", ".join(p for p, _ in listing))
         kept = [i for i in range(len(paths)) if i not in bad]
         return out[kept], kept
-    target.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, out)
-    atomic_write_bytes(target, buf.getvalue())
-    (target.with_suffix(".json")).write_text(
-        json.dumps({"n": len(paths), "size": size, "first": paths[0] if paths else None})
-    )
+    about = json.dumps({"n": len(paths), "size": size, "first": paths[0] if paths else None})
+    write_cache(target, buf.getvalue(), about)
     return out, list(range(len(paths)))
+
+
+def write_cache(target: Path, data: bytes, about: str | None = None) -> None:
+    """Keep a decoded array in the cache; a cache that cannot be written (a full disk, no
+    permission, a read-only home) is a warning, and the command goes on without it."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+        if about is not None:
+            atomic_write_bytes(target.with_suffix(".json"), about.encode())
+    except (OSError, TavaalError) as e:
+        logger.warning(
+            "could not keep the decoded images in the cache %s (%s); going on without it "
+            "(set TAVAAL_CACHE to a writable folder to decode once)",
+            target.parent,
+            first_line(e),
+        )

@@ -18,9 +18,8 @@ def image_extensions() -> tuple[str, ...]:
 def list_images(pool: Path) -> list[str]:
     """Every image file below ``pool``, as sorted paths relative to it."""
     if not pool.is_dir():
-        raise TavaalError(
-            f"pool folder {pool} does not exist; give the folder that holds your unlabeled images"
-        )
+        what = "is not a folder" if pool.exists() else "does not exist"
+        raise TavaalError(f"pool folder {pool} {what}; give the folder that holds your unlabeled images")
     found = sorted(
         str(p.relative_to(pool))
         for p in pool.rglob("*")

@@ -21,10 +21,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from tavaal.atomic import atomic_write_bytes
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
-from tavaal.data.cache import cache_dir
-from tavaal.errors import TavaalError
+from tavaal.data.cache import cache_dir, write_cache
+from tavaal.errors import TavaalError, first_line
 
 IGNORE = 255
 CAMVID_CLASSES = [
@@ -87,7 +86,7 @@ def decode_pair(image: Path, mask: Path, image_size: int, lut: np.ndarray, n_cla
                     m = np.asarray(Image.fromarray(m.astype(np.uint8)).resize(size, Image.NEAREST))
             x = np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
     except (OSError, SyntaxError, ValueError) as e:
-        raise TavaalError(f"cannot read {image} or {mask}: {e}") from None
+        raise TavaalError(f"cannot read {image} or {mask}: {first_line(e)}") from None
     if m.ndim != 2:
         raise TavaalError(f"mask {mask} has {m.shape[-1]} channels; a mask is one channel of class ids")
     m = m.astype(np.int64)
@@ -130,7 +129,7 @@ def decode_split(
     x, y = np.stack(xs), np.stack(ys)
     buf = io.BytesIO()
     np.savez(buf, x=x, y=y)
-    atomic_write_bytes(target, buf.getvalue())
+    write_cache(target, buf.getvalue())
     return x, y
 
 

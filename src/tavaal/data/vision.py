@@ -13,7 +13,7 @@ import torch
 
 from tavaal.data.base import ArrayDataset, Augment, channel_stats
 from tavaal.data.cache import common_image_size, decode_cached
-from tavaal.errors import TavaalError
+from tavaal.errors import TavaalError, first_line
 
 CIFAR_AUGMENT = Augment(pad=2, flip=True)  # 32x32 crop from 36x36 zero-padded (section 4.2)
 
@@ -40,7 +40,7 @@ def _torchvision(name: str, make: Callable[[bool], object], root: Path, download
         return make(True), make(False)
     except (RuntimeError, FileNotFoundError, OSError) as e:
         if download:
-            raise TavaalError(f"could not download {name} into {root.resolve()}: {e}") from None
+            raise TavaalError(f"could not download {name} into {root.resolve()}: {first_line(e)}") from None
         raise _missing(
             name,
             root,
@@ -185,7 +185,9 @@ def load_caltech101(
         try:
             _torchvision_datasets().Caltech101(str(root), download=True)
         except Exception as e:  # network or archive errors, reported as one line
-            raise TavaalError(f"could not download caltech101 into {root.resolve()}: {e}") from None
+            raise TavaalError(
+                f"could not download caltech101 into {root.resolve()}: {first_line(e)}"
+            ) from None
     if not folder.is_dir():
         raise _missing(
             "caltech101",

@@ -665,7 +665,7 @@ class ActiveLearner:
             if ctx.ranker is not None:
                 ctx.ranker.load_state_dict(nets["ranker"])
         except RuntimeError as e:
-            first = str(e).splitlines()[0]
+            first = first_line(e)
             raise TavaalError(
                 f"the saved task learner does not fit the model given ({first}); pass the same network"
             ) from None
