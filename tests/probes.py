@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,11 @@ def refused(argv: list[str], capsys, needle: str, code: int = 2) -> str:
     return err
 
 
+def is_device(path: str) -> bool:
+    """Whether ``path`` is a character device: some sandboxes give /dev/null as a plain file."""
+    return os.path.exists(path) and stat.S_ISCHR(os.stat(path).st_mode)
+
+
 def one_line(err: str) -> None:
     lines = [ln for ln in err.splitlines() if ln.strip() and ": warning:" not in ln.lower()]
     assert len(lines) == 1, err
@@ -42,12 +49,13 @@ def digest(root: Path) -> dict[str, str]:
     """{relative path: sha256} of every file under ``root`` (or of the file ``root``)."""
     root = Path(root)
     if root.is_file():
-        return {root.name: hashlib.sha256(root.read_bytes()).hexdigest()}
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+        return {root.name: _sha(root)}
+    return {str(p.relative_to(root)): _sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _sha(path: Path) -> str:
+    with open(path, "rb") as f:  # not Path.read_bytes: some probes make that fail on purpose
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def make_pool(root: Path, n: int = 30, size: int = 12) -> dict[str, str]:

@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from probes import QUERY, cli, digest, refused, write_export, write_labels
+from probes import QUERY, cli, digest, is_device, refused, write_export, write_labels
+from tavaal.errors import TavaalError
 
 
 def _query(pool, labels, out, *extra):
@@ -24,6 +25,7 @@ def _query(pool, labels, out, *extra):
         ("pool/sub/new/next.csv", "is inside the pool folder"),
         ("config.yaml", "is your --config file"),
         ("/dev/null", "is not a regular file"),
+        ("pipe", "is not a regular file"),
         (".", "is a folder"),
     ],
 )
@@ -31,7 +33,10 @@ def test_query_out_is_checked_against_every_input_before_anything_is_created(
     tmp_path, folder_pool, capsys, monkeypatch, out, needle
 ):
     root, truth, labels = folder_pool
+    if out == "/dev/null" and not is_device(out):
+        pytest.skip("this machine's /dev/null is not a device (the pipe case covers it)")
     monkeypatch.chdir(tmp_path)
+    os.mkfifo(tmp_path / "pipe")
     (tmp_path / "link.csv").symlink_to(labels)
     (tmp_path / "config.yaml").write_text("epochs: 1\n")
     before, pool_before = digest(tmp_path / "labels.csv"), digest(root)
@@ -125,7 +130,24 @@ FOLDER_RUN = [
 )  # fmt: skip
 def test_output_folders_stay_out_of_the_data(tmp_path, folder_pool, capsys, argv, needle):
     root, truth, labels = folder_pool
+    if "/dev/null" in argv and not is_device("/dev/null"):
+        pytest.skip("this machine's /dev/null is not a device")
     before = digest(root)
     argv = [a.format(pool=root, tmp=tmp_path, labels=labels) for a in argv]
     refused(argv, capsys, needle)
     assert digest(root) == before and not (root / "state").exists() and not (root / "runs").exists()
+
+
+def test_an_atomic_write_never_replaces_a_pipe_or_device(tmp_path):
+    """A rename over a device or pipe would put a plain file in its place (as root: /dev/null)."""
+    from tavaal.atomic import atomic_write_text
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    link = tmp_path / "link"
+    link.symlink_to(pipe)
+    for target in (pipe, link):
+        with pytest.raises(TavaalError, match="is not a regular file"):
+            atomic_write_text(target, "x")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and link.is_symlink()
+    assert {p.name for p in tmp_path.iterdir()} == {"pipe", "link"}  # no temporary file left

@@ -47,6 +47,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     if path.is_symlink():  # update what the link points to, not the link
         path = Path(os.path.realpath(path))
+    if os.path.lexists(path) and not path.is_file():
+        # A rename would put a regular file in its place: as root, /dev/null itself.
+        raise TavaalError(f"{path} is not a regular file (a device, a pipe or a folder); give a file name")
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ def did_you_mean(kind: str, name: str, valid: list[str]) -> TavaalError:
 # Terminal escape sequences (colours, cursor moves, window titles) and other control characters:
 # a library's message (or a file name inside it) must not drive the user's terminal.
 _ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.|[\x00-\x08\x0b-\x1f\x7f\x9b]"
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
 )
 # Advice a library gives that would make the user unsafe: loading pickles, running remote code.
 _UNSAFE = re.compile(

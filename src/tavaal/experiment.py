@@ -36,7 +36,7 @@ from tavaal.errors import TavaalError
 from tavaal.learner import derive_seed
 from tavaal.models.user import is_factory_path
 from tavaal.oracle import oracle_labels
-from tavaal.paths import read_json, read_yaml
+from tavaal.paths import check_file_writable, read_json, read_yaml
 from tavaal.pool import Pool
 from tavaal.results import read_records, write_records
 from tavaal.strategies import get_strategy
@@ -126,6 +126,10 @@ class ResultsDir:
 
     def saved_config(self) -> RunConfig:
         """The experiment's config as its config.yaml records it."""
+        if self.config_path.exists() and not self.config_path.is_file():
+            raise TavaalError(
+                f"{self.config_path} is not a file; give a folder written by tavaal run or compare"
+            )
         if not self.config_path.is_file():
             raise TavaalError(
                 f"{self.root} has no config.yaml; give a folder written by tavaal run or compare"
@@ -338,6 +342,12 @@ def labeled_sets(records: list[dict[str, Any]]) -> list[list[int]]:
                 f"{where}: a record's n_labeled or cycle is not a whole number; it was edited by hand"
             )
     labeled, out = list(records[0]["initial"]), []
+    picked = labeled + [i for r in records for i in r.get("selected") or []]
+    if len(set(picked)) != len(picked):
+        twice = next(i for i in picked if picked.count(i) > 1)
+        raise TavaalError(
+            f"{where}: sample {twice} is labeled twice in the job's records; it was edited by hand"
+        )
     for r in records:
         if r["n_labeled"] != len(labeled):
             raise TavaalError(
@@ -409,6 +419,10 @@ def evaluate_selections(
     names the same one again (``model``), and nothing is downloaded unless ``download``."""
     out = ResultsDir(Path(out_dir))
     cfg = out.saved_config()
+    jobs = out.root / "jobs"
+    if not jobs.is_dir() or not any(jobs.glob("*/state.json")):
+        raise TavaalError(f"{jobs} holds no job states; give a folder written by tavaal run or compare")
+    check_file_writable(out.results_path, f"{out.results_path}", "move it away (it must be the results file)")
     named = cfg.training.model
     if is_factory_path(named) and model != named:
         raise TavaalError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,26 @@ from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
 from tavaal.learner import ActiveLearner, QueryResult
 from tavaal.paths import read_bytes_capped
+
+
+class RowWriter:
+    """``csv.writer`` that also quotes a field holding CR or LF whatever the line terminator:
+    Python's writer quotes only the terminator's own characters, so a file name with a lone CR
+    written with ``\\n`` line ends would split its row when read back."""
+
+    def __init__(self, buf: io.StringIO, delimiter: str = ",", lineterminator: str = "\n") -> None:
+        self._plain = csv.writer(buf, delimiter=delimiter, lineterminator=lineterminator)
+        self._quoted = csv.writer(
+            buf, delimiter=delimiter, lineterminator=lineterminator, quoting=csv.QUOTE_ALL
+        )
+
+    def writerow(self, row: list[Any]) -> None:
+        odd = any(isinstance(c, str) and ("\r" in c or "\n" in c) for c in row)
+        (self._quoted if odd else self._plain).writerow(row)
+
+    def writerows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self.writerow(list(row))
 
 
 def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
@@ -43,7 +64,9 @@ def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
             continue
         if len(row) != 2 or not row[0].strip() or not row[1].strip():
             raise TavaalError(f"{path}: line {n} must be 'path,label' with both filled in, got {row!r}")
-        p, lab = row[0].strip(), row[1].strip()
+        # Spaces around a cell are a spreadsheet's; a pool file whose name has them keeps them.
+        p = row[0] if known is not None and row[0] in known else row[0].strip()
+        lab = row[1].strip()
         if known is not None and p not in known:
             raise TavaalError(f"{path}: line {n} names {p!r}, which is not an image in the pool folder")
         if p in labels and labels[p] != lab:
@@ -68,7 +91,7 @@ def query(
 def write_suggestions(path: Path, result: QueryResult, predicted: list[Any] | None = None) -> None:
     """``rank,path,score,predicted,label`` with an empty label column to fill in, written atomically."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = RowWriter(buf, lineterminator="\r\n")
     w.writerow(["rank", "path", "score", "predicted", "label"])
     for k, (rank, sid, score) in enumerate(result.rows()):
         guess = "" if predicted is None else predicted[k]

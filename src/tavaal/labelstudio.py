@@ -10,17 +10,17 @@ is a list of tasks, each with ``id``, ``data`` and ``annotations`` (``was_cancel
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text, file_lock
 from tavaal.errors import TavaalError, first_line
-from tavaal.labeling import read_labels
+from tavaal.labeling import RowWriter, read_labels
 from tavaal.learner.result import QueryResult
 from tavaal.paths import read_json
 
@@ -171,7 +171,10 @@ def merge_labels(
     byte-order mark, line endings and delimiter. A label that differs from one already there is an
     error naming the task and path, and nothing is written. Returns (added, already there, skipped)."""
     new, task_of, skipped = read_export(export, **fmt)
-    if known is not None:
+    if known is not None:  # Label Studio's storage sync URL-encodes the path in its links
+        plain = {p: p if p in known else unquote(p) for p in new}
+        new = {plain[p]: lab for p, lab in new.items()}
+        task_of = {plain[p]: t for p, t in task_of.items()}
         unknown = [p for p in new if p not in known]
         if unknown:
             raise TavaalError(
@@ -193,7 +196,7 @@ def merge_labels(
         first = raw.decode("utf-8-sig", errors="replace").split("\n", 1)[0]
         delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
         buf = io.StringIO()
-        w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n" if b"\r\n" in raw else "\n")
+        w = RowWriter(buf, delimiter=delimiter, lineterminator="\r\n" if b"\r\n" in raw else "\n")
         w.writerow(["path", "label"])
         for p, lab in {**old, **added}.items():
             w.writerow([p, lab])

@@ -98,13 +98,14 @@ def _existing_ancestor(path: Path) -> Path:
     return p
 
 
-def check_file_writable(path: Path, shown: str) -> None:
+def check_file_writable(path: Path, shown: str, fix: str | None = None) -> None:
     """An output file: a regular file the user may write, or a new file in a folder they may
-    write (created with its parents)."""
+    write (created with its parents). ``fix`` replaces the advice given when it is a folder."""
     target = real(path)
     if target.exists():
         if target.is_dir():
-            raise TavaalError(f"{shown} is a folder; give a file name, e.g. {Path(path) / 'next.csv'}")
+            example = Path(path) / "next.csv"
+            raise TavaalError(f"{shown} is a folder; {fix or f'give a file name, e.g. {example}'}")
         if not target.is_file():
             raise TavaalError(f"{shown} is not a regular file (a device or a pipe); give a file name")
         if not may_write(target):

@@ -7,6 +7,7 @@ its inputs are not in the records (the report then lists the reason instead of f
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tavaal.atomic import atomic_write_text
+from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import config_from_dict
 from tavaal.data import load_dataset
 from tavaal.errors import TavaalError
@@ -48,9 +49,14 @@ class Skip(Exception):
 
 
 def save_figure(fig, path: Path) -> Path:
+    """Render to memory, then write atomically: a full disk leaves the old figure, not half a PNG."""
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -18,7 +18,6 @@ is lost, and a retrain that a kill interrupted runs again.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import io
 import json
@@ -37,6 +36,7 @@ from typing import Any
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError, first_line
+from tavaal.labeling import RowWriter
 from tavaal.labelstudio import LOCAL_FILES, _choice, _task_path, priority_score
 from tavaal.learner import ActiveLearner
 from tavaal.learner.intake import PoolData, read_pool
@@ -149,7 +149,7 @@ class Backend:
     def _persist_labels(self) -> None:
         atomic_write_text(self.state / "annotations.json", json.dumps(self.annotations))
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")  # quotes names with commas, quotes, CR or LF
+        w = RowWriter(buf)  # quotes names with commas, quotes, CR or LF
         w.writerow(["path", "label"])
         w.writerows(self.labels().items())
         atomic_write_text(self.state / "labels.csv", buf.getvalue())

@@ -164,5 +164,5 @@ def write_cache(target: Path, data: bytes, about: str | None = None) -> None:
             "could not keep the decoded images in the cache %s (%s); going on without it "
             "(set TAVAAL_CACHE to a writable folder to decode once)",
             target.parent,
-            first_line(e),
+            first_line(e).split(";")[0],  # the reason, not a write's advice to rerun
         )
