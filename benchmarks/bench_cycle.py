@@ -13,7 +13,8 @@ in this one run:
 Examples:
   python benchmarks/bench_cycle.py --device cpu --preset digits
   python benchmarks/bench_cycle.py --device cpu --preset cifar10 --data cifar10/ --subset 5000
-  python benchmarks/bench_cycle.py --device cuda --preset cifar10 --data cifar10/ --amp bf16 --channels-last
+  python benchmarks/bench_cycle.py --device cuda --preset cifar10 --data cifar10/ \
+      --precision bf16 --channels-last
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ def main() -> None:
     add_data_args(p)
     p.add_argument("--epochs", type=int, default=3, help="timed training epochs per path")
     p.add_argument("--vae-iters", type=int, default=40)
-    p.add_argument("--amp", default="none")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--cuda-graphs", action="store_true")
@@ -253,7 +254,7 @@ def main() -> None:
     a = p.parse_args()
     over = {
         "device": a.device,
-        "amp": a.amp,
+        "precision": a.precision,
         "channels_last": a.channels_last,
         "compile": a.compile,
         "cuda_graphs": a.cuda_graphs,
@@ -267,7 +268,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "preset": a.preset,
-        "amp": a.amp,
+        "precision": a.precision,
         "channels_last": a.channels_last,
         "cudnn_benchmark": a.cudnn_benchmark,
     }
@@ -291,7 +292,7 @@ def main() -> None:
         return f"  (official {text})" if ref else ""
 
     print(
-        f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  amp {a.amp}  "
+        f"device: {figs['device']}  torch {figs['torch']}  preset {a.preset}  precision {a.precision}  "
         f"channels_last {a.channels_last}  compile {a.compile}  graphs {a.cuda_graphs}  fused {a.fused}  "
         f"cudnn_benchmark {a.cudnn_benchmark}  train set {ds.n_train}  labeled {n_l}  "
         f"candidates {len(cand)}",

@@ -88,7 +88,7 @@ def flops_per_image(a: argparse.Namespace) -> tuple[float, str | None]:
     from tavaal.data import load_data
     from tavaal.models import build_task_learner
 
-    cpu = {"device": "cpu", "cuda_graphs": False, "fused": False, "amp": "none", "channels_last": False}
+    cpu = {"device": "cpu", "cuda_graphs": False, "fused": False, "precision": "fp32", "channels_last": False}
     cfg = make_config("cifar10", {**overrides(a), **cpu})
     ds = load_data(cfg.data, quiet=True)
     model = build_task_learner(cfg.training.model, ds.input_shape, ds.num_classes).eval()

@@ -35,14 +35,14 @@ step() { local lim=$(($1 * SLOW)); shift; echo; echo "=== $1" | tee -a "$OUT/log
   timeout "$lim" "$@" 2>&1 | grep --line-buffered -v "^W1\|^\s*$\|cpp_extension\|^USDT\|gpuGetDeviceCount" | tee -a "$OUT/log.txt" | tail -25
   echo "(step took $((SECONDS - t0)) s)" | tee -a "$OUT/log.txt"; }
 # bf16 on a CPU runs at a few images/s: the CPU dry run (TINY=1 DEV=cpu) checks the steps in fp32.
-FAST=""; [ "$DEV" = cuda ] && FAST="--amp bf16 --channels-last --cuda-graphs --fused"
+FAST=""; [ "$DEV" = cuda ] && FAST="--precision bf16 --channels-last --cuda-graphs --fused"
 TFAST=""; [ "$DEV" = cuda ] && TFAST="--fast"
 BENCH="$PY benchmarks/bench_cycle.py --device $DEV --preset cifar10 --data $DATA $B"
 [ "$DEV" = cuda ] && step 120 "CUDA graphs vs eager, same seed (fp32)" $PY benchmarks/check_graphs.py --data $DATA
 step 240 "bench fp32 (+ plain path)" $BENCH --json $OUT/fp32.json
 step 120 "bench --fast (cuDNN autotuner on)" $BENCH $FAST --skip-plain --json $OUT/fast.json
 step 120 "bench --fast, cuDNN autotuner off" $BENCH $FAST --skip-plain --no-cudnn-benchmark --json $OUT/fast_nobench.json
-PROF=""; [ "$DEV" = cuda ] && PROF="--amp bf16 --channels-last"
+PROF=""; [ "$DEV" = cuda ] && PROF="--precision bf16 --channels-last"
 step 90 "profile: training step and VAE + D iteration (eager)" $PY benchmarks/profile_step.py --device $DEV \
   --preset cifar10 --data $DATA $P $PROF --json $OUT/profile.json
 step 330 "trial, every cycle, TA-VAAL official schedule, --fast" $PY benchmarks/bench_trial.py --device $DEV \

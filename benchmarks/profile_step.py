@@ -11,7 +11,8 @@ convolution time is cuDNN's, while batch-norm and elementwise time is memory tra
 fusion (torch.compile) removes.
 
 Examples:
-  python benchmarks/profile_step.py --device cuda --preset cifar10 --data cifar10/ --amp bf16 --channels-last
+  python benchmarks/profile_step.py --device cuda --preset cifar10 --data cifar10/ \
+      --precision bf16 --channels-last
   python benchmarks/profile_step.py --device cpu --preset digits
 """
 
@@ -94,14 +95,14 @@ def main() -> None:
     add_data_args(p)
     p.add_argument("--epochs", type=int, default=2, help="profiled training epochs")
     p.add_argument("--vae-iters", type=int, default=20, help="profiled VAE + D iterations (about)")
-    p.add_argument("--amp", default="none")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--json", default="")
     a = p.parse_args()
     over = {
         "device": a.device,
-        "amp": a.amp,
+        "precision": a.precision,
         "channels_last": a.channels_last,
         "lr_milestones": (),
         **data_overrides(a.data),
@@ -115,7 +116,7 @@ def main() -> None:
     labeled, cand = split(ds, cfg, n_l)
     print(
         f"device {torch.cuda.get_device_name(0) if on_device else 'cpu'}  torch {torch.__version__}  preset "
-        f"{a.preset}  amp {a.amp}  channels_last {a.channels_last}  labeled {n_l}  "
+        f"{a.preset}  precision {a.precision}  channels_last {a.channels_last}  labeled {n_l}  "
         f"batch {cfg.training.batch_size}"
     )
 

@@ -39,11 +39,12 @@ def test_cudnn_benchmark_is_on_by_default_and_can_be_turned_off():
 @pytest.mark.parametrize(
     "device,expect",
     [
-        ("cpu", {"channels_last": True, "amp": "none", "cuda_graphs": False, "fused": False}),
-        ("cuda", {"channels_last": True, "amp": "bf16", "cuda_graphs": True, "fused": True}),
+        ("cpu", {"channels_last": True, "precision": "bf16", "cuda_graphs": False, "fused": False}),
+        ("cuda", {"channels_last": True, "precision": "bf16", "cuda_graphs": True, "fused": True}),
     ],
 )
-def test_fast_picks_the_devices_measured_settings(device, expect):
+def test_fast_picks_the_devices_measured_settings(device, expect, monkeypatch):
+    monkeypatch.setattr("tavaal.runtime.cpu_has_bf16", lambda: True)
     cfg = resolve_config(
         build_parser().parse_args(["run", "--preset", "cifar10", "--device", device, "--fast"]), "cifar10"
     )
@@ -53,8 +54,8 @@ def test_fast_picks_the_devices_measured_settings(device, expect):
 def test_fast_keeps_a_setting_given_explicitly():
     cfg = resolve_config(
         build_parser().parse_args(
-            ["run", "--preset", "cifar10", "--device", "cuda", "--fast", "--amp", "none"]
+            ["run", "--preset", "cifar10", "--device", "cuda", "--fast", "--precision", "fp32"]
         ),
         "cifar10",
     )
-    assert cfg.runtime.amp == "none" and cfg.runtime.cuda_graphs is True
+    assert cfg.runtime.precision == "fp32" and cfg.runtime.cuda_graphs is True

@@ -197,7 +197,7 @@ def test_moons_are_standardised_when_batched(moons):
 @pytest.mark.parametrize("method", ["lloss2", "tavaal"])
 def test_scores_stay_fp32_under_bf16_autocast(method, moons):
     # bf16 has an 8-bit mantissa: Ranker and D outputs computed in it tie by the dozen.
-    cfg = tiny_config("moons", amp="bf16", budget=20)
+    cfg = tiny_config("moons", precision="bf16", budget=20)
     rec, _ = one_cycle(cfg, get_strategy(method, cfg), moons)
     assert rec["n_distinct_scores"] == len(rec["candidates"]) == 200
 

@@ -183,6 +183,18 @@ def test_every_method_selects_on_segmentation(method, camvid_ds):
     assert sum(rec["selected_class_counts"]) > 0  # labeled pixels per class
 
 
+@pytest.mark.parametrize("method", ["tavaal", "mcdropout"])
+def test_bf16_reaches_the_segmentation_paths(method, camvid_ds):
+    from autocast_spy import AutocastSpy
+
+    cfg = _seg_config(precision="bf16")
+    with AutocastSpy() as spy:
+        rec, nets = one_cycle(cfg, get_strategy(method, cfg), camvid_ds)
+    roles = spy.by_role(nets)
+    assert rec["precision"] == "bf16" and roles["model"] and all(roles["model"])  # training, mIoU, MC passes
+    assert all(roles.get("vae", [])) and all(roles.get("other", []))
+
+
 def test_a_segmentation_model_on_class_labels_is_refused(digits):
     with pytest.raises(TavaalError, match=r"\(--model\) drn does not fit digits, which holds class labels"):
         one_cycle(tiny_config("digits", model="drn"), get_strategy("random", tiny_config()), digits)

@@ -51,6 +51,8 @@ _HELP = {
     "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
     "lr_milestones": "epochs at which the learning rate is multiplied by --lr-gamma, e.g. 160 or 60,120",
     "download": "download the dataset into --data-dir",
+    "precision": "fp32 (default) or bf16: every network's forward and backward under bf16 autocast, "
+    "losses and scores in fp32 (on a CPU it pays only with bf16 units: AMX or AVX512-BF16)",
     "channels_last": "channels_last memory format",
     "compile": "torch.compile the task learner",
     "cuda_graphs": "capture the training and VAE steps as CUDA graphs",
@@ -115,9 +117,9 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fast",
         action="store_true",
-        help="the fastest measured settings: on CUDA bf16 autocast, channels_last, CUDA graphs and "
-        "fused optimizers (same accuracy, ~2x the fp32 eager speed on an H100); on CPU "
-        "channels_last (x1.15 for ResNet-18 on 2 cores)",
+        help="the fastest measured settings (benchmarks/README.md): on CUDA bf16, channels_last, CUDA "
+        "graphs and fused optimizers; on a CPU with bf16 units bf16 and channels_last; on a CPU "
+        "without them nothing (fp32 is its fastest); a setting given explicitly is kept",
     )
     p.add_argument("--config", default=None, help="YAML file of config fields")
     p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")

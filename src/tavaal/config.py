@@ -128,6 +128,26 @@ NOT_IN_HASH = frozenset(
 )
 
 
+# Former names of fields, {old: (new, {old value: new value})}: read wherever flat fields come in
+# (YAML, the command line, a results folder's config.yaml), so files written before keep their meaning.
+RENAMED: dict[str, tuple[str, dict[Any, Any]]] = {"amp": ("precision", {"none": "fp32", "bf16": "bf16"})}
+
+
+def current_names(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with former field names replaced by today's (an unknown old value passes on to
+    the field's own check); a field given under both names with different values is an error."""
+    out = dict(values)
+    for old, (new, mapping) in RENAMED.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        value = mapping.get(value, value) if isinstance(value, str) else value
+        if new in out and out[new] != value:
+            raise TavaalError(f"{old} is the former name of {new}; give only {new} (got both)")
+        out.setdefault(new, value)
+    return out
+
+
 class RunConfig:
     """Everything that decides what a run computes, one section per concern (``SECTIONS``).
 
@@ -168,6 +188,7 @@ class RunConfig:
     def from_flat(cls, values: dict[str, Any]) -> RunConfig:
         """Build from flat field names (presets, YAML, the command line, a saved config.yaml)."""
         refresh_sections()
+        values = current_names(values)
         top = {k: v for k, v in values.items() if FIELDS.get(k, ("?",))[0] is None}
         parts: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         for k, v in values.items():
@@ -204,6 +225,9 @@ class RunConfig:
         """Hash of the fields that change results (all but NOT_IN_HASH), so a results folder
         resumes with another device, other paths or more analysis."""
         d = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_HASH}
+        # Hashed under its first name and values (amp: none | bf16), so older folders still resume.
+        precision = d.pop("precision")
+        d["amp"] = "none" if precision == "fp32" else precision
         for section in self.sections.values():  # fields added later count only when changed
             for k, default in section.unhashed_defaults().items():
                 if d.get(k) == default:
@@ -217,7 +241,7 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConf
     refresh_sections()
     if preset not in PRESETS:
         raise did_you_mean("preset", preset, preset_names())
-    overrides = dict(overrides or {})
+    overrides = current_names(dict(overrides or {}))
     recipe = overrides.get("recipe", "paper")
     if recipe not in RECIPES:
         raise did_you_mean("recipe", str(recipe), list(RECIPES))
@@ -291,4 +315,4 @@ __all__ = ["FAST", "FIELDS", "PRESETS", "PRESET_NOTES", "RECIPES", "RunConfig", 
 
 def config_from_dict(d: dict[str, Any]) -> RunConfig:
     """A config from a saved flat mapping (config.yaml's ``config``); unknown keys are ignored."""
-    return RunConfig.from_flat({k: v for k, v in d.items() if k in FIELDS})
+    return RunConfig.from_flat({k: v for k, v in current_names(d).items() if k in FIELDS})

@@ -97,6 +97,7 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         "config_hash": cfg.experiment_hash(),
         "version": __version__,
         "device": str(device),
+        "precision": cfg.runtime.precision,
     }
     if "per_class_iou" in metrics:
         record["per_class_iou"] = metrics["per_class_iou"]

@@ -8,6 +8,7 @@ branch on these settings, so they read like Algorithm 1.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -19,17 +20,58 @@ from tavaal.cuda_graphs import GraphedStep
 from tavaal.errors import TavaalError
 from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 
-# The fastest settings measured per device (benchmarks/README.md): ``--fast`` (or
-# ``ActiveLearner(fast=True)``) sets those not given.
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A warning a process prints once, however many configs are built."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+# The fastest settings measured per device (benchmarks/README.md, bench_precision.py): ``--fast``
+# (or ``ActiveLearner(fast=True)``) sets those not given. On a CPU, bf16 + channels_last only
+# where the CPU has bf16 units: without them bf16 is emulated and channels_last alone measured
+# slower than the default (ResNet-18 training, 2 cores), so such a CPU keeps the default.
 FAST: dict[str, dict[str, Any]] = {
-    "cuda": {"amp": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
-    "cpu": {"channels_last": True},
+    "cuda": {"precision": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
+    "cpu": {"precision": "bf16", "channels_last": True},
 }
+
+_CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix units (AMX or AVX512-BF16), as PyTorch's CPU kernels detect
+    them; /proc/cpuinfo where PyTorch does not say."""
+    probes = [getattr(torch.cpu, n, None) for n in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    if all(callable(p) for p in probes):
+        try:
+            return any(bool(p()) for p in probes)  # type: ignore[misc]
+        except RuntimeError:
+            pass
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read(1 << 20).split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in _CPU_BF16_FLAGS)
+
+
+NO_BF16_UNITS = "this CPU has no bf16 matrix units (AMX or AVX512-BF16)"
 
 
 def fast_settings(device: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The fast settings for ``device`` ("cpu", "cuda", "cuda:1"), less those in ``given``."""
+    """The fast settings for ``device`` ("cpu", "cuda", "cuda:1"), less those in ``given``. A CPU
+    without bf16 units gets none (one line says so): fp32 is its fastest."""
     kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    if kind == "cpu" and not cpu_has_bf16():
+        log.warning("--fast: %s; keeping fp32, its fastest", NO_BF16_UNITS)
+        return {}
     return {k: v for k, v in FAST[kind].items() if k not in (given or {})}
 
 
@@ -41,7 +83,9 @@ class Runtime(Settings):
     hash_defaults: ClassVar[bool] = True
 
     device: str = "cpu"
-    amp: str = setting("none", choices=("none", "bf16"))
+    # The matrix precision of every network's forward and backward pass (bf16 autocast); the
+    # losses, scores and optimizer state stay fp32. Its former name, ``amp`` (none | bf16), is read.
+    precision: str = setting("fp32", choices=PRECISIONS)
     channels_last: bool = False
     compile: bool = False
     cuda_graphs: bool = False  # capture training and VAE steps as CUDA graphs
@@ -55,6 +99,8 @@ class Runtime(Settings):
         super().validate()
         if self.cuda_graphs and not str(self.device).startswith("cuda"):
             raise TavaalError("cuda_graphs (--cuda-graphs) needs device cuda (--device cuda)")
+        if self.precision == "bf16" and str(self.device).startswith("cpu") and not cpu_has_bf16():
+            warn_once(f"precision bf16: {NO_BF16_UNITS}; it runs emulated, slower than fp32")
         if self.cuda_graphs and self.compile:
             raise TavaalError(
                 "cuda_graphs (--cuda-graphs) and compile (--compile) cannot be combined; choose one"
@@ -65,8 +111,8 @@ class Runtime(Settings):
         return torch.device(self.device)
 
     def autocast(self):
-        """bf16 autocast when asked for, a no-op otherwise."""
-        if self.amp == "bf16":
+        """bf16 autocast when the precision is bf16, a no-op otherwise."""
+        if self.precision == "bf16":
             # CUDA graphs must not replay autocast's cast cache from capture time.
             return torch.autocast(
                 self.torch_device.type, dtype=torch.bfloat16, cache_enabled=not self.cuda_graphs
