@@ -19,8 +19,8 @@ from tavaal.errors import TavaalError
 from tavaal.experiment import run_experiment
 from tavaal.oracle import oracle_labels
 from tavaal.results import read_records
-from tavaal.stats import against, paired
-from tavaal.summary import aubc, summarize
+from tavaal.stats import against, paired, spacing_note
+from tavaal.summary import aubc, full_markdown, summarize
 
 
 # ----------------------------------------------------------------------------- ranker_for
@@ -65,8 +65,15 @@ def test_ranker_for_all_trains_a_random_runs_t_with_the_ranking_loss(moons, monk
 def test_a_folder_written_before_ranker_for_keeps_its_hash():
     cfg = make_config("digits")
     d = cfg.to_dict()
-    for later in ("ranker_for", "typiclust_k", "typiclust_max_clusters", "typiclust_embedding"):
+    for later in (
+        "ranker_for",
+        "typiclust_k",
+        "typiclust_max_clusters",
+        "typiclust_embedding",
+        "typiclust_rule",
+    ):
         d.pop(later)  # fields that did not exist when the folder was written
+    d["amp"] = {"fp32": "none"}.get(d.pop("precision"))  # precision's first name and value
     import hashlib
 
     from tavaal.config import NOT_IN_HASH
@@ -196,6 +203,29 @@ def test_verdicts_follow_the_interval():
     assert paired([0.5], [0.4]).verdict.startswith("not enough trials")
     with pytest.raises(ValueError):
         paired([1, 2], [1])
+
+
+def test_differences_at_rounding_level_are_no_difference():
+    p = paired([0.3, 0.1 + 0.2, 0.3], [0.3] * 3)  # 0.1 + 0.2 = 0.30000000000000004
+    assert p.mean == 0 and p.t_p == 1.0 and p.verdict == "no detectable difference at 3 seeds"
+    q = paired([0.3, 0.1 + 0.2, 0.31], [0.3] * 3)  # a real difference beside the rounding noise
+    assert q.mean == pytest.approx(0.01 / 3) and q.verdict.startswith("no detectable")
+    r = paired([0.31, 0.32, 0.33, 0.31, 0.32], [0.3] * 5)
+    assert r.verdict == "better" and r.t_p < 0.05
+
+
+def test_the_aubc_says_what_it_assumes_when_counts_are_unequally_spaced(tmp_path, capsys):
+    assert spacing_note([10, 20, 30]) == ""
+    note = spacing_note([10, 20, 40])
+    assert "not equally spaced" in note and "each count weighing the same" in note
+    recs = [
+        {"method": m, "trial": t, "cycle": c, "n_labeled": n, "accuracy": 0.5 + 0.1 * c + 0.01 * t}
+        for m in ("random", "tavaal")
+        for t in range(3)
+        for c, n in enumerate((10, 20, 40))
+    ]
+    assert "not equally spaced" in full_markdown(recs)
+    assert "not equally spaced" not in full_markdown([r for r in recs if r["n_labeled"] < 40])
 
 
 def _records(values: dict[str, list[list[float]]], figure: str = "accuracy") -> list[dict]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 CONFIDENCE = 0.95
+ROUNDING = 16 * float(np.finfo(np.float64).eps)  # relative size of a float64 rounding difference
 
 
 @dataclass
@@ -56,6 +57,10 @@ def paired(
     from scipy import stats  # SciPy's statistics take 0.5 s to import: on first use, not at start-up
 
     d = a - b
+    # A difference at the rounding level of the values (0.1 + 0.2 against 0.3) is zero: no real
+    # comparison differs by 1e-17, and a t statistic on such noise would call it "better", p = 0.
+    scale = np.maximum(np.abs(a), np.abs(b))
+    d = np.where(np.abs(d) <= ROUNDING * scale, 0.0, d)
     n = len(d)
     if n == 0:
         return Paired(0, math.nan, None, None, None, None)
@@ -72,7 +77,7 @@ def paired(
         # rounding): the interval is that point, and the t statistic is undefined
         return Paired(n, mean, mean, mean, 1.0 if mean == 0 else 0.0, w_p)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-    t_p = float(stats.ttest_rel(a, b).pvalue)
+    t_p = float(stats.ttest_1samp(d, 0.0).pvalue)  # = ttest_rel(a, b), on the cleaned differences
     return Paired(n, mean, mean - half, mean + half, t_p, w_p)
 
 
@@ -88,11 +93,24 @@ def by_trial(
 
 
 def aubc_by_trial(cells: dict[int, dict[int, float]]) -> dict[int, float]:
-    """Area under the budget curve per trial: the mean of the figure over the labeled counts (equal
-    steps, so proportional to the area), for the trials that have every count."""
+    """Area under the budget curve per trial, as the mean of the figure over the labeled counts,
+    for the trials that have every count. Each count weighs the same: with equal steps (every
+    protocol here) that is the area up to a constant; with unequal steps it is not, and
+    ``spacing_note`` says so."""
     counts = sorted(cells)
     trials = set.intersection(*(set(cells[n]) for n in counts)) if counts else set()
     return {t: float(np.mean([cells[n][t] for n in counts])) for t in sorted(trials)}
+
+
+def spacing_note(counts: list[int]) -> str:
+    """ "" for equally spaced labeled counts; otherwise a line saying what the AUBC assumes."""
+    steps = set(np.diff(sorted(counts)).tolist())
+    if len(steps) <= 1:
+        return ""
+    return (
+        f"note: the labeled counts ({', '.join(map(str, sorted(counts)))}) are not equally spaced; the "
+        "AUBC is the mean over them, each count weighing the same, not the area over the budget"
+    )
 
 
 def against(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tavaal.errors import TavaalError
-from tavaal.stats import Paired, against, aubc_by_trial, by_trial, paired
+from tavaal.stats import Paired, against, aubc_by_trial, by_trial, paired, spacing_note
 
 
 @dataclass
@@ -159,6 +159,9 @@ def full_markdown(records: list[dict[str, Any]], baseline: str = "random") -> st
             + "\n"
             + verdict_markdown(aubc(records, baseline, figure), metric, baseline)
         )
+    note = spacing_note(sorted({int(r["n_labeled"]) for r in records}))
+    if parts and note:
+        parts.append(note + "\n")
     return "\n".join(parts)
 
 
