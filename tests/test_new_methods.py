@@ -95,6 +95,27 @@ def test_typiclust_picks_dense_points_of_uncovered_clusters():
         assert np.linalg.norm(cand[p] - centers[blob_of[p]]) < 1.0
 
 
+def test_typiclust_follows_the_authors_loop_on_small_clusters():
+    """Their select_samples: clusters of more than 5 points only, round robin in the order (labels
+    held, largest first), typicality among the cluster's unlabeled points with k = min(20, n // 2)."""
+    rng = np.random.default_rng(1)
+    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    sizes = [30, 12, 5, 6]  # the 5-point cluster is left out by the authors' boundary (> 5)
+    cand = np.concatenate([c + rng.normal(0, 0.5, (n, 2)) for c, n in zip(centers, sizes)])
+    blob_of = np.repeat(np.arange(4), sizes)
+    labeled = np.zeros((0, 2))
+    picks, typ = typiclust(labeled, cand, budget=4, seed=0, max_clusters=4)
+    # largest first, round robin over the three clusters of more than 5: 30, 12, 6, then 30 again
+    assert list(blob_of[picks]) == [0, 1, 3, 0]
+    six = np.flatnonzero(blob_of == 3)  # k = min(20, 6 // 2) = 3 among its six points
+    d = np.linalg.norm(cand[six][:, None] - cand[six][None], axis=2)
+    expect = 1 / (np.sort(d, axis=1)[:, 1:4].mean(axis=1) + 1e-8)
+    np.testing.assert_allclose(typ[six], expect, rtol=1e-6)
+    assert picks[2] == six[np.argmax(expect)]
+    old, _ = typiclust(labeled, cand, budget=4, seed=0, max_clusters=4, rule="whole-cluster")
+    assert 2 in set(blob_of[old])  # the former rule takes clusters of 5 and follows the fewest labels
+
+
 def test_typiclust_with_the_users_embeddings(digits, tmp_path):
     x = digits.x_train[:200].numpy()
     emb = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)

@@ -25,7 +25,7 @@ from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.adversarial import AdversarialParams, AdversarialPhase
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
 
-MIN_CLUSTER = 5  # the authors' code prefers clusters of at least 5 points
+MIN_CLUSTER = 5  # the authors' code picks from clusters of more than 5 points
 
 
 @dataclass
@@ -39,6 +39,10 @@ class TypiClustParams(Settings):
     typiclust_k: int = setting(20, check=POSITIVE, most=10_000)
     typiclust_max_clusters: int = setting(500, check=POSITIVE, most=10**6)
     typiclust_embedding: str = setting("task", choices=("task", "vae", "user"))
+    # "authors": their select_samples (typicality among the cluster's unlabeled points, k = min(k,
+    # n // 2), clusters of more than 5, visited round robin); "whole-cluster": typicality over every
+    # member once, k = min(k, n - 1), clusters of 5 or more, the fewest-labels cluster each pick.
+    typiclust_rule: str = setting("authors", choices=("authors", "whole-cluster"), later=True)
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:
@@ -53,7 +57,13 @@ def typicality(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def typiclust(
-    labeled: np.ndarray, candidates: np.ndarray, budget: int, seed: int, k: int = 20, max_clusters: int = 500
+    labeled: np.ndarray,
+    candidates: np.ndarray,
+    budget: int,
+    seed: int,
+    k: int = 20,
+    max_clusters: int = 500,
+    rule: str = "authors",
 ) -> tuple[list[int], np.ndarray]:
     """Positions (in ``candidates``) of the ``budget`` picks, and every candidate's typicality within
     its cluster. ``labeled`` and ``candidates`` are embedding rows."""
@@ -64,14 +74,16 @@ def typiclust(
 
     km = (KMeans if n_clusters <= 50 else MiniBatchKMeans)(n_clusters=n_clusters, random_state=seed, n_init=3)
     assign = km.fit_predict(x)
+    size = np.bincount(assign, minlength=n_clusters)
+    covered = np.bincount(assign[:n_l], minlength=n_clusters)
+    free = np.bincount(assign[n_l:], minlength=n_clusters)  # candidates not yet picked, per cluster
+    if rule == "authors":
+        return _authors_loop(x, assign, n_l, size, covered, free, budget, k)
     typ = np.zeros(len(x))
     for c in range(n_clusters):
         members = np.flatnonzero(assign == c)
         if len(members):
             typ[members] = typicality(x[members], k)
-    size = np.bincount(assign, minlength=n_clusters)
-    covered = np.bincount(assign[:n_l], minlength=n_clusters)
-    free = np.bincount(assign[n_l:], minlength=n_clusters)  # candidates not yet picked, per cluster
     taken = np.zeros(len(x), dtype=bool)
     taken[:n_l] = True
     picks = []
@@ -85,6 +97,51 @@ def typiclust(
         picks.append(int(best - n_l))
         taken[best] = True
         covered[c] += 1
+        free[c] -= 1
+    return picks, typ[n_l:]
+
+
+def _authors_loop(
+    x: np.ndarray,
+    assign: np.ndarray,
+    n_l: int,
+    size: np.ndarray,
+    covered: np.ndarray,
+    free: np.ndarray,
+    budget: int,
+    k: int,
+) -> tuple[list[int], np.ndarray]:
+    """The authors' ``select_samples``: clusters of more than ``MIN_CLUSTER`` points, ordered once
+    by (labels held, largest first) and visited round robin; each pick is the most typical of the
+    cluster's points not yet labeled or picked, with typicality among those points and k = min(k,
+    n // 2) ("in case we have too small cluster"). Where their code would fail, it goes on: an
+    exhausted cluster is skipped, and the small clusters are visited once the large ones run out."""
+    ids = np.arange(len(size))
+    ranked = ids[np.lexsort((ids, -size, covered))]
+    order = [int(c) for c in ranked if size[c] > MIN_CLUSTER]
+    rest = [int(c) for c in ranked if size[c] <= MIN_CLUSTER]
+    avail = np.zeros(len(x), dtype=bool)
+    avail[n_l:] = True
+    typ = np.zeros(len(x))  # the record's scores: typicality among each cluster's candidates at the start
+    for c in ids:
+        members = np.flatnonzero(avail & (assign == c))
+        if len(members):
+            typ[members] = typicality(x[members], min(k, len(members) // 2))
+    picks: list[int] = []
+    i = 0
+    while len(picks) < budget:
+        if not order or not free[order].any():
+            order, rest = rest, []
+            i = 0
+            continue
+        c = order[i % len(order)]
+        i += 1
+        if free[c] == 0:
+            continue
+        members = np.flatnonzero(avail & (assign == c))
+        best = members[np.argmax(typicality(x[members], min(k, len(members) // 2)))]
+        picks.append(int(best - n_l))
+        avail[best] = False
         free[c] -= 1
     return picks, typ[n_l:]
 
@@ -132,5 +189,6 @@ class TypiClust(Strategy):
             ctx.seed,
             self.p.typiclust_k,
             self.p.typiclust_max_clusters,
+            self.p.typiclust_rule,
         )
         return Selection(np.asarray(ctx.candidates)[picks], typ, self.score_name)
