@@ -11,6 +11,7 @@ properties of the picks.
     python benchmarks/quality.py moons --ranker-for all         # every method's T trains with L_R
     python benchmarks/quality.py digits                         # CPU, 10 seeds
     python benchmarks/quality.py cifar10-short --data D --device cuda   # GPU, < 8 min on one H100/H200
+    python benchmarks/quality.py cifar10-cpu --data .cache/cifar10      # real CIFAR-10, 2 cores, ~1 h
     python benchmarks/quality.py moons --results DIR            # print the tables of an existing folder
 
 A rerun on the same --out resumes (compare's own resume). ``--set k=v`` changes a protocol field:
@@ -31,7 +32,7 @@ import numpy as np
 from tavaal.cli import main as tavaal_main
 from tavaal.diagnostics import score_diagnostics
 from tavaal.results import read_records
-from tavaal.stats import against, by_trial
+from tavaal.stats import against, aubc_by_trial, by_trial
 from tavaal.summary import full_markdown
 
 MEASURE = ["--selection-eval", "--analysis"]
@@ -59,7 +60,20 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
         "--fast".split(),
         "note": "CIFAR-10, 1k initial + 1k per cycle, 5 cycles, 3 seeds, 10 epochs, --fast (GPU)",
     },
+    # Real CIFAR-10 on a 2-core CPU in about an hour: the cifar10-cpu preset (the paper's recipe at
+    # the sizes two cores afford; benchmarks/README.md lists every difference and its reason), every
+    # method, 10 seeds, two one-thread jobs at once, bf16 where the CPU has the units (--fast).
+    "cifar10-cpu": {
+        "methods": "random,entropy,margin,least-confidence,badge,typiclust,coreset,mcdropout,lloss2,vaal,"
+        "tavaal",
+        "args": "--preset cifar10-cpu --dataset imagefolder --trials 10 --jobs 2 --cpus-per-job 1 "
+        "--fast".split()
+        + MEASURE,
+        "note": "real CIFAR-10 (50k pool, 10k test), tinycnn, 100 initial + 100 per cycle, 5 cycles, "
+        "10 seeds (CPU)",
+    },
 }
+FOLDER_DATA = ("cifar10-short", "cifar10-cpu")  # protocols that read --data's train/ and test/
 # The paper's claims (TA-VAAL above random, above VAAL), then TA-VAAL against what practitioners
 # compare with today (margin, BADGE, TypiClust).
 CLAIMS = (
@@ -90,11 +104,15 @@ def verdict(records: list[dict[str, Any]], figure: str = "accuracy") -> str:
         ci = f"[{100 * curve.ci_low:+.2f}, {100 * curve.ci_high:+.2f}]" if curve.ci_low is not None else ""
         lines.append(
             f"verdict ({figure}): {a} vs {b} over the curve: {curve.verdict} "
-            f"(AUBC {100 * curve.mean:+.2f} points {ci}, paired t p={curve.t_p:.3g}, n={curve.n}); "
+            f"(AUBC {100 * curve.mean:+.2f} points {ci}, paired t p={_p(curve.t_p)}, n={curve.n}); "
             f"per cycle: {counts['better']} better, {counts['worse']} worse, "
             f"{undecided} no detectable difference"
         )
     return "\n".join(lines) or f"verdict ({figure}): no tavaal records with a random or vaal baseline"
+
+
+def _p(p: float | None) -> str:
+    return "(none: one seed)" if p is None else f"{p:.3g}"
 
 
 DIAG_KEYS = ("rho_r_loss", "rho_d_loss", "r_auc", "r_saturated")
@@ -186,6 +204,31 @@ def degenerate_summary(records: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def folders_table(a: list[dict[str, Any]], b: list[dict[str, Any]], names: tuple[str, str]) -> str:
+    """The same protocol run twice (e.g. bf16 and fp32): per method present in both and per figure,
+    the paired AUBC difference a - b over the seeds both hold, with its 95% CI and verdict."""
+    lines = [
+        f"| method | figure | AUBC {names[0]} | AUBC {names[1]} | {names[0]} - {names[1]} [95% CI] "
+        "| verdict |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for figure in ("accuracy", "selection_accuracy"):
+        ca, cb = by_trial(a, figure), by_trial(b, figure)
+        for m in [m for m in ca if m in cb]:
+            _, curve = against(ca[m], cb[m])
+            if curve is None:
+                continue
+            ci = "" if curve.ci_low is None else f" [{100 * curve.ci_low:+.2f}, {100 * curve.ci_high:+.2f}]"
+            ta, tb = aubc_by_trial(ca[m]), aubc_by_trial(cb[m])
+            both = sorted(set(ta) & set(tb))
+            lines.append(
+                f"| {m} | {figure} | {100 * np.mean([ta[t] for t in both]):.2f} | "
+                f"{100 * np.mean([tb[t] for t in both]):.2f} | {100 * curve.mean:+.2f}{ci} | "
+                f"{curve.verdict} |"
+            )
+    return "\n".join(lines)
+
+
 def report(protocol: str, folder: Path) -> None:
     records = read_records(folder / "results.jsonl")
     print(full_markdown(records))
@@ -210,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("protocol", choices=sorted(PROTOCOLS))
     p.add_argument("--out", default=None, help="results folder (default runs/quality/PROTOCOL-RANKER_FOR)")
     p.add_argument("--results", default=None, help="only print the tables of this existing results folder")
-    p.add_argument("--data", default=None, help="cifar10-short: the folder holding train/ and test/")
+    p.add_argument(
+        "--data", default=None, help="cifar10-short, cifar10-cpu: the folder holding train/ and test/"
+    )
     p.add_argument("--device", default=None, help="e.g. cuda (cifar10-short needs a GPU to fit its time)")
     p.add_argument(
         "--ranker-for",
@@ -225,18 +270,29 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FIELD=VALUE",
         help="change a protocol field (then it is no longer the named protocol)",
     )
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="DIR",
+        help="with --results: pair that folder's AUBC with this one's, method by method (e.g. bf16 vs fp32)",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     proto = PROTOCOLS[args.protocol]
+    if args.results and args.against:
+        a, b = Path(args.results), Path(args.against)
+        recs = read_records(a / "results.jsonl"), read_records(b / "results.jsonl")
+        print(folders_table(*recs, (a.name, b.name)))
+        return 0
     if args.results:
         report(args.protocol, Path(args.results))
         return 0
     out = Path(args.out or f"runs/quality/{args.protocol}-{args.ranker_for}")
     cmd = ["compare", "--methods", proto["methods"], *proto["args"], "--ranker-for", args.ranker_for]
     cmd += ["--out", str(out)]
-    if args.protocol == "cifar10-short":
+    if args.protocol in FOLDER_DATA:
         if not args.data:
-            p.error("cifar10-short needs --data FOLDER (with train/ and test/ class folders)")
+            p.error(f"{args.protocol} needs --data FOLDER (with train/ and test/ class folders)")
         cmd += ["--train-dir", str(Path(args.data) / "train"), "--test-dir", str(Path(args.data) / "test")]
     if args.device:
         cmd += ["--device", args.device]

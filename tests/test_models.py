@@ -11,6 +11,7 @@ from tavaal.models import MLPVAE, ConvVAE, Discriminator, Ranker, TappedModel, b
     [
         ("mlp", (2,), 1, 32),
         ("smallcnn", (1, 8, 8), 3, 128),
+        ("tinycnn", (3, 32, 32), 3, 64),
         ("resnet18", (3, 32, 32), 4, 512),
         ("resnet18", (1, 28, 28), 4, 512),
         ("resnet18-imagenet", (3, 64, 64), 4, 512),
@@ -28,6 +29,11 @@ def test_task_learner_contract_and_ranker_shapes(name, shape, n_feats, emb):
 def test_resnet18_cifar_stage_sizes():
     _, _, feats = build_task_learner("resnet18", (3, 32, 32), 10).eval()(torch.randn(2, 3, 32, 32))
     assert [tuple(f.shape[1:]) for f in feats] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
+
+
+def test_tinycnn_stage_sizes():
+    _, _, feats = build_task_learner("tinycnn", (3, 32, 32), 10).eval()(torch.randn(2, 3, 32, 32))
+    assert [tuple(f.shape[1:]) for f in feats] == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
 
 
 def test_tapped_user_model():

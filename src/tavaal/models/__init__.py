@@ -24,6 +24,7 @@ ModelBuilder = Callable[[tuple[int, ...], int, float], TaskLearner]
 MODELS: Registry[ModelBuilder] = Registry("model")
 MODELS.register("mlp")(lambda shape, k, p: MLP(shape[0], 32, k, p))
 MODELS.register("smallcnn")(lambda shape, k, p: SmallCNN(shape[0], k, p))
+MODELS.register("tinycnn")(lambda shape, k, p: SmallCNN(shape[0], k, p, (16, 32, 64), pool_early=True))
 MODELS.register("resnet18")(lambda shape, k, p: ResNet18(k, shape[0], "cifar", p))
 MODELS.register("resnet18-imagenet")(lambda shape, k, p: ResNet18(k, shape[0], "imagenet", p))
 # Segmentation (per-pixel logits): the paper's DRN, and a lighter network for CPUs.

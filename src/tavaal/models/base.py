@@ -42,9 +42,19 @@ class MLP(TaskLearner):
 
 
 class SmallCNN(TaskLearner):
-    """Three conv blocks for small images (8x8 digits): 32, 64, 128 channels."""
+    """Three conv blocks for small images (8x8 digits): 32, 64, 128 channels. ``widths`` and
+    ``pool_early`` (a 2x2 max-pool after the first block as well) make the ``tinycnn`` variant for
+    32x32 images on a CPU: 16, 32, 64 channels at 32, 16 and 8 pixels, 2.8 M multiply-adds per
+    image against smallcnn's 39 M."""
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        dropout: float = 0.0,
+        widths: tuple[int, int, int] = (32, 64, 128),
+        pool_early: bool = False,
+    ):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
@@ -52,16 +62,18 @@ class SmallCNN(TaskLearner):
                 nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
             )
 
-        self.b1, self.b2, self.b3 = block(in_channels, 32), block(32, 64), block(64, 128)
+        w1, w2, w3 = widths
+        self.b1, self.b2, self.b3 = block(in_channels, w1), block(w1, w2), block(w2, w3)
         self.pool = nn.MaxPool2d(2)
+        self.pool_early = pool_early
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(128, num_classes)
-        self.feature_dims = [32, 64, 128]
-        self.embedding_dim = 128
+        self.fc = nn.Linear(w3, num_classes)
+        self.feature_dims = [w1, w2, w3]
+        self.embedding_dim = w3
 
     def forward(self, x: torch.Tensor) -> TaskOutput:
         f1 = self.b1(x)
-        f2 = self.b2(f1)
+        f2 = self.b2(self.pool(f1) if self.pool_early else f1)
         f3 = self.b3(self.pool(f2))
         emb = torch.flatten(nn.functional.adaptive_avg_pool2d(f3, 1), 1)
         return self.fc(self.dropout(emb)), emb, [f1, f2, f3]
