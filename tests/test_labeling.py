@@ -102,7 +102,7 @@ def test_budget_larger_than_the_pool_and_missing_files(tmp_path, pool, capsys):
             "--quiet",
         ]
     )
-    assert code == 2 and "budget 100 is larger than the 51 unlabeled candidates" in capsys.readouterr().err
+    assert code == 2 and "--budget 100 is more than the 51 unlabeled images" in capsys.readouterr().err
     code = main(["query", "--pool", str(tmp_path / "none"), "--labels", str(labels), *ARGS])
     assert code == 2 and "pool folder" in capsys.readouterr().err
     code = main(["query", "--pool", str(root), "--labels", str(tmp_path / "missing.csv"), *ARGS])
@@ -146,3 +146,78 @@ def test_a_first_query_without_two_classes_picks_at_random_with_a_warning(tmp_pa
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 5 and all(r["score"] == "" and r["predicted"] == "" for r in rows)
     assert "img000.png" not in {r["path"] for r in rows}
+
+
+def _query(root, labels, out, *extra):
+    argv = ["query", "--pool", str(root), "--labels", str(labels), "--out", str(out)]
+    return main([*argv, "--preset", "digits", "--epochs", "2", "--quiet", *extra])
+
+
+def test_the_query_budget_is_a_labeling_batch_or_what_is_left(tmp_path, pool, capsys, caplog):
+    root, truth = pool
+    paths = sorted(truth)
+    labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:9]])
+    assert _query(root, labels, tmp_path / "a.csv") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert len(list(csv.DictReader((tmp_path / "a.csv").open()))) == 50  # not the preset's 50-image protocol
+    first = out.splitlines()[0]
+    assert first.startswith("tavaal query: method tavaal, preset digits, 2 epochs, smallcnn, device cpu")
+    labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:55]])
+    assert _query(root, labels, tmp_path / "b.csv") == 0
+    assert len(list(csv.DictReader((tmp_path / "b.csv").open()))) == 5
+    assert "only 5 images are unlabeled: the query returns all of them" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "method, name, order",
+    [
+        ("entropy", "entropy", "higher first"),
+        ("tavaal", "d_labeled_prob", "lower first"),
+        ("badge", "gradient_norm", "not the order"),
+    ],
+)
+def test_the_csv_names_the_score_and_how_it_runs_with_the_rank(tmp_path, pool, capsys, method, name, order):
+    root, truth = pool
+    labels = _labels(tmp_path / "labels.csv", [(p, truth[p]) for p in sorted(truth)[:9]])
+    assert _query(root, labels, tmp_path / "n.csv", "--method", method, "--budget", "6") == 0
+    rows = list(csv.DictReader((tmp_path / "n.csv").open()))
+    assert {r["score_name"] for r in rows} == {name} and {r["score_order"] for r in rows} == {order}
+    scores = [float(r["score"]) for r in rows]
+    if order == "higher first":
+        assert scores == sorted(scores, reverse=True)
+    elif order == "lower first":
+        assert scores == sorted(scores)
+    assert f"rank 1 is labeled first; score: {name}" in capsys.readouterr().out
+
+
+def test_a_class_with_one_label_among_many_is_named_as_a_possible_typo(tmp_path, pool, caplog):
+    root, truth = pool
+    rows = [(p, truth[p]) for p in sorted(truth)[:12]]
+    rows[0] = (rows[0][0], "rde")  # red, misspelled once
+    labels = _labels(tmp_path / "labels.csv", rows)
+    assert _query(root, labels, tmp_path / "n.csv", "--budget", "3") == 0
+    assert "class 'rde' has one label while the others have several (a typo of 'red'?)" in caplog.text
+
+
+def test_absolute_paths_under_the_pool_are_its_images(tmp_path, pool, capsys):
+    root, truth = pool
+    paths = sorted(truth)
+    labels = _labels(tmp_path / "labels.csv", [(str(root / p), truth[p]) for p in paths[:9]])
+    assert _query(root, labels, tmp_path / "n.csv", "--budget", "3") == 0, capsys.readouterr().err
+    picked = {r["path"] for r in csv.DictReader((tmp_path / "n.csv").open())}
+    assert not picked & set(paths[:9])  # the absolute rows were taken as labeled
+    outside = _labels(tmp_path / "labels.csv", [(str(tmp_path / "elsewhere.png"), "red")])
+    assert _query(root, outside, tmp_path / "n.csv") == 2
+    assert "(paths are relative to the pool folder" in capsys.readouterr().err
+
+
+def test_query_and_serve_help_show_their_own_defaults(capsys):
+    for argv in (["query", "--help"], ["serve", "--help"]):
+        assert main(argv) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "default: tavaal; one of badge, coreset" in text and "default: quick on a CPU" in text
+        assert "--trials" not in text and "--cycles" not in text and "--keep-models" not in text
+        assert "(default: 50" in text
+    assert main(["serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "new or changed labels (default: 10)" in text and "(default: 9090)" in text

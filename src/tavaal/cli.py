@@ -18,7 +18,7 @@ from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_ov
 from tavaal.data.folder import image_extensions, list_images
 from tavaal.errors import TavaalError, clean
 from tavaal.experiment import evaluate_selections, run_experiment
-from tavaal.labeling import query, write_suggestions
+from tavaal.labeling import QUERY_BUDGET, query, write_suggestions
 from tavaal.labelstudio import (
     API_KEY_ENV,
     LOCAL_FILES,
@@ -28,17 +28,22 @@ from tavaal.labelstudio import (
     push_tasks,
     write_tasks,
 )
+from tavaal.learner import QueryResult
 from tavaal.paths import check_output
 from tavaal.presets import default_preset
 from tavaal.process_executor import ProcessExecutor
 from tavaal.ray_executor import RayExecutor, check_gpus_per_job
 from tavaal.results import read_records
 from tavaal.runtime import fast_settings
-from tavaal.strategies import get_strategy
+from tavaal.strategies import STRATEGIES, get_strategy
 from tavaal.summary import full_markdown, summarize, to_csv
 from tavaal.tracking import MLflowTracker
 
 # Help text for the options that need more than their name (every config field has an option).
+METHOD_HELP = f"the selection method (default: tavaal; one of {', '.join(sorted(STRATEGIES))})"
+LABELING_PRESET_HELP = (
+    "hyper-parameters by name (default: quick on a CPU, cifar10 on a GPU; see `tavaal presets`)"
+)
 _HELP = {
     "recipe": "paper (default) or authors: set every field in which the authors' code differs from the paper "
     "(docs/fidelity.md); an explicit field still wins",
@@ -99,15 +104,27 @@ _finite.__name__ = "float"
 _PARSE = {"int": int, "float": _finite, "str": str}
 
 
-def add_config_options(p: argparse.ArgumentParser) -> None:
+# Config fields of the experiment protocol that mean nothing to a query or a live backend: still
+# accepted (a shared --config may hold them), left out of their --help.
+NOT_FOR_LABELING = frozenset(
+    {"trials", "cycles", "initial", "final_selection", "analysis", "selection_eval", "download", "data_dir"}
+)
+
+
+def add_config_options(
+    p: argparse.ArgumentParser, labeling: bool = False, helps: dict[str, str] | None = None
+) -> None:
     """One option per config field (``tavaal.config.FIELDS``), typed from its declaration, default
     None so that only the given ones override: ``--x``/``--no-x`` for a bool (text never parses as
-    one), comma-separated epochs for ``--lr-milestones``."""
+    one), comma-separated epochs for ``--lr-milestones``. ``labeling`` (query, serve): the protocol's
+    fields are hidden from --help. ``helps``: this subcommand's own help of some fields."""
     g = p.add_argument_group("config overrides (any config field; defaults come from the preset)")
     for name, (_, kind) in FIELDS.items():
         if name == "preset":
             continue
-        flag, text = "--" + name.replace("_", "-"), _HELP.get(name)
+        flag, text = "--" + name.replace("_", "-"), (helps or {}).get(name, _HELP.get(name))
+        if labeling and name in NOT_FOR_LABELING:
+            text = argparse.SUPPRESS
         if kind == "bool":
             g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif kind in _PARSE:
@@ -123,6 +140,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--config", default=None, help="YAML file of config fields")
     p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
+    if labeling:
+        return
     p.add_argument("--keep-models", action="store_true", help="save each cycle's weights under DIR/jobs/")
     p.add_argument(
         "--mlflow", action="store_true", help="log to a local MLflow store (pip install 'tavaal[mlflow]')"
@@ -340,6 +359,21 @@ def check_query_out(args: argparse.Namespace) -> None:
     )
 
 
+def labeling_preset(args: argparse.Namespace) -> str:
+    """query's and serve's preset: the one given, else quick on a CPU (an answer in about a minute)
+    and the dataset's own (cifar10 for a folder) on a GPU or under a --config (LABELING_PRESET_HELP)."""
+    on_cpu = (args.device or "cpu") == "cpu"
+    preset = args.preset or ("quick" if on_cpu and args.config is None else None)
+    return default_preset(preset, args.dataset or "imagefolder")
+
+
+def score_meaning(result: QueryResult) -> str:
+    """How a query's score runs with its rank, in words."""
+    if result.score_order == "not the order":
+        return "describes each image; the picks come from the method's diversity step, not this order"
+    return f"{result.score_order.split()[0]} scores are picked first"
+
+
 def cmd_query(args: argparse.Namespace) -> int:
 
     if args.push and args.format != "labelstudio":
@@ -349,12 +383,18 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.push and not os.environ.get(API_KEY_ENV):
         raise TavaalError(f"--push needs the Label Studio API key in the environment variable {API_KEY_ENV}")
     check_query_out(args)
-    on_cpu = (args.device or "cpu") == "cpu"
-    preset = args.preset or ("quick" if on_cpu and args.config is None else None)
-    cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
-    result, predicted = query(
-        Path(args.pool), Path(args.labels), args.method, cfg.protocol.budget, cfg, progress=bars(args)
+    cfg = resolve_config(args, labeling_preset(args))
+    budget = args.budget
+    if budget is None and args.config is not None:  # a budget in the user's own config file counts
+        budget = load_yaml_overrides(args.config).get("budget")
+    rt = cfg.runtime
+    print(
+        f"tavaal query: method {args.method}, preset {cfg.preset}, {cfg.training.epochs} epochs, "
+        f"{cfg.training.model}, device {rt.device} ({rt.precision}), labels from {args.labels}",
+        flush=True,
     )
+    pool, labels = Path(args.pool), Path(args.labels)
+    result, predicted = query(pool, labels, args.method, budget, cfg, progress=bars(args))
     if args.format == "labelstudio":
         tasks = export_tasks(result, predicted, args.method, args.image_prefix, args.from_name, args.to_name)
         write_tasks(Path(args.out), tasks)
@@ -363,6 +403,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             print(f"{len(tasks)} tasks imported into project {args.project} at {args.push}")
     else:
         write_suggestions(Path(args.out), result, predicted)
+    if result.score_name and result.score_order:
+        print(f"rank 1 is labeled first; score: {result.score_name} ({score_meaning(result)})")
     for rank, sid, score in result.rows()[:10]:
         print(f"{rank:>4}  {sid}" + ("" if score is None else f"  score {score:.4g}"))
     shown = " (the first 10 are shown above)" if len(result) > 10 else ""
@@ -383,11 +425,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if (args.label_studio is None) != (args.project is None):
         raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")
-    on_cpu = (args.device or "cpu") == "cpu"
-    preset = args.preset or ("quick" if on_cpu and args.config is None else None)
     if args.budget is None and args.config is None:  # a labeling batch, not the protocol budget
-        args.budget = 50
-    cfg = resolve_config(args, default_preset(preset, args.dataset or "imagefolder"))
+        args.budget = QUERY_BUDGET
+    cfg = resolve_config(args, labeling_preset(args))
     get_strategy(args.method, cfg)  # a misspelled method fails now, not at the first retrain
     check_output(args.state, "--state", folders={"pool folder": args.pool}, folder=True)
     link = LabelStudioLink(args.label_studio, args.project, args.image_prefix) if args.label_studio else None
@@ -557,8 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="which images of a folder to label next (human in the loop)")
     q.add_argument("--pool", required=True, help="folder of images (any layout)")
     q.add_argument("--labels", required=True, help="CSV with header path,label (paths relative to --pool)")
-    q.add_argument("--method", default="tavaal")
-    q.add_argument("--preset", default=None, help="hyper-parameters by name (default cifar10)")
+    q.add_argument("--method", default="tavaal", help=METHOD_HELP)
+    q.add_argument("--preset", default=None, help=LABELING_PRESET_HELP)
+
     q.add_argument(
         "--out", default="next_to_label.csv", help="where the suggestions go (default: next_to_label.csv)"
     )
@@ -566,7 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=["csv", "labelstudio"],
         default="csv",
-        help="csv (rank,path,score,predicted,label) or Label Studio's task-import JSON",
+        help="csv (rank,path,score,score_name,score_order,predicted,label) or Label Studio's "
+        "task-import JSON",
     )
     add_labelstudio_options(q)
     q.add_argument(
@@ -577,7 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"(API key from ${API_KEY_ENV}; pip install 'tavaal[labelstudio]')",
     )
     q.add_argument("--project", type=int, default=None, help="the Label Studio project id for --push")
-    add_config_options(q)
+    add_config_options(
+        q,
+        labeling=True,
+        helps={"budget": f"images to suggest (default: {QUERY_BUDGET}; every unlabeled one when fewer)"},
+    )
     q.set_defaults(func=cmd_query)
 
     sv = sub.add_parser(
@@ -585,8 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--pool", required=True, help="folder of images (the project's local files)")
     sv.add_argument("--state", required=True, help="folder for the labels, ranking and learner (reloaded)")
-    sv.add_argument("--method", default="tavaal")
-    sv.add_argument("--preset", default=None, help="hyper-parameters by name (default: quick on the CPU)")
+    sv.add_argument("--method", default="tavaal", help=METHOD_HELP)
+    sv.add_argument("--preset", default=None, help=LABELING_PRESET_HELP)
+
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     sv.add_argument(
         "--port", type=_number(int, 1, 65535), default=9090, help="port to listen on (default: 9090)"
@@ -596,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_number(int, 1, 10**6),
         default=10,
         metavar="K",
-        help="retrain after K new labels (--budget: 50)",
+        help="retrain after K new or changed labels (default: 10)",
     )
     sv.add_argument(
         "--max-body-mb",
@@ -621,7 +668,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--project", type=int, default=None, help="the Label Studio project id (--label-studio)")
     add_labelstudio_options(sv)
-    add_config_options(sv)
+    add_config_options(
+        sv,
+        labeling=True,
+        helps={"budget": f"images per query, shown first in Label Studio (default: {QUERY_BUDGET})"},
+    )
     sv.set_defaults(func=cmd_serve)
 
     lb = sub.add_parser("labels", help="manage the labels CSV")

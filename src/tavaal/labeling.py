@@ -9,7 +9,11 @@ their scores. The user labels them, appends rows to ``labels.csv``, and asks aga
 from __future__ import annotations
 
 import csv
+import difflib
 import io
+import logging
+import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ from tavaal.config import RunConfig
 from tavaal.errors import TavaalError
 from tavaal.learner import ActiveLearner, QueryResult
 from tavaal.paths import read_bytes_capped
+
+logger = logging.getLogger("tavaal")
 
 
 class RowWriter:
@@ -41,9 +47,10 @@ class RowWriter:
             self.writerow(list(row))
 
 
-def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
+def read_labels(path: Path, known: set[str] | None = None, root: Path | None = None) -> dict[str, str]:
     """``path,label`` rows; every problem is reported with its line number. With ``known``, every
-    path must be one of them (an image of the pool folder)."""
+    path must be one of them (an image of the pool folder, relative to it); with the pool folder
+    ``root`` too, an absolute path of one of its images is taken as that image."""
     fix = "give a CSV file; create it with the header 'path,label' and one row per labeled image"
     raw = read_bytes_capped(path, "labels", "labels file", fix)
     try:  # utf-8-sig: spreadsheet programs start the file with a byte-order mark
@@ -67,33 +74,84 @@ def read_labels(path: Path, known: set[str] | None = None) -> dict[str, str]:
         # Spaces around a cell are a spreadsheet's; a pool file whose name has them keeps them.
         p = row[0] if known is not None and row[0] in known else row[0].strip()
         lab = row[1].strip()
+        if known is not None and p not in known and root is not None and os.path.isabs(p):
+            rel = os.path.relpath(os.path.realpath(p), os.path.realpath(root))
+            p = rel if rel in known else p
         if known is not None and p not in known:
-            raise TavaalError(f"{path}: line {n} names {p!r}, which is not an image in the pool folder")
+            where = f" {root}" if root is not None else ""
+            raise TavaalError(
+                f"{path}: line {n} names {p!r}, which is not an image in the pool folder{where} (paths "
+                "are relative to the pool folder, e.g. cats/001.jpg)"
+            )
         if p in labels and labels[p] != lab:
             raise TavaalError(f"{path}: line {n} labels {p!r} {lab!r} but an earlier line says {labels[p]!r}")
         labels[p] = lab
     return labels
 
 
+QUERY_BUDGET = 50  # images per query when --budget is not given: one labeling batch (serve's too)
+
+
 def query(
-    pool: Path, labels_file: Path, method: str, budget: int, cfg: RunConfig, progress: bool = False
+    pool: Path,
+    labels_file: Path,
+    method: str,
+    budget: int | None,
+    cfg: RunConfig,
+    progress: bool = False,
 ) -> tuple[QueryResult, list[Any] | None]:
     """Train on the labeled images and return the ``budget`` unlabeled ones ``method`` picks, and
-    the task learner's predicted class of each pick (None on a cold start, which picks at random)."""
+    the task learner's predicted class of each pick (None on a cold start, which picks at random).
+    ``budget`` None: ``QUERY_BUDGET``, or every unlabeled image when fewer are left (said in one line)."""
     learner = ActiveLearner(method, pool=pool, config=cfg, progress=progress)
-    labels = read_labels(labels_file, set(learner.ids))
+    labels = read_labels(labels_file, set(learner.ids), pool)
+    warn_lonely_classes(labels, labels_file)
     learner.label(list(labels), list(labels.values()))
     learner.set_cycle(len(labels))  # each query of a growing labels file draws its own subset
+    left = len(learner.ids) - len(labels)
+    if left == 0:
+        raise TavaalError(f"every image of {pool} is labeled in {labels_file}: nothing left to query")
+    if budget is None:
+        budget = min(QUERY_BUDGET, left)
+        if budget < QUERY_BUDGET:
+            logger.warning("only %d images are unlabeled: the query returns all of them, ranked", left)
+    elif budget > left:
+        raise TavaalError(
+            f"--budget {budget} is more than the {left} unlabeled images of {pool}; give --budget {left} "
+            "or less"
+        )
     result = learner.query(budget)
     return result, None if result.cold_start else learner.predict(result.ids)
 
 
+def warn_lonely_classes(labels: dict[str, str], labels_file: Path) -> None:
+    """One line per class with a single label while the others have several: a typo ("cta" for
+    "cat") would otherwise become a class of its own."""
+    counts = Counter(labels.values())
+    if len(counts) < 2 or sorted(counts.values())[-1] < 3:
+        return
+    for name, n in sorted(counts.items()):
+        if n == 1:
+            close = difflib.get_close_matches(name, [c for c in counts if c != name], n=1, cutoff=0.6)
+            hint = f" (a typo of {close[0]!r}?)" if close else " (a typo?)"
+            logger.warning(
+                "%s: class %r has one label while the others have several%s; fix the row if it is not "
+                "a class of its own",
+                labels_file,
+                name,
+                hint,
+            )
+
+
 def write_suggestions(path: Path, result: QueryResult, predicted: list[Any] | None = None) -> None:
-    """``rank,path,score,predicted,label`` with an empty label column to fill in, written atomically."""
+    """``rank,path,score,score_name,score_order,predicted,label`` with an empty label column to fill
+    in, written atomically. Rank 1 is labeled first whatever the method; ``score_name`` and
+    ``score_order`` say what the score is and how it runs with the rank."""
     buf = io.StringIO()
     w = RowWriter(buf, lineterminator="\r\n")
-    w.writerow(["rank", "path", "score", "predicted", "label"])
+    w.writerow(["rank", "path", "score", "score_name", "score_order", "predicted", "label"])
+    name, order = result.score_name or "", result.score_order or ""
     for k, (rank, sid, score) in enumerate(result.rows()):
         guess = "" if predicted is None else predicted[k]
-        w.writerow([rank, sid, "" if score is None else f"{score:.6g}", guess, ""])
+        w.writerow([rank, sid, "" if score is None else f"{score:.6g}", name, order, guess, ""])
     atomic_write_text(path, buf.getvalue())

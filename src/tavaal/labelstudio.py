@@ -75,6 +75,7 @@ def export_tasks(
             "rank": rank,
             "score": score,
             "score_name": result.score_name,
+            "score_order": result.score_order,
         }
         tasks.append({"data": data, "predictions": [prediction]})
     return tasks

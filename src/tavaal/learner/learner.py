@@ -533,6 +533,7 @@ class ActiveLearner:
             candidate_indices=np.asarray(ctx.candidates, dtype=np.int64),
             candidate_scores=sel.scores,
             score_name=sel.score_name,
+            score_order=self.strategy.score_order if sel.scores is not None else None,
             tied_at_cut=sel.tied_at_cut,
             info=sel.info,
             seconds=seconds,

@@ -27,6 +27,7 @@ class QueryResult:
     candidate_indices: np.ndarray
     candidate_scores: np.ndarray | None
     score_name: str | None = None
+    score_order: str | None = None  # "higher first", "lower first" or "not the order" (Strategy)
     tied_at_cut: int = 0
     info: dict[str, Any] = field(default_factory=dict)
     cold_start: bool = False

@@ -67,6 +67,7 @@ def kmeans_pp(a: torch.Tensor, h: torch.Tensor, k: int, generator: torch.Generat
 class BADGE(Strategy):
     name = "badge"
     score_name = "gradient_norm"
+    score_order = "not the order"
 
     def make_phase(self, ctx: SelectionContext) -> Any:
         if ctx.dataset.is_segmentation:  # before any training

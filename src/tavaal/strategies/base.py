@@ -100,6 +100,9 @@ class Strategy:
     ranker_loss: ClassVar[str | None] = None  # trait: needs a Ranker, trained with this loss
     adversarial: ClassVar[bool] = False  # trait: scores with a VAE + discriminator (D's output)
     score_name: ClassVar[str | None] = None
+    # How the recorded score relates to the picks: "higher first", "lower first", or "not the
+    # order" (the picks come from a diversity procedure; the score only describes each candidate).
+    score_order: ClassVar[str] = "higher first"
     settings: ClassVar[tuple[type[Settings], ...]] = ()  # the settings sections it reads
 
     def __init__(self, **values: Any):

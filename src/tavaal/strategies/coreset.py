@@ -62,6 +62,7 @@ class CoreSetParams(Settings):
 class CoreSet(Strategy):
     name = "coreset"
     score_name = "distance_to_labeled"
+    score_order = "not the order"
     settings = (CoreSetParams,)
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:

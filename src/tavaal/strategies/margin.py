@@ -20,6 +20,7 @@ def margin(probs: torch.Tensor) -> torch.Tensor:
 class MarginSampling(Strategy):
     name = "margin"
     score_name = "margin"
+    score_order = "lower first"
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
         m = probability_scores(ctx, margin)  # segmentation: the mean of the pixels' margins

@@ -150,6 +150,7 @@ def _authors_loop(
 class TypiClust(Strategy):
     name = "typiclust"
     score_name = "typicality"
+    score_order = "not the order"
     settings = (TypiClustParams, AdversarialParams)  # the VAE's settings for the "vae" embedding
 
     @property
