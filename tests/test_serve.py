@@ -255,3 +255,45 @@ def test_label_studio_errors_never_carry_the_key(monkeypatch, caplog):
     with pytest.raises(TavaalError) as e:
         link.annotations()
     assert key not in str(e.value) and "reading project 3" in str(e.value)
+
+
+def test_retrains_are_logged_start_end_and_failure(backend, caplog):
+    make, root, truth, _ = backend
+    b = make(every=3)
+    client = make_app(b).test_client()
+    paths = sorted(truth)
+    with caplog.at_level("INFO", logger="tavaal"):
+        for k, p in enumerate(paths[:3]):
+            client.post("/webhook", json=_event("ANNOTATION_CREATED", 100 + k, k, p, truth[p]))
+        assert b.wait_idle(300)
+    assert "retraining on 3 labels (entropy, 3 changes)" in caplog.text
+    assert "retrained in" in caplog.text and "on 3 labels: version 1, first pick" in caplog.text
+
+
+def test_the_command_shows_the_retrain_log_unless_quiet(tmp_path, pool, monkeypatch):  # noqa: F811
+    import logging
+
+    from tavaal.cli import main
+
+    root, _ = pool
+    seen = []
+    monkeypatch.setattr(
+        "tavaal.serve.serve", lambda b, *a, **k: (seen.append(logging.getLogger("tavaal").level), b.close())
+    )
+    logger = logging.getLogger("tavaal")
+    try:
+        for extra, level in (([], logging.INFO), (["--quiet"], logging.NOTSET)):
+            logger.setLevel(logging.NOTSET)
+            argv = [
+                "serve",
+                "--pool",
+                str(root),
+                "--state",
+                str(tmp_path / f"state{len(seen)}"),
+                "--preset",
+                "digits",
+            ]
+            assert main([*argv, *extra]) == 0
+            assert seen[-1] == level
+    finally:
+        logger.setLevel(logging.NOTSET)

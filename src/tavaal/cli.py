@@ -425,6 +425,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if (args.label_studio is None) != (args.project is None):
         raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")
+    if not args.quiet:  # a live backend tells its operator when it retrains, how long it took, failures
+        logging.getLogger("tavaal").setLevel(logging.INFO)
     if args.budget is None and args.config is None:  # a labeling batch, not the protocol budget
         args.budget = QUERY_BUDGET
     cfg = resolve_config(args, labeling_preset(args))

@@ -355,8 +355,9 @@ class Backend:
                 r = self.retrain()
                 self.last_error = None
                 logger.info(
-                    "retrained in %.1f s: version %d, %s",
+                    "retrained in %.1f s on %d labels: version %d, %s",
                     time.perf_counter() - t0,
+                    len(r["labels"]),
                     r["version"],
                     "every image is labeled, nothing to query"
                     if r["complete"]
