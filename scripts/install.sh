@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Create .venv and install tavaal with its test extra. PyTorch comes from PIP_INDEX_URL/extra
-# indexes as configured on the machine; pass TORCH_SPEC to pin another build.
+# indexes as configured on the machine; pass TORCH_SPEC to pin another build. On a machine without
+# an NVIDIA GPU, PyTorch's CPU build (about 0.7 GB instead of 5-6 GB) is tried first, from
+# TAVAAL_TORCH_CPU_INDEX (default PyTorch's own CPU index); where that index cannot be reached the
+# default wheel is installed, with one line that says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+CPU_INDEX=${TAVAAL_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ -z "${TORCH_SPEC:-}" ] && ! nvidia-smi -L >/dev/null 2>&1 && ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  cat >&2 <<'EOF_NOTE'
-tavaal install: no NVIDIA GPU found. The default PyTorch wheel is the CUDA build (about 5-6 GB in
-.venv); the CPU build is about 0.7 GB. To install the CPU build instead, stop now (Ctrl-C) and run
-  TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu" bash scripts/install.sh
-(or any pip arguments that name the torch build you want). Continuing with the default in 5 s...
-EOF_NOTE
-  if [ -t 0 ]; then sleep 5; fi
+  .venv/bin/python -m pip install -q --retries 1 --timeout 20 --index-url "$CPU_INDEX" \
+    "torch>=2.1" "torchvision>=0.16" >/dev/null 2>&1 || true
+  # What was installed decides the note (a local wheel cache can answer in the index's place).
+  if .venv/bin/python -c "import sys, torch; sys.exit(torch.version.cuda is not None)" 2>/dev/null; then
+    echo "tavaal install: no NVIDIA GPU found: installed PyTorch's CPU build from $CPU_INDEX" >&2
+  else
+    echo "tavaal install: no NVIDIA GPU found, and PyTorch's CPU build could not be had from $CPU_INDEX: installing the default wheel (a CUDA build of about 5-6 GB where that is the default)" >&2
+  fi
 fi
 .venv/bin/python -m pip install -q ${TORCH_SPEC:-"torch>=2.1" "torchvision>=0.16"}
 .venv/bin/python -m pip install -q -e ".[test]"
