@@ -193,3 +193,34 @@ def test_compressed_records_read_like_plain_ones(tmp_path, records):
     write_records(tmp_path / "r.jsonl", records)
     (tmp_path / "r.jsonl.gz").write_bytes(gzip.compress((tmp_path / "r.jsonl").read_bytes()))
     assert read_records(tmp_path / "r.jsonl.gz") == read_records(tmp_path / "r.jsonl") == records
+
+
+def test_figures_say_what_they_show(tmp_path, records, monkeypatch):
+    """The last cycle trains without selecting: no empty entropy slot, the histogram names the cycle
+    it shows; the grids name their trial; the axis reads "test accuracy (%)"."""
+    from tavaal import report
+
+    for r in records:
+        r["trial"] += 3  # trials 3 and 4: the grids show trial 3
+        if r["cycle"] == 1:  # what a real run records: the last cycle selects nothing
+            r.update(selected=[], selected_class_counts=[0, 0, 0])
+            for k in ("candidates", "scores", "score_name", "candidate_losses"):
+                r.pop(k, None)
+    figs = {}
+
+    def keep(fig, path):
+        figs[path.name] = fig
+        return path
+
+    monkeypatch.setattr(report, "save_figure", keep)
+    x = np.zeros((40, 1, 8, 8), dtype=np.uint8)
+    monkeypatch.setattr(report, "_load_images", lambda root: (x, ["a", "b", "c"]))
+    write_records(tmp_path / "results.jsonl", records)
+    write_report(tmp_path)
+    assert figs["accuracy.png"].axes[0].get_ylabel() == "test accuracy (%)"
+    ticks = [t.get_text() for t in figs["selection_entropy.png"].axes[0].get_xticklabels()]
+    assert ticks == ["20"]  # cycle 1 (30 labeled) selected nothing: no empty slot
+    hist = figs["likelihood_histogram.png"].axes[0]
+    assert "last cycle that selected: cycle 0 (20 labeled)" in hist.get_title()
+    assert [t.get_text() for t in hist.get_legend().get_texts()] == ["tavaal (2 trial(s))"]
+    assert figs["selected_tavaal.png"]._suptitle.get_text().startswith("tavaal, trial 3: first 3")

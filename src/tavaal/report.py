@@ -60,6 +60,11 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
+def _noun(metric: str) -> str:
+    """A metric's name inside a sentence: "accuracy", but "mIoU" as written."""
+    return metric.lower() if metric == metric.capitalize() else metric
+
+
 def _dataset_label(records: list[dict[str, Any]]) -> str:
     names = sorted({str(r.get("dataset", "?")) for r in records})
     return ", ".join(names)
@@ -93,7 +98,7 @@ def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
         "mean",
         "std",
         f"Test {metric} vs. labeled samples ({_dataset_label(records)})",
-        f"test {metric} (%)",
+        f"test {_noun(metric)} (%)",
         out / "accuracy.png",
     )
 
@@ -163,7 +168,7 @@ def selection_curves(records: list[dict[str, Any]], out: Path) -> Path:
             ax.fill_between(x, y - sd, y + sd, alpha=0.15)
         ax.set(title=f"Test {metric}, {which}", xlabel="labeled samples")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"test {metric} (%), mean ± std")
+    axes[0].set_ylabel(f"test {_noun(metric)} (%), mean ± std")
     axes[1].legend(title=_dataset_label(records), loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save_figure(fig, out / "selection_accuracy.png")
 
@@ -209,8 +214,9 @@ def class_entropy(counts: list[int]) -> float:
 
 
 def selection_entropy(records: list[dict[str, Any]], out: Path) -> Path:
-    """Figure 7a: class-count entropy of each cycle's selection, bars per method (mean over trials)."""
-    recs = [r for r in records if r.get("selected_class_counts")]
+    """Figure 7a: class-count entropy of each cycle's selection, bars per method (mean over trials);
+    the last cycle, which trains without selecting, has no bar."""
+    recs = [r for r in records if r.get("selected") and r.get("selected_class_counts")]
     if not recs:
         raise Skip("records hold no selected_class_counts")
     by = defaultdict(list)
@@ -263,9 +269,11 @@ def likelihood_histogram(records: list[dict[str, Any]], out: Path) -> Path:
     )  # the data's own range: D often spans little of [0, 1]
     for m, recs in found.items():
         v = values[m]
-        ax.hist(v, bins=bins, alpha=0.55, label=f"{m} (cycle {recs[0]['cycle']}, {len(recs)} trial(s))")
+        ax.hist(v, bins=bins, alpha=0.55, label=f"{m} ({len(recs)} trial(s))")
+    last = sorted({(r["cycle"], r["n_labeled"]) for recs in found.values() for r in recs})
+    when = ", ".join(f"cycle {c} ({n} labeled)" for c, n in last)
     ax.set(
-        title="Discriminator output over the unlabeled subset, last cycle",
+        title=f"Discriminator output over the unlabeled subset\nat the last cycle that selected: {when}",
         xlabel="D(r, z): likelihood of being labeled (selection takes the smallest)",
         ylabel="samples",
     )
@@ -302,19 +310,21 @@ def loss_vs_likelihood(records: list[dict[str, Any]], out: Path) -> list[Path]:
 def selected_grids(
     records: list[dict[str, Any]], out: Path, x_train: np.ndarray | None, classes: list[str] | None
 ) -> list[Path]:
-    """Figure 13: the images each method selected per cycle (first trial), with class counts."""
+    """Figure 13: the images each method selected per cycle (its first trial), with class counts."""
     if x_train is None:
         raise Skip("the dataset's images could not be loaded for the selection grids")
     if x_train.ndim != 4:
         raise Skip("the dataset is not made of images")
     paths = []
     for m in dict.fromkeys(r["method"] for r in records):
+        trials = [r["trial"] for r in records if r["method"] == m and r.get("selected")]
+        if not trials:
+            continue
+        trial = min(trials)
         recs = sorted(
-            (r for r in records if r["method"] == m and r["trial"] == 0 and r.get("selected")),
+            (r for r in records if r["method"] == m and r["trial"] == trial and r.get("selected")),
             key=lambda r: r["cycle"],
         )
-        if not recs:
-            continue
         cols = min(10, min(len(r["selected"]) for r in recs))
         fig, axes = plt.subplots(len(recs), cols, figsize=(cols * 1.0, len(recs) * 1.25 + 0.6), squeeze=False)
         for row, r in zip(axes, recs):
@@ -330,7 +340,7 @@ def selected_grids(
             )[:5]
             row[0].set_ylabel(f"cycle {r['cycle']}", fontsize=9)
             row[cols // 2].set_title(", ".join(f"{n}:{c}" for c, n in top), fontsize=8)
-        fig.suptitle(f"{m}: first {cols} selected images per cycle (titles: top class counts)")
+        fig.suptitle(f"{m}, trial {trial}: first {cols} selected images per cycle (titles: top class counts)")
         paths.append(save_figure(fig, out / f"selected_{m}.png"))
     return paths
 

@@ -295,7 +295,7 @@ class AdversarialStrategy(Strategy):
     conditioned = False
     adversarial = True
     score_name = "d_labeled_prob"
-    score_order = "lower first"  # eq. (7)
+    score_order = "lower first"  # the smallest D(r, z) first
 
     settings = (AdversarialParams,)
 
