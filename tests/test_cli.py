@@ -3,6 +3,9 @@ import json
 import pytest
 
 from tavaal.cli import main
+from tavaal.config import make_config
+from tavaal.errors import TavaalError
+from tavaal.strategies import get_strategy
 
 
 def run_cli(capsys, *argv):
@@ -292,3 +295,24 @@ def test_one_function_decides_the_default_preset():
     assert default_preset(None, "svhn") == "svhn"  # the dataset's own
     assert default_preset(None, "imagefolder") == "cifar10"  # an image folder: 32x32 ResNet-18 settings
     assert default_preset(None, None) == "digits"  # the embedded default
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (
+            lambda: make_config("digits", {"lattent_dim": 3}),
+            "unknown config field 'lattent_dim'; did you mean 'latent_dim'?",
+        ),
+        (lambda: make_config("digitz"), "unknown preset 'digitz'; did you mean 'digits'?"),
+        (
+            lambda: get_strategy("tavall", make_config("digits")),
+            "unknown method 'tavall'; did you mean 'tavaal'?",
+        ),
+        (lambda: make_config("digits", {"zzz": 1}), "unknown config field 'zzz'; valid config fields are"),
+    ],
+)
+def test_a_misspelled_name_gets_the_nearest_valid_one(make, needle):
+    with pytest.raises(TavaalError) as e:
+        make()
+    assert needle in str(e.value)

@@ -72,10 +72,27 @@ def test_a_long_fit_says_so_once_with_how_to_go_faster(monkeypatch, caplog, digi
 
     monkeypatch.setattr(tavaal.train, "LONG_FIT_SECONDS", 0.0)  # every fit is "long"
     monkeypatch.setattr(tavaal.train, "_warned", False)
-    learner = make_learner(tiny_config(epochs=3), "random", digits, 0)
+    monkeypatch.setattr(tavaal.train, "advice_for", "python")
+    learner = make_learner(tiny_config(epochs=5), "random", digits, 0)
     learner.label(list(range(20)), oracle_labels(digits, list(range(20))))
     with caplog.at_level(logging.WARNING, logger="tavaal"):
         learner.fit()
         learner.fit()
     warnings = [r.getMessage() for r in caplog.records if "this fit will take about" in r.getMessage()]
-    assert len(warnings) == 1 and "--preset quick" in warnings[0]
+    assert len(warnings) == 1 and "preset='quick', fewer epochs (epochs=N)" in warnings[0]
+    assert "2 epochs left" in warnings[0]  # projected after three measured epochs of five
+
+
+def test_the_estimate_is_the_steady_epoch_time_and_the_advice_the_callers(monkeypatch, caplog):
+    import logging
+
+    import tavaal.train as train
+
+    monkeypatch.setattr(train, "_warned", False)
+    monkeypatch.setattr(train, "advice_for", "cli")
+    with caplog.at_level(logging.WARNING, logger="tavaal"):
+        train.warn_if_long(elapsed=30.0, steady=0.5, remaining=100, desc="fit")  # 80 s: no warning
+        assert not caplog.records
+        train.warn_if_long(elapsed=30.0, steady=1.5, remaining=100, desc="fit")  # 180 s
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "about 3 min (1.5 s per epoch, 100 epochs left" in msg and "--preset quick" in msg

@@ -720,6 +720,9 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
+    import tavaal.train
+
+    tavaal.train.advice_for = "cli"  # advice in flags, not keywords
     if not any(isinstance(h, _StderrHandler) for h in logging.getLogger("tavaal").handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("tavaal: %(levelname)s: %(message)s"))

@@ -249,7 +249,7 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConf
     values["preset"] = preset
     for key, val in overrides.items():
         if key not in FIELDS:
-            raise TavaalError(f"unknown config field {key!r}; valid fields are: {', '.join(sorted(FIELDS))}")
+            raise did_you_mean("config field", key, list(FIELDS))
         values[key] = check_type(key, FIELDS[key][1], val)
     cfg = RunConfig.from_flat(values)
     cfg.validate()

@@ -12,8 +12,13 @@ class BudgetError(TavaalError, ValueError):
 
 
 def did_you_mean(kind: str, name: str, valid: list[str]) -> TavaalError:
-    """Build the error for an unknown name, listing every valid one."""
-    return TavaalError(f"unknown {kind} {name!r}; valid {kind}s are: {', '.join(sorted(valid))}")
+    """Build the error for an unknown name: the nearest valid one when one is close, then every
+    valid one."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.75)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return TavaalError(f"unknown {kind} {name!r}; {hint}valid {kind}s are: {', '.join(sorted(valid))}")
 
 
 # Terminal escape sequences (colours, cursor moves, window titles) and other control characters:

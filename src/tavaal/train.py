@@ -150,7 +150,7 @@ def train_task_learner(
     n, bs = idx_all.numel(), tr.batch_size
     last_ranker_epoch, epoch_loss = -1, torch.zeros((), device=device)
     bar = tqdm(range(tr.epochs), desc=desc, disable=not progress, leave=False)
-    first_epoch_end = t0
+    ends: list[float] = []
     for epoch in bar:
         if epoch_hook is not None:
             epoch_hook(epoch, model, ranker)
@@ -173,11 +173,12 @@ def train_task_learner(
         if update_ranker:
             last_ranker_epoch = epoch
         sched.step()
-        if epoch == 0:
-            first_epoch_end = time.perf_counter()
-        elif epoch == 1:  # the first epoch carries one-time costs: project from the second
-            now = time.perf_counter()
-            warn_if_long(first_epoch_end - t0, now - first_epoch_end, tr.epochs, desc)
+        ends.append(time.perf_counter())
+        if epoch == STEADY_AFTER and tr.epochs > STEADY_AFTER + 1:
+            # The first epochs carry one-time costs (allocation, kernel choice, caches): the rest is
+            # projected from the fastest of the epochs after the first.
+            steady = min(b - a for a, b in zip(ends, ends[1:]))
+            warn_if_long(ends[-1] - t0, steady, tr.epochs - len(ends), desc)
         if progress:
             bar.set_postfix(loss=f"{float(epoch_loss) / n:.3f}")
     if ranker is not None:
@@ -186,22 +187,31 @@ def train_task_learner(
 
 
 LONG_FIT_SECONDS = 120.0
+STEADY_AFTER = 2  # the estimate is made after this epoch (0-based): three epochs measured
 _warned = False
+# Who is asking decides the words of the advice: the command line's main() sets "cli".
+ADVICE = {
+    "python": "for a faster answer use preset='quick', fewer epochs (epochs=N), or device='cuda'",
+    "cli": "for a faster answer use --preset quick, fewer --epochs, or --device cuda",
+}
+advice_for = "python"
 
 
-def warn_if_long(first: float, second: float, epochs: int, desc: str) -> None:
-    """Once per process: when the first two epochs say the fit will take over two minutes, say how
-    long and how to make it faster (a person may be waiting for a query)."""
+def warn_if_long(elapsed: float, steady: float, remaining: int, desc: str) -> None:
+    """Once per process: when the epochs so far and the steady epoch time say the fit will take
+    over two minutes, say how long and how to make it faster, in the caller's terms (a person may
+    be waiting for a query)."""
     global _warned
-    total = first + second * (epochs - 1)
+    total = elapsed + steady * remaining
     if _warned or total < LONG_FIT_SECONDS:
         return
     _warned = True
     logger.warning(
-        "%s: this fit will take about %.0f min (%.1f s per epoch of %d, the selection networks "
-        "included); for a faster answer use --preset quick, fewer --epochs, or --device cuda",
+        "%s: this fit will take about %.0f min (%.1f s per epoch, %d epochs left, the selection "
+        "networks included); %s",
         desc,
         total / 60,
-        second,
-        epochs,
+        steady,
+        remaining,
+        ADVICE[advice_for],
     )
