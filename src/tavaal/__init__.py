@@ -4,14 +4,8 @@ The package runs deep active learning with TA-VAAL and every method the paper co
 with, and lets a practitioner ask which samples to label next.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tavaal")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+local"
-
-from tavaal.errors import TavaalError  # noqa: E402
+from tavaal._version import __version__
+from tavaal.errors import TavaalError
 
 __all__ = ["ActiveLearner", "QueryResult", "TavaalError", "__version__"]
 

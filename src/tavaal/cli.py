@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tavaal import __version__
+from tavaal._version import __version__
 from tavaal.atomic import DISK_ERRNOS
 from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
 from tavaal.data.folder import image_extensions, list_images

@@ -26,11 +26,9 @@ from tavaal.errors import TavaalError, did_you_mean
 from tavaal.paths import read_yaml
 from tavaal.presets import PRESET_NOTES, PRESETS, RECIPES, preset_names
 from tavaal.runtime import FAST, Runtime
-from tavaal.settings import POSITIVE, Settings, setting
+from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 from tavaal.strategies import STRATEGIES
 from tavaal.train import Training
-
-_NONNEG = (lambda v: v >= 0, "0 or more")
 
 
 @dataclass
@@ -50,7 +48,7 @@ class Protocol(Settings):
         0, check=(lambda v: v >= 0, "0 (subset-factor x budget) or positive"), most=10**9
     )
     final_selection: bool = False  # select after the last cycle too (implied by --analysis)
-    seed: int = setting(0, check=_NONNEG, most=2**63 - 1)
+    seed: int = setting(0, check=NONNEGATIVE, most=2**63 - 1)
     analysis: bool = False  # record real losses of candidates (uses labels the strategy never sees)
     # Also train one common learner (the preset's plain T, no Ranker) on each cycle's labeled set,
     # the same for every method: ``selection_accuracy`` judges the picks apart from the training.
@@ -75,13 +73,11 @@ CORE: dict[str, type[Settings]] = {
 SECTIONS: dict[str, type[Settings]] = {}  # every section by name: CORE's, then the strategies'
 # Every field by its flat name: (section, type name). Top-level fields have no section.
 FIELDS: dict[str, tuple[str | None, str]] = {}
-# Every field with a fixed set of values, from the sections' declarations (and the recipe).
-CHOICES: dict[str, tuple[str, ...]] = {}
 _known = -1  # the number of registered strategies SECTIONS was built from
 
 
 def refresh_sections() -> None:
-    """Rebuild SECTIONS, FIELDS and CHOICES (in place) from the strategy registry when a method
+    """Rebuild SECTIONS and FIELDS (in place) from the strategy registry when a method
     was registered since: a strategy registered by a user's module brings its settings along."""
     global _known
     if _known == len(STRATEGIES):
@@ -99,9 +95,6 @@ def refresh_sections() -> None:
             by_name[f.name] = (section, str(f.type))
     SECTIONS.clear(), SECTIONS.update(sections)
     FIELDS.clear(), FIELDS.update(by_name)
-    CHOICES.clear(), CHOICES.update({"recipe": tuple(RECIPES)})
-    for cls in sections.values():
-        CHOICES.update(cls.choices())
     _known = len(STRATEGIES)
 
 

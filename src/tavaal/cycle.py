@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from tavaal import __version__
+from tavaal._version import __version__
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
 from tavaal.diagnostics import ranker_diagnostics, score_diagnostics, warn_if_degenerate

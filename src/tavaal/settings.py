@@ -82,11 +82,6 @@ class Settings:
                     raise TavaalError(f"{f.name} ({flag(f.name)}) must be {valid}, got {value!r}")
 
     @classmethod
-    def choices(cls) -> dict[str, tuple[str, ...]]:
-        """Every field with a fixed set of values: {name: choices}."""
-        return {f.name: f.metadata["choices"] for f in dataclasses.fields(cls) if f.metadata.get("choices")}  # type: ignore[arg-type]
-
-    @classmethod
     def unhashed_defaults(cls) -> dict[str, Any]:
         """{field: default} of the fields that stay out of the experiment hash at their default:
         all of a section added later, the ``later`` fields of the others."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from tavaal import __version__
+from tavaal._version import __version__
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import RunConfig
 from tavaal.data.base import Augment
