@@ -5,7 +5,8 @@ Parts (images/s, after a warm-up): T + Ranker training (eq. 2), the VAE + D iter
 TA-VAAL, r computed once), inference (logits and Ranker output of the pool), each in four runtimes:
 fp32, fp32 + channels_last, bf16, bf16 + channels_last. End to end (``--end-to-end``, through the
 command line, fp32 against ``--fast``): the README demo, a ``quick`` query of 20 from 1,000 images
-with 50 labels, and one cycle of the cifar10 preset (cut to ``--e2e-epochs``) for random and TA-VAAL.
+with 50 labels, and one cycle of the cifar10 preset for random and TA-VAAL (cut to ``--e2e-epochs``
+epochs and ``--e2e-labels`` labels and candidates; the 10,000 test images evaluated).
 
 Examples:
   python benchmarks/bench_precision.py --data .cache/cifar10                 # CPU, 2 threads
@@ -42,6 +43,18 @@ RUNTIMES = {
     "bf16": {"precision": "bf16", "channels_last": False},
     "bf16+cl": {"precision": "bf16", "channels_last": True},
 }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), for the table's machine column."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def matmul_gflops(dev: torch.device, dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
@@ -140,8 +153,10 @@ def end_to_end(a: argparse.Namespace) -> dict[str, dict[str, float]]:
             str(a.e2e_epochs),
             "--lr-milestones",
             "",
+            "--initial",
+            str(a.e2e_labels),
             "--subset-size",
-            str(a.candidates),
+            str(a.e2e_labels),
             "--trials",
             "1",
             "--device",
@@ -195,14 +210,16 @@ def main() -> None:
     p.add_argument("--vae-iters", type=int, default=16)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (0: PyTorch's choice)")
     p.add_argument("--end-to-end", action="store_true")
-    p.add_argument("--e2e-epochs", type=int, default=2, help="task and VAE epochs of the cifar10 cycle")
+    p.add_argument("--e2e-epochs", type=int, default=2, help="task epochs of the cifar10 cycle")
+    p.add_argument("--e2e-labels", type=int, default=500, help="labels and candidates of the cifar10 cycle")
+    p.add_argument("--skip-parts", action="store_true", help="only the end-to-end commands")
     p.add_argument("--json", default="")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = make_config(a.preset, {"device": a.device, "threads": a.threads, **data_overrides(a.data)})
     dev = setup_device(cfg)
-    machine = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+    machine = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
     units = cpu_has_bf16() if dev.type == "cpu" else True
     print(
         f"device {dev} ({machine}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
@@ -215,23 +232,16 @@ def main() -> None:
         f"(x{peak['bf16'] / peak['fp32']:.2f})",
         flush=True,
     )
-    ds = subset(load_data(cfg.data), a.subset, 1000)
-    figs = {
-        "device": str(dev),
-        "machine": machine,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "bf16_units": units,
-        "preset": a.preset,
-        "matmul_gflops": peak,
-        "parts": parts(a, ds, dev),
-    }
-    base = figs["parts"]["fp32"]
-    for name, r in figs["parts"].items():
-        print(
-            f"  {name:8s} vs fp32: train x{r['train'] / base['train']:.2f}, VAE + D "
-            f"x{r['vae_d'] / base['vae_d']:.2f}, inference x{r['inference'] / base['inference']:.2f}"
-        )
+    figs: dict = {"device": str(dev), "machine": machine, "torch": torch.__version__}
+    figs.update(threads=torch.get_num_threads(), bf16_units=units, preset=a.preset, matmul_gflops=peak)
+    if not a.skip_parts:
+        figs["parts"] = parts(a, subset(load_data(cfg.data), a.subset, 1000), dev)
+        base = figs["parts"]["fp32"]
+        for name, r in figs["parts"].items():
+            print(
+                f"  {name:8s} vs fp32: train x{r['train'] / base['train']:.2f}, VAE + D "
+                f"x{r['vae_d'] / base['vae_d']:.2f}, inference x{r['inference'] / base['inference']:.2f}"
+            )
     if a.end_to_end:
         figs["end_to_end"] = end_to_end(a)
     if a.json:

@@ -82,3 +82,14 @@ def folder_pool(tmp_path, monkeypatch):
     paths = sorted(truth)
     labels = write_labels(tmp_path / "labels.csv", [(p, truth[p]) for p in paths[:9]])
     return root, truth, labels
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A small finished results folder (random on moons, 2 cycles; the probes damage copies of it)."""
+    from probes import MOONS
+    from tavaal.cli import main
+
+    out = tmp_path_factory.mktemp("results") / "r"
+    assert main(["compare", "--methods", "random", *MOONS, "--out", str(out)]) == 0
+    return out

@@ -94,3 +94,7 @@ def write_export(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 QUERY = ["--preset", "digits", "--epochs", "1", "--budget", "3", "--quiet"]
+
+
+# A results folder small enough for a module fixture: random on moons, 2 cycles (conftest ``results``).
+MOONS = ["--preset", "moons", "--cycles", "2", "--initial", "10", "--budget", "5", "--epochs", "2", "--quiet"]

@@ -14,18 +14,6 @@ from probes import cli, one_line, refused
 from tavaal import ActiveLearner
 from tavaal.errors import TavaalError
 
-MOONS = ["--preset", "moons", "--cycles", "2", "--initial", "10", "--budget", "5", "--epochs", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """A small finished results folder (random on moons, 2 cycles)."""
-    from tavaal.cli import main
-
-    out = tmp_path_factory.mktemp("results") / "r"
-    assert main(["compare", "--methods", "random", *MOONS, "--out", str(out)]) == 0
-    return out
-
 
 @pytest.fixture
 def evil(tmp_path, monkeypatch):

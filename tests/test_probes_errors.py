@@ -13,20 +13,9 @@ from urllib.parse import quote
 
 import pytest
 
-from probes import QUERY, cli, digest, export_task, is_device, make_pool, one_line, refused
+from probes import MOONS, QUERY, cli, digest, export_task, is_device, make_pool, one_line, refused
 
 DEEP = "[" * 100_000 + "]" * 100_000
-MOONS = ["--preset", "moons", "--cycles", "2", "--initial", "10", "--budget", "5", "--epochs", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """A small finished results folder (random on moons, 2 cycles, 5 trials)."""
-    from tavaal.cli import main
-
-    out = tmp_path_factory.mktemp("results") / "r"
-    assert main(["compare", "--methods", "random", *MOONS, "--out", str(out)]) == 0
-    return out
 
 
 def _inputs(tmp_path, root, labels):
