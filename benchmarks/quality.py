@@ -229,6 +229,28 @@ def folders_table(a: list[dict[str, Any]], b: list[dict[str, Any]], names: tuple
     return "\n".join(lines)
 
 
+def timing_table(records: list[dict[str, Any]]) -> str:
+    """Per method, the mean over trials of the seconds each part took over a whole trial: T's
+    training (with the Ranker, and the VAE + D pass in the paper schedule), the test-set
+    evaluation, and the selection; what is left of the wall time went to the selection-only
+    learner, the analysis and starting the jobs."""
+    lines = [
+        "| method | trials | train (s) | evaluate (s) | select (s) | sum (s) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in dict.fromkeys(r["method"] for r in records):
+        per: dict[int, list[float]] = {}
+        for r in records:
+            if r["method"] == m:
+                t = per.setdefault(int(r["trial"]), [0.0, 0.0, 0.0])
+                t[0] += r.get("train_seconds", 0.0)
+                t[1] += r.get("eval_seconds", 0.0)
+                t[2] += r.get("select_seconds", 0.0)
+        v = np.mean(list(per.values()), axis=0)
+        lines.append(f"| {m} | {len(per)} | {v[0]:.1f} | {v[1]:.1f} | {v[2]:.1f} | {v.sum():.1f} |")
+    return "\n".join(lines)
+
+
 def report(protocol: str, folder: Path) -> None:
     records = read_records(folder / "results.jsonl")
     print(full_markdown(records))
@@ -240,6 +262,8 @@ def report(protocol: str, folder: Path) -> None:
     if diag:
         print("Ranker and discriminator diagnostics on each cycle's candidates (mean ± std over trials)\n")
         print(diag + "\n")
+    print("Seconds per trial by part (mean over trials)\n")
+    print(timing_table(records) + "\n")
     deg = degenerate_summary(records)
     if deg:
         print(deg + "\n")

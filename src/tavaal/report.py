@@ -33,8 +33,17 @@ except ImportError:
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Eleven methods and more: tab10 would give two of them one colour, so tab10 then tab20's pale half.
+_COLORS = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
 plt.rcParams.update(
-    {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10, "figure.dpi": 110}
+    {
+        "font.size": 11,
+        "axes.titlesize": 13,
+        "axes.labelsize": 12,
+        "legend.fontsize": 10,
+        "figure.dpi": 110,
+        "axes.prop_cycle": matplotlib.cycler(color=_COLORS),
+    }
 )
 
 
@@ -97,7 +106,7 @@ def accuracy_curves(records: list[dict[str, Any]], out: Path) -> Path:
         summarize(records),
         "mean",
         "std",
-        f"Test {metric} vs. labeled samples ({_dataset_label(records)})",
+        f"Test {_noun(metric)} vs. labeled samples ({_dataset_label(records)})",
         f"test {_noun(metric)} (%)",
         out / "accuracy.png",
     )
@@ -166,7 +175,7 @@ def selection_curves(records: list[dict[str, Any]], out: Path) -> Path:
             y, sd = np.array([100 * r.mean for r in rs]), np.array([100 * r.std for r in rs])
             ax.plot(x, y, marker="o", label=m)
             ax.fill_between(x, y - sd, y + sd, alpha=0.15)
-        ax.set(title=f"Test {metric}, {which}", xlabel="labeled samples")
+        ax.set(title=f"Test {_noun(metric)}, {which}", xlabel="labeled samples")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"test {_noun(metric)} (%), mean ± std")
     axes[1].legend(title=_dataset_label(records), loc="upper left", bbox_to_anchor=(1.01, 1.0))
