@@ -39,7 +39,7 @@ def test_cudnn_benchmark_is_on_by_default_and_can_be_turned_off():
 @pytest.mark.parametrize(
     "device,expect",
     [
-        ("cpu", {"channels_last": True, "precision": "bf16", "cuda_graphs": False, "fused": False}),
+        ("cpu", {"channels_last": False, "precision": "bf16", "cuda_graphs": False, "fused": False}),
         ("cuda", {"channels_last": True, "precision": "bf16", "cuda_graphs": True, "fused": True}),
     ],
 )

@@ -100,12 +100,13 @@ def test_the_vae_batch_of_0_is_the_task_batch_on_every_path(digits):
         assert learner.networks()["adversarial"].p.vae_batch_size == 16
 
 
-def test_explicit_arguments_override_the_config(digits):
+def test_explicit_arguments_override_the_config(digits, monkeypatch):
+    monkeypatch.setattr("tavaal.runtime.cpu_has_bf16", lambda: True)
     x = digits.x_train[:60].numpy()
     cfg = make_config("digits", {"epochs": 3})
     learner = ActiveLearner("random", "smallcnn", x, config=cfg, seed=7, epochs=1, device="cpu", fast=True)
     assert learner.cfg.protocol.seed == 7 and learner.cfg.training.epochs == 1
-    assert learner.cfg.runtime.channels_last  # fast on the CPU
+    assert learner.cfg.runtime.precision == "bf16"  # fast on a CPU with bf16 units
     assert cfg.training.epochs == 3  # the caller's config is left as it was
     with pytest.raises(TavaalError, match="give either config= or preset="):
         ActiveLearner("random", "smallcnn", x, config=cfg, preset="digits")

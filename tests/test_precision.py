@@ -23,8 +23,32 @@ RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "quality-cpu-20
 
 def test_precision_is_fp32_or_bf16():
     assert make_config("digits").runtime.precision == "fp32"
-    with pytest.raises(TavaalError, match=r"precision \(--precision\) must be one of fp32, bf16, got 'fp16'"):
+    with pytest.raises(
+        TavaalError, match=r"precision \(--precision\) must be one of fp32, bf16, auto, got 'fp16'"
+    ):
         make_config("digits", {"precision": "fp16"})
+
+
+@pytest.mark.parametrize(
+    "units, device, expect", [(True, "cpu", "bf16"), (False, "cpu", "fp32"), (True, "cuda", "fp32")]
+)
+def test_auto_is_bf16_on_a_cpu_with_the_units_and_resolved_when_built(monkeypatch, units, device, expect):
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: units)
+    cfg = make_config("digits", {"precision": "auto", "device": device})
+    assert cfg.runtime.precision == expect and cfg.to_dict()["precision"] == expect
+    assert (
+        cfg.experiment_hash()
+        == make_config("digits", {"precision": expect, "device": device}).experiment_hash()
+    )
+
+
+def test_the_quick_preset_people_use_on_a_cpu_is_bf16_where_the_units_are(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert make_config("quick").runtime.precision == "bf16"
+    assert make_config("quick", {"precision": "fp32"}).runtime.precision == "fp32"  # asked for: kept
+    assert make_config("cifar10").runtime.precision == "fp32"  # the paper's presets stay fp32
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert make_config("quick").runtime.precision == "fp32"
 
 
 def test_the_former_name_amp_is_still_read():
@@ -62,8 +86,8 @@ def test_fast_on_a_cpu_without_bf16_units_keeps_fp32_with_one_line(monkeypatch, 
     cfg = resolve_config(build_parser().parse_args(["run", "--preset", "digits", "--fast"]), "digits")
     assert cfg.runtime.precision == "fp32" and cfg.runtime.channels_last is False
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
-    assert fast_settings("cpu") == {"precision": "bf16", "channels_last": True}
-    assert fast_settings("cpu", {"channels_last": False}) == {"precision": "bf16"}  # given: kept
+    assert fast_settings("cpu") == {"precision": "bf16"}
+    assert fast_settings("cpu", {"precision": "fp32"}) == {}  # given: kept
 
 
 def test_records_say_which_precision_ran(digits):

@@ -135,8 +135,8 @@ def add_config_options(
         "--fast",
         action="store_true",
         help="the fastest measured settings (benchmarks/README.md): on CUDA bf16, channels_last, CUDA "
-        "graphs and fused optimizers; on a CPU with bf16 units bf16 and channels_last; on a CPU "
-        "without them nothing (fp32 is its fastest); a setting given explicitly is kept",
+        "graphs and fused optimizers; on a CPU with bf16 units bf16; on a CPU without them nothing "
+        "(fp32 is its fastest); a setting given explicitly is kept",
     )
     p.add_argument("--config", default=None, help="YAML file of config fields")
     p.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")

@@ -31,15 +31,17 @@ def warn_once(message: str) -> None:
         log.warning(message)
 
 
-PRECISIONS = ("fp32", "bf16")
+# "auto": bf16 on a CPU with bf16 units, fp32 elsewhere; resolved when the config is built, so records
+# and the experiment hash hold what ran.
+PRECISIONS = ("fp32", "bf16", "auto")
 
 # The fastest settings measured per device (benchmarks/README.md, bench_precision.py): ``--fast``
-# (or ``ActiveLearner(fast=True)``) sets those not given. On a CPU, bf16 + channels_last only
-# where the CPU has bf16 units: without them bf16 is emulated and channels_last alone measured
-# slower than the default (ResNet-18 training, 2 cores), so such a CPU keeps the default.
+# (or ``ActiveLearner(fast=True)``) sets those not given. On a CPU, bf16 only where the CPU has
+# bf16 units (without them bf16 is emulated), and without channels_last: on 2 cores it added 4% to
+# ResNet-18's bf16 training but cut the small CNN's to a third (x0.45 of fp32 against bf16's x1.42).
 FAST: dict[str, dict[str, Any]] = {
     "cuda": {"precision": "bf16", "channels_last": True, "cuda_graphs": True, "fused": True},
-    "cpu": {"precision": "bf16", "channels_last": True},
+    "cpu": {"precision": "bf16"},
 }
 
 _CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -94,6 +96,11 @@ class Runtime(Settings):
     cudnn_benchmark: bool = True
     eval_batch_size: int = setting(1024, check=POSITIVE, most=2**20)
     threads: int = setting(0, check=NONNEGATIVE, most=1024)  # CPU intra-op threads; 0: chosen for the model
+
+    def __post_init__(self) -> None:
+        if self.precision == "auto":
+            self.precision = "bf16" if str(self.device).startswith("cpu") and cpu_has_bf16() else "fp32"
+        super().__post_init__()
 
     def validate(self) -> None:
         super().validate()
