@@ -8,6 +8,7 @@ branch on these settings, so they read like Algorithm 1.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -56,12 +57,17 @@ def cpu_has_bf16() -> bool:
             return any(bool(p()) for p in probes)  # type: ignore[misc]
         except RuntimeError:
             pass
+    return any(flag in _cpuinfo_flags() for flag in _CPU_BF16_FLAGS)
+
+
+@functools.cache
+def _cpuinfo_flags() -> frozenset[str]:
+    """The words of /proc/cpuinfo, read once per process (every bf16 config build asks)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = f.read(1 << 20).split()
+            return frozenset(f.read(1 << 20).split())
     except OSError:
-        return False
-    return any(flag in flags for flag in _CPU_BF16_FLAGS)
+        return frozenset()
 
 
 NO_BF16_UNITS = "this CPU has no bf16 matrix units (AMX or AVX512-BF16)"
