@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from tavaal.data import DataSpec, load_data, load_dataset
 from tavaal.data import cache as cache_mod
-from tavaal.data import load_dataset
 from tavaal.data.imbalance import imbalanced_indices
 from tavaal.data.vision import load_caltech101, load_imagefolder
 from tavaal.errors import TavaalError
@@ -165,6 +165,29 @@ def test_imagefolder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(TavaalError, match="no images found"):
         load_imagefolder(str(tmp_path / "empty"), str(tmp_path / "test"))
+
+
+def test_an_image_folder_is_imbalanced_as_section_4_3_and_keeps_its_test_set(tmp_path):
+    classes = ["a", "b", "c", "d"]
+    _jpegs(tmp_path / "train", classes, 10)
+    _jpegs(tmp_path / "test", classes, 3)
+    spec = dict(dataset="imagefolder", train_dir=str(tmp_path / "train"), test_dir=str(tmp_path / "test"))
+    ds = load_data(DataSpec(**spec, imbalance_ratio=5))
+    assert np.bincount(ds.y_train.numpy()).tolist() == [2, 2, 10, 10]  # the first half reduced x5
+    assert ds.name.endswith("-imb5") and ds.x_test.shape[0] == 12  # the test set is not reduced
+    whole = load_data(DataSpec(**spec))
+    kept = [whole.x_train[i] for i in imbalanced_indices(whole.y_train.numpy(), 5)]
+    assert torch.equal(ds.x_train, torch.stack(kept))  # the paper's random choice, seeded
+    official = load_data(DataSpec(**spec, imbalance_ratio=5, imbalance_pattern="official"))
+    assert np.bincount(official.y_train.numpy()).tolist() == [2, 10, 2, 10]
+
+
+def test_imbalance_ratio_refuses_what_it_cannot_mean(tmp_path, no_md5):
+    with pytest.raises(TavaalError, match="1 \\(as loaded\\) or more"):
+        DataSpec(imbalance_ratio=0)
+    _write_cifar10(tmp_path, n=20)
+    with pytest.raises(TavaalError, match="already imbalanced; for another ratio use --dataset cifar10"):
+        load_data(DataSpec(dataset="cifar10-imb10", data_dir=str(tmp_path), imbalance_ratio=100))
 
 
 def test_caltech101_folders(tmp_path):

@@ -71,6 +71,7 @@ def test_a_folder_written_before_ranker_for_keeps_its_hash():
         "typiclust_max_clusters",
         "typiclust_embedding",
         "typiclust_rule",
+        "imbalance_ratio",
     ):
         d.pop(later)  # fields that did not exist when the folder was written
     d["amp"] = {"fp32": "none"}.get(d.pop("precision"))  # precision's first name and value

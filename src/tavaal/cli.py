@@ -56,6 +56,10 @@ _HELP = {
     "cycle trains and evaluates only, so the pool needs initial + budget x (cycles - 1)",
     "lr_milestones": "epochs at which the learning rate is multiplied by --lr-gamma, e.g. 160 or 60,120",
     "download": "download the dataset into --data-dir",
+    "imbalance_pattern": "which classes --imbalance-ratio reduces: paper (default: the first five) or "
+    "official (the authors' code: the even ones, each to its first samples in file order)",
+    "imbalance_ratio": "section 4.3 on any classification set, an image folder too: the reduced classes keep "
+    "1/N of their training samples (default 1: as loaded; the test set is never reduced)",
     "precision": "fp32 (default) or bf16: every network's forward and backward under bf16 autocast, "
     "losses and scores in fp32 (on a CPU it pays only with bf16 units: AMX or AVX512-BF16)",
     "channels_last": "channels_last memory format",

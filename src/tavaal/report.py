@@ -7,6 +7,7 @@ its inputs are not in the records (the report then lists the reason instead of f
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections import defaultdict
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import yaml
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import config_from_dict
-from tavaal.data import load_dataset
+from tavaal.data import load_data
 from tavaal.errors import TavaalError
 from tavaal.results import read_records
 from tavaal.strategies import STRATEGIES
@@ -357,15 +358,8 @@ def selected_grids(
 def _load_images(root: Path) -> tuple[np.ndarray | None, list[str] | None]:
     try:
         cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text())["config"])
-        ds = load_dataset(
-            cfg.data.dataset,
-            cfg.data.data_dir,
-            False,
-            cfg.data.train_dir,
-            cfg.data.test_dir,
-            cfg.data.image_size,
-            cfg.data.imbalance_pattern,
-        )
+        # every data field, as the run loaded it (an imbalance_ratio changes the pool's indices)
+        ds = load_data(dataclasses.replace(cfg.data, download=False))
         return ds.x_train.numpy(), ds.classes
     except Exception:  # any failure only drops the image grids, with the reason in the index
         return None, None

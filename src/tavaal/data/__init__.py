@@ -11,6 +11,7 @@ import torch
 
 from tavaal.data.base import ArrayDataset, Augment, prepare
 from tavaal.data.imbalance import imbalanced_indices
+from tavaal.errors import TavaalError
 from tavaal.registry import Registry
 from tavaal.settings import Settings, setting
 
@@ -32,6 +33,11 @@ class DataSpec(Settings):
     )
     # "paper": first five classes reduced; "official": the even ones
     imbalance_pattern: str = setting("paper", choices=("paper", "official"))
+    # section 4.3 on any classification set (an image folder too): the reduced classes keep 1/ratio
+    # of their training samples; 1: as loaded. The test set is never reduced.
+    imbalance_ratio: int = setting(
+        1, check=(lambda v: v >= 1, "1 (as loaded) or more"), most=10**6, later=True
+    )
     skip_unreadable: bool = False  # leave out image files that cannot be decoded, with a warning
     # zero padding of the random crop; -1: the dataset's (2 for 32x32, section 4.2)
     crop_pad: int = setting(-1, check=(lambda v: v >= -1, "-1 (the dataset's) or 0 or more"), most=1024)
@@ -165,7 +171,26 @@ def load_data(spec: DataSpec, quiet: bool = True) -> ArrayDataset:
         quiet=quiet,
         skip_unreadable=spec.skip_unreadable,
     )
+    if spec.imbalance_ratio > 1:
+        ds = _reduced(ds, spec)
     return with_crop_size(with_crop_pad(ds, spec.crop_pad), spec.crop_size)
+
+
+def _reduced(ds: ArrayDataset, spec: DataSpec) -> ArrayDataset:
+    """``imbalance_ratio`` applied to a loaded classification set (section 4.3's construction)."""
+    if ds.is_segmentation:
+        raise TavaalError(
+            f"imbalance_ratio (--imbalance-ratio) reduces classes of a classification set; {spec.dataset} "
+            "is a segmentation set: leave it at 1"
+        )
+    if spec.dataset.startswith("cifar10-imb"):
+        raise TavaalError(
+            f"{spec.dataset} is already imbalanced; for another ratio use --dataset cifar10 "
+            f"--imbalance-ratio {spec.imbalance_ratio}"
+        )
+    return make_imbalanced(
+        ds, spec.imbalance_ratio, spec.imbalance_pattern, f"{ds.name}-imb{spec.imbalance_ratio}"
+    )
 
 
 def with_crop_size(ds: ArrayDataset, crop: int) -> ArrayDataset:
