@@ -27,8 +27,8 @@ from bench_cycle import data_overrides, subset
 from bench_trial import fit, pair
 from tavaal.config import FAST, make_config
 from tavaal.data import load_data
-from tavaal.experiment import run_experiment
-from tavaal.ray_executor import RayExecutor
+from tavaal.runner import run_experiment
+from tavaal.runner.ray_tasks import RayExecutor
 
 PAPER = {"methods": 6, "trials": 5, "cycles": 10, "epochs": 200}  # Figure 3a, CIFAR-10
 

@@ -2,7 +2,7 @@
 to the preset's epochs from two shortened runs.
 
 ``bench_cycle.py`` extrapolates a trial from one cycle at the initial labeled size; this script
-runs every cycle for real (``tavaal.experiment.run_experiment``: training, evaluation, r, VAE + D,
+runs every cycle for real (``tavaal.runner.run_experiment``: training, evaluation, r, VAE + D,
 selection, atomic state writes) twice, at two epoch scales (e.g. 10 and 20 task epochs, 1 and 2
 VAE epochs). Per cycle, time = fixed + per_epoch x epochs, so the two runs give both parts and the
 projection to 200 epochs and EV = 100 keeps every per-cycle cost (graph captures, cuDNN
@@ -28,7 +28,7 @@ import torch
 from bench_cycle import data_overrides, subset
 from tavaal.config import FAST, make_config
 from tavaal.data import load_data
-from tavaal.experiment import run_experiment
+from tavaal.runner import run_experiment
 
 OFFICIAL_TRIAL_MIN = 2.3 * 60  # the authors' code, measured on an H200 (benchmarks/README.md)
 TARGET_MIN = 14.0  # issue 6: 10x the authors' trial

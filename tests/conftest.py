@@ -61,7 +61,7 @@ def one_cycle(cfg, strategy, ds, trial=0):
 def one_thread_records(cfg, methods, out, ds):
     """The sequential executor's records with one torch thread: what a one-CPU worker (a Ray task,
     a --jobs process with --cpus-per-job 1) computes, for comparing executors record for record."""
-    from tavaal.experiment import run_experiment
+    from tavaal.runner import run_experiment
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

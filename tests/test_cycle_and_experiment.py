@@ -10,9 +10,9 @@ import pytest
 
 from conftest import strip_timing, tiny_config
 from tavaal.errors import TavaalError
-from tavaal.experiment import run_experiment
 from tavaal.pool import Pool
 from tavaal.results import read_records
+from tavaal.runner import run_experiment
 
 
 def test_pool_rejects_repeats_and_relabels():

@@ -14,8 +14,8 @@ from tavaal.config import RECIPES, make_config
 from tavaal.data import with_crop_pad
 from tavaal.diagnostics import score_diagnostics
 from tavaal.errors import TavaalError
-from tavaal.experiment import run_experiment
 from tavaal.models import TappedModel, build_discriminator, build_vae
+from tavaal.runner import run_experiment
 from tavaal.strategies import SelectionContext, Strategy, get_strategy
 from tavaal.strategies.adversarial import AdversarialPhase
 from tavaal.strategies.base import top_k

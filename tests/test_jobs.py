@@ -11,10 +11,9 @@ import pytest
 
 from conftest import one_thread_records, strip_timing, tiny_config
 from tavaal.cli import main
-from tavaal.experiment import run_experiment
-from tavaal.process_executor import ProcessExecutor, threads_per_job
 from tavaal.results import read_records
-from tavaal.sweep import SweepFailed
+from tavaal.runner import SweepFailed, run_experiment
+from tavaal.runner.processes import ProcessExecutor, threads_per_job
 
 METHODS = ["random", "tavaal"]
 

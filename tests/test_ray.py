@@ -8,8 +8,8 @@ import pytest
 
 from conftest import one_thread_records, tiny_config
 from tavaal.cli import main
-from tavaal.experiment import run_experiment
-from tavaal.ray_executor import RayExecutor, SweepFailed
+from tavaal.runner import SweepFailed, run_experiment
+from tavaal.runner.ray_tasks import RayExecutor
 
 ray = pytest.importorskip("ray")
 METHODS = ["random", "tavaal"]

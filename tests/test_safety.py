@@ -239,10 +239,10 @@ def test_every_run_flag_with_bad_values_is_exit_2_without_a_traceback(tmp_path, 
     """Each config field through `tavaal run` with -1, 0 and a wrong type: accepted (where 0 or -1
     mean something documented) or one clear line, exit 2; never a traceback. The jobs themselves
     are skipped (run_job patched out): every check before them runs."""
-    import tavaal.experiment
+    import tavaal.runner.experiment
     from tavaal.config import FIELDS
 
-    monkeypatch.setattr(tavaal.experiment, "run_job", lambda *a, **k: [])
+    monkeypatch.setattr(tavaal.runner.experiment, "run_job", lambda *a, **k: [])
     base = ["run", "--dataset", "moons", "--trials", "1", "--cycles", "1", "--epochs", "1", "--quiet"]
     accepted = []
     for k, (name, (_, kind)) in enumerate(FIELDS.items()):
@@ -283,7 +283,7 @@ def test_bad_config_files_are_one_line(tmp_path, capsys, content, problem):
 
 def _finished_folder(tmp_path, moons):
     from conftest import tiny_config
-    from tavaal.experiment import run_experiment
+    from tavaal.runner import run_experiment
 
     cfg = tiny_config("moons", cycles=2)
     run_experiment(cfg, ["random"], tmp_path / "r", ds=moons)
@@ -292,7 +292,7 @@ def _finished_folder(tmp_path, moons):
 
 @pytest.mark.parametrize("damage", ["config_list", "state_without_labeled", "records_disagree"])
 def test_a_damaged_results_folder_is_one_clear_error(tmp_path, moons, damage):
-    from tavaal.experiment import run_experiment
+    from tavaal.runner import run_experiment
 
     cfg, root = _finished_folder(tmp_path, moons)
     state = root / "jobs" / "random-trial0" / "state.json"

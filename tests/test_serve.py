@@ -169,7 +169,7 @@ def test_a_restart_loses_no_label_and_reruns_an_interrupted_retrain(backend):
     paths = sorted(truth)
     for k, p in enumerate(paths[:6]):
         client.post("/webhook", json=_event("ANNOTATION_CREATED", k, k, p, truth[p]))
-    with pytest.raises(TavaalError, match="another tavaal serve is using the state folder"):
+    with pytest.raises(TavaalError, match="another tavaal serve \\(pid \\d+\\) is using the state folder"):
         make()
     b.close()
     again = make(every=100)

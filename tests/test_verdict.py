@@ -16,9 +16,9 @@ from tavaal.config import make_config
 from tavaal.cycle import make_learner, run_trial
 from tavaal.diagnostics import r_auc, spearman
 from tavaal.errors import TavaalError
-from tavaal.experiment import run_experiment
 from tavaal.oracle import oracle_labels
 from tavaal.results import read_records
+from tavaal.runner import run_experiment
 from tavaal.stats import against, paired, spacing_note
 from tavaal.summary import aubc, full_markdown, summarize
 

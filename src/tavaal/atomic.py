@@ -1,5 +1,6 @@
 """Atomic file writes (a kill leaves the old file or the new one, never half of either, and the
-file keeps its permissions) and a lock for files that several processes may rewrite."""
+file keeps its permissions) and the one lock helper: for files that several processes may rewrite,
+for a results folder and for serve's state folder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import fcntl
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tavaal.errors import TavaalError
@@ -85,13 +86,31 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (through ``.<name>.lock`` beside it) for a read-modify-write:
-    a second process waits until the first has written, so neither update is lost."""
-    path = Path(path)
-    with open(path.parent / f".{path.name}.lock", "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+def held_lock(lock_path: str | Path, busy: Callable[[str], TavaalError] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (released on exit, and by the OS on a kill). With
+    ``busy`` None a second process waits for it; otherwise it is refused at once with
+    ``busy(pid of the holder)``, and the holder's pid is written into the lock file for that."""
+    with open(lock_path, "a+") as f:
+        if busy is None:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        else:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                raise busy(f.read().strip() or "unknown") from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def file_lock(path: str | Path) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on ``path`` (through ``.<name>.lock`` beside it) for a read-modify-write:
+    a second process waits until the first has written, so neither update is lost."""
+    path = Path(path)
+    return held_lock(path.parent / f".{path.name}.lock")

@@ -17,7 +17,6 @@ from tavaal.atomic import DISK_ERRNOS
 from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
 from tavaal.data.folder import image_extensions, list_images
 from tavaal.errors import TavaalError, clean
-from tavaal.experiment import evaluate_selections, run_experiment
 from tavaal.labeling import QUERY_BUDGET, query, write_suggestions
 from tavaal.labelstudio import (
     API_KEY_ENV,
@@ -31,9 +30,8 @@ from tavaal.labelstudio import (
 from tavaal.learner import QueryResult
 from tavaal.paths import check_output
 from tavaal.presets import default_preset
-from tavaal.process_executor import ProcessExecutor
-from tavaal.ray_executor import RayExecutor, check_gpus_per_job
 from tavaal.results import read_records
+from tavaal.runner import EXECUTORS, ExecutorOptions, evaluate_selections, run_experiment
 from tavaal.runtime import fast_settings
 from tavaal.strategies import STRATEGIES, get_strategy
 from tavaal.summary import full_markdown, summarize, to_csv
@@ -219,22 +217,13 @@ def _run(args: argparse.Namespace, methods: list[str], preset: str) -> int:
     for m in methods:
         get_strategy(m, cfg)  # an unknown name fails before MLflow or Ray start
     check_output(args.out, "--out", folders=cfg.data.input_folders(), folder=True)
-    executor = None
-    jobs = getattr(args, "jobs", 1)
-    if getattr(args, "executor", "local") == "ray":
-        if jobs != 1:
-            raise TavaalError("--jobs is for the local executor; with --executor ray use --gpus-per-job")
-        check_gpus_per_job(args.gpus_per_job)
-        cpus = 1.0 if args.cpus_per_job is None else args.cpus_per_job
-        if not cpus > 0:
-            raise TavaalError(f"--cpus-per-job must be positive, got {cpus:g}")
-        executor = RayExecutor(args.address, args.gpus_per_job, cpus)
-    elif getattr(args, "address", None) or getattr(args, "gpus_per_job", 0):
-        raise TavaalError("--address and --gpus-per-job go with --executor ray")
-    elif jobs < 1:
-        raise TavaalError(f"--jobs must be 1 or more, got {jobs}")
-    elif jobs > 1:
-        executor = ProcessExecutor(jobs, args.cpus_per_job)  # run_experiment connects it
+    options = ExecutorOptions(
+        getattr(args, "jobs", 1),
+        getattr(args, "cpus_per_job", None),
+        getattr(args, "address", None),
+        getattr(args, "gpus_per_job", 0.0),
+    )
+    executor = EXECUTORS.get(getattr(args, "executor", "local"))(options)  # run_experiment connects it
     tracker = None
     if args.mlflow:
         tracker = MLflowTracker(Path(args.out), cfg)
@@ -524,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = c.add_argument_group("executor (--jobs N, or Ray: pip install 'tavaal[ray]')")
     ex.add_argument(
         "--executor",
-        choices=["local", "ray"],
+        choices=EXECUTORS.names(),
         default="local",
         help="local: jobs in this machine's processes (one after another, or --jobs N at once); "
         "ray: each (method, trial) job a Ray task",

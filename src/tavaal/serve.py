@@ -18,7 +18,6 @@ is lost, and a retrain that a kill interrupted runs again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import json
 import logging
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tavaal.atomic import atomic_write_text
+from tavaal.atomic import atomic_write_text, held_lock
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError, first_line
 from tavaal.labeling import RowWriter
@@ -580,18 +579,20 @@ def serve(
         backend.close()
 
 
-def _hold_lock(state: Path):
-    """An exclusive lock on the state folder for this process's life: a second server on the same
-    folder is refused at once instead of mixing the two states."""
-    f = open(state / ".serve.lock", "w")  # noqa: SIM115 (held until close)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise TavaalError(
-            f"another tavaal serve is using the state folder {state}; stop it or give another --state"
-        ) from None
-    return f
+def _hold_lock(state: Path) -> contextlib.ExitStack:
+    """An exclusive lock on the state folder for this process's life (closing the stack releases
+    it): a second server on the same folder is refused at once instead of mixing the two states."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(
+        held_lock(
+            state / ".serve.lock",
+            busy=lambda pid: TavaalError(
+                f"another tavaal serve (pid {pid}) is using the state folder {state}; stop it or give "
+                "another --state"
+            ),
+        )
+    )
+    return stack
 
 
 def _annotation_id(value: Any) -> str:

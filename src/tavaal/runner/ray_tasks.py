@@ -2,12 +2,12 @@
 cluster (``--address``), several per GPU with ``--gpus-per-job 0.25``.
 
 A job's task is a streaming generator: it yields every finished cycle (record, job state, weights
-with ``--keep-models``) to the driver, which alone writes the results folder, atomically, as the
-local executor does. So a rerun resumes exactly (finished jobs skipped, a partial job continued
-from its last cycle), and Ctrl-C (the driver cancels the tasks) or a killed driver loses only the
-cycles in progress. Workers load the data themselves from the config's paths (``--data-dir``,
-``--train-dir``...): those must be reachable on every node. A job that raises is resubmitted once
-from its last finished cycle, then reported while the others finish.
+with ``--keep-models``) to the driver (``sweep.drive``), which alone writes the results folder,
+atomically, as the local executor does. So a rerun resumes exactly (finished jobs skipped, a
+partial job continued from its last cycle), and Ctrl-C (the driver cancels the tasks) or a killed
+driver loses only the cycles in progress. Workers load the data themselves from the config's paths
+(``--data-dir``, ``--train-dir``...): those must be reachable on every node. A job that raises is
+resubmitted once from its last finished cycle, then reported while the others finish.
 
 Ray is the extra ``tavaal[ray]``, imported only here.
 """
@@ -21,12 +21,13 @@ from typing import Any
 
 from tavaal.config import RunConfig
 from tavaal.data import load_data
+from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_worker
 from tavaal.errors import TavaalError, first_line
-from tavaal.experiment import job_cycles
-from tavaal.sweep import JobBook, SweepFailed, one_line
+from tavaal.runner.jobs import JobSpec, job_cycles
+from tavaal.runner.sweep import EXECUTORS, Event, ExecutorOptions, one_line
 
-__all__ = ["RayExecutor", "SweepFailed", "check_gpus_per_job"]
+__all__ = ["RayExecutor", "check_gpus_per_job"]
 _DATA: dict[str, Any] = {}  # per worker process: the dataset of a config, loaded once
 
 
@@ -66,8 +67,7 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
 
 def _job(
     cfg_values: dict[str, Any],
-    method: str,
-    trial: int,
+    job: JobSpec,
     state: dict[str, Any] | None,
     keep_models: bool,
     gpu_share: float,
@@ -82,7 +82,7 @@ def _job(
             _DATA[key] = load_data(cfg.data)
         ds = _DATA[key]
     ds = ds.to(device)
-    yield from job_cycles(cfg, method, trial, ds, state, keep_models=keep_models)
+    yield from job_cycles(cfg, job, ds, state, keep_models=keep_models)
 
 
 def cfg_values_data(cfg: RunConfig) -> dict[str, Any]:
@@ -97,16 +97,17 @@ class RayExecutor:
     gpus_per_job: float = 0.0
     cpus_per_job: float = 1.0
     retries: int = 1
-    failures: dict[tuple[str, int], str] = field(default_factory=dict)
+    failures: dict[JobSpec, str] = field(default_factory=dict)
+    local = False  # the workers may run on other nodes: they load the data from the config's paths
 
-    def connect(self, cfg: RunConfig):
+    def connect(self, cfg: RunConfig) -> None:
         """Join (or start) Ray, and check that the cluster can hold a job; errors before any job."""
         check_gpus_per_job(self.gpus_per_job)
         if self.gpus_per_job > 0 and cfg.runtime.device == "cpu":
             raise TavaalError("--gpus-per-job needs --device cuda (or auto)")
         ray = import_ray()
         if getattr(self, "_ray", None) is not None:
-            return ray
+            return
         self._started = False
         if not ray.is_initialized():
             check_reachable(self.address)
@@ -129,7 +130,47 @@ class RayExecutor:
             raise TavaalError(
                 f"--cpus-per-job {self.cpus_per_job} but the Ray cluster has {res.get('CPU', 0):g} CPUs"
             )
-        return ray
+
+    def start(self, cfg: RunConfig, ds: ArrayDataset | None, keep_models: bool) -> None:
+        self.connect(cfg)
+        ray = self._ray
+        self._task = ray.remote(_job).options(
+            num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job, num_returns="streaming", max_retries=0
+        )
+        # The job's threads travel in its config: the same count as a local run gives the same floats.
+        self._values = cfg.replace(threads=max(1, int(self.cpus_per_job))).to_dict()
+        self._ds_ref = ray.put(ds) if ds is not None else None
+        self._keep_models = keep_models
+        self._running: dict[Any, JobSpec] = {}  # one streaming task per job
+
+    def submit(self, job: JobSpec, state: dict[str, Any] | None, first: bool = False) -> None:
+        args = (self._values, job, state, self._keep_models, self.gpus_per_job, self._ds_ref)
+        self._running[self._task.remote(*args)] = job
+
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def next_event(self) -> Event | None:
+        ready, _ = self._ray.wait(list(self._running), num_returns=1)
+        gen = ready[0]
+        job = self._running[gen]
+        try:
+            record, state, nets = self._ray.get(next(gen))
+        except StopIteration:
+            del self._running[gen]
+            return Event("done", job)
+        except Exception as e:  # the job raised (RayTaskError) or its worker died
+            del self._running[gen]
+            return Event("error", job, one_line(e))
+        return Event("cycle", job, (record, state, nets))
+
+    def stop(self) -> None:
+        for gen in getattr(self, "_running", {}):
+            try:
+                self._ray.cancel(gen, force=True)
+            except Exception:  # already finished
+                pass
+        self._running = {}
 
     def close(self) -> None:
         """Stop the Ray this executor started (a Ray it joined keeps running)."""
@@ -137,55 +178,14 @@ class RayExecutor:
             self._ray.shutdown()
         self._started, self._ray = False, None
 
-    def run(self, cfg, jobs, out, ds, progress, keep_models, on_cycle) -> None:
-        """Run ``jobs`` [(trial, method)] to completion, writing each cycle into ``out`` as it comes."""
-        ray = self.connect(cfg)
-        book = JobBook(cfg, jobs, out, progress, on_cycle, self.retries)
-        try:
-            task = ray.remote(_job).options(
-                num_cpus=self.cpus_per_job,
-                num_gpus=self.gpus_per_job,
-                num_returns="streaming",
-                max_retries=0,
-            )
-            threads = max(1, int(self.cpus_per_job))
-            values = cfg.replace(threads=threads).to_dict()
-            ds_ref = ray.put(ds) if ds is not None else None
-            running: dict[Any, tuple[str, int]] = {}
 
-            def submit(job: tuple[str, int]) -> None:
-                m, t = job
-                state, share = book.states[job], self.gpus_per_job
-                running[task.remote(values, m, t, state, keep_models, share, ds_ref)] = job
-
-            for job in book.todo:
-                submit(job)
-            try:
-                while running:
-                    ready, _ = ray.wait(list(running), num_returns=1)
-                    gen = ready[0]
-                    job = running[gen]
-                    try:
-                        record, state, nets = ray.get(next(gen))
-                    except StopIteration:
-                        del running[gen]
-                        continue
-                    except Exception as e:  # the job raised (RayTaskError) or its worker died
-                        del running[gen]
-                        if book.job_failed(job, one_line(e)):
-                            submit(job)
-                        continue
-                    book.cycle_done(job, record, state, nets)
-            except BaseException:  # Ctrl-C, or the driver's own error: stop the workers too
-                for gen in running:
-                    try:
-                        ray.cancel(gen, force=True)
-                    except Exception:  # already finished
-                        pass
-                raise
-            finally:
-                book.close()
-        finally:
-            self.close()
-        self.failures = book.failures
-        book.finish()
+@EXECUTORS.register("ray")
+def _ray(o: ExecutorOptions) -> RayExecutor:
+    """``--executor ray``: one Ray task per job, on a local Ray or a cluster (``--address``)."""
+    if o.jobs != 1:
+        raise TavaalError("--jobs is for the local executor; with --executor ray use --gpus-per-job")
+    check_gpus_per_job(o.gpus_per_job)
+    cpus = 1.0 if o.cpus_per_job is None else o.cpus_per_job
+    if not cpus > 0:
+        raise TavaalError(f"--cpus-per-job must be positive, got {cpus:g}")
+    return RayExecutor(o.address, o.gpus_per_job, cpus)
