@@ -73,14 +73,14 @@ CORE: dict[str, type[Settings]] = {
 SECTIONS: dict[str, type[Settings]] = {}  # every section by name: CORE's, then the strategies'
 # Every field by its flat name: (section, type name). Top-level fields have no section.
 FIELDS: dict[str, tuple[str | None, str]] = {}
-_known = -1  # the number of registered strategies SECTIONS was built from
+_known = -1  # the strategy registry's generation that SECTIONS was built from
 
 
 def refresh_sections() -> None:
     """Rebuild SECTIONS and FIELDS (in place) from the strategy registry when a method
     was registered since: a strategy registered by a user's module brings its settings along."""
     global _known
-    if _known == len(STRATEGIES):
+    if _known == STRATEGIES.generation:
         return
     sections: dict[str, type[Settings]] = dict(CORE)
     for name in STRATEGIES:
@@ -95,7 +95,7 @@ def refresh_sections() -> None:
             by_name[f.name] = (section, str(f.type))
     SECTIONS.clear(), SECTIONS.update(sections)
     FIELDS.clear(), FIELDS.update(by_name)
-    _known = len(STRATEGIES)
+    _known = STRATEGIES.generation
 
 
 refresh_sections()

@@ -19,12 +19,16 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, T] = {}
+        # bumped by every change, so that what is built from the entries (the config's sections
+        # from the strategies') knows when to rebuild: a count would miss one out and one in
+        self.generation = 0
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(entry: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = entry
+            self.generation += 1
             return entry
 
         return add
@@ -33,6 +37,7 @@ class Registry(Generic[T]):
         """Remove ``name`` (a plugin unloaded, a test's own entry); unknown names are an error."""
         entry = self.get(name)
         del self._entries[name]
+        self.generation += 1
         return entry
 
     def get(self, name: str) -> T:

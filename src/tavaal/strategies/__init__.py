@@ -1,19 +1,11 @@
-"""Selection strategies, one module each, registered by their command-line names."""
+"""Selection strategies, one module each, registered by their command-line names. Every module of
+this package is imported here, so a new method is one new module that registers itself (no list
+to edit); the toolkit modules (``base``, ``scores``, ``embedding``, ``adversarial``) register
+nothing."""
 
-from tavaal.strategies import (  # noqa: F401
-    badge,
-    coreset,
-    entropy,
-    least_confidence,
-    lloss,
-    margin,
-    mcdropout,
-    random_sampling,
-    tavaal,
-    typiclust,
-    vaal,
-    vaal_lloss,
-)
+import importlib
+import pkgutil
+
 from tavaal.strategies.base import (
     STRATEGIES,
     Selection,
@@ -23,6 +15,9 @@ from tavaal.strategies.base import (
     get_strategy,
     register,
 )
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
     "STRATEGIES",

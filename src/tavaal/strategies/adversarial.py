@@ -355,8 +355,8 @@ class AdversarialStrategy(Strategy):
         p = phase.discriminate(cond[3]).cpu().numpy()
         return p, -p  # eq. (7): the smallest D(r, z) first
 
-    def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        sel = super().select(ctx, budget)
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:
+        sel = super().choose(ctx, budget)
         vae_loss, disc_loss = self.phase(ctx).losses()
         sel.info.update(vae_loss=vae_loss, disc_loss=disc_loss)
         return sel

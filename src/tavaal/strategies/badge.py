@@ -20,7 +20,7 @@ import torch
 
 from tavaal.errors import TavaalError
 from tavaal.inference import infer
-from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, register
 
 
 def gradient_factors(logits: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,16 +69,13 @@ class BADGE(Strategy):
     score_name = "gradient_norm"
     score_order = "not the order"
 
-    def make_phase(self, ctx: SelectionContext) -> Any:
-        if ctx.dataset.is_segmentation:  # before any training
+    def check_dataset(self, dataset: Any, batch_size: int, device: torch.device) -> None:
+        if dataset.is_segmentation:
             raise TavaalError(
                 "badge embeds one label per sample; on segmentation use entropy, margin, coreset or tavaal"
             )
-        return None
 
-    def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        self.make_phase(ctx)
-        check_budget(budget, len(ctx.candidates))
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:
         out = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)
         a, h = gradient_factors(out["logits"], out["embedding"])
         gen = torch.Generator(device=a.device).manual_seed(ctx.seed)

@@ -88,7 +88,7 @@ def random_picks(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 class Strategy:
-    """Base class: subclasses implement ``score`` (higher priority is chosen first) or ``select``.
+    """Base class: subclasses implement ``score`` (higher priority is chosen first) or ``choose``.
 
     Hyper-parameters are constructor keywords, declared once in the strategy's ``settings``
     dataclasses (their field names are the config's flat names, e.g. ``TAVAAL(latent_dim=64)``);
@@ -155,7 +155,14 @@ class Strategy:
         raise NotImplementedError
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        """The ``budget`` picks among ``ctx.candidates``: the budget is checked here, once for every
+        method, then ``choose`` picks."""
         check_budget(budget, len(ctx.candidates))
+        return self.choose(ctx, budget)
+
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:
+        """Pick ``budget`` candidates (already checked to be possible): by default the ``budget``
+        highest priorities of ``score``; methods that pick by a procedure override this."""
         scores, priority = self.score(ctx)
         order, tied = top_k(priority, budget, ctx.seed)
         return Selection(

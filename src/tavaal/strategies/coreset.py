@@ -1,4 +1,5 @@
-"""Core-set (Sener and Savarese 2018): k-center greedy on the task learner's embeddings.
+"""Core-set (Sener and Savarese 2018): k-center greedy on the task learner's embeddings (or the
+user's own, ``coreset_embedding="user"``).
 
 Distances are computed in chunks on the run's device; memory stays O((labeled + candidates) x
 chunk) and no N x N matrix is built.
@@ -12,9 +13,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from tavaal.inference import infer
 from tavaal.settings import POSITIVE, Settings, setting
-from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, register
+from tavaal.strategies.embedding import embedding_rows
 
 
 def min_distances(points: torch.Tensor, centers: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -56,6 +57,8 @@ class CoreSetParams(Settings):
 
     # distances computed this many centers at a time (memory, not results)
     coreset_chunk: int = setting(4096, check=POSITIVE, most=2**20)
+    # "task": the task learner's features (the paper's); "user": ActiveLearner(embeddings=...)
+    coreset_embedding: str = setting("task", choices=("task", "user"), later=True)
 
 
 @register
@@ -65,9 +68,11 @@ class CoreSet(Strategy):
     score_order = "not the order"
     settings = (CoreSetParams,)
 
-    def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        check_budget(budget, len(ctx.candidates))
-        emb_c = infer(ctx.model, ctx.dataset, ctx.candidates, ctx.runtime)["embedding"]
-        emb_l = infer(ctx.model, ctx.dataset, ctx.labeled, ctx.runtime)["embedding"]
-        chosen, initial = k_center_greedy(emb_c, emb_l, budget, self.params[CoreSetParams].coreset_chunk)
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:
+        p = self.params[CoreSetParams]
+        emb_c, emb_l = (
+            embedding_rows(ctx, i, p.coreset_embedding, None, "coreset_embedding")
+            for i in (ctx.candidates, ctx.labeled)
+        )
+        chosen, initial = k_center_greedy(emb_c.float(), emb_l.float(), budget, p.coreset_chunk)
         return Selection(np.asarray(ctx.candidates)[chosen], initial.cpu().numpy(), self.score_name)

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from tavaal.strategies.base import SelectionContext, Strategy, register
-from tavaal.strategies.entropy import probability_scores
-
-
-def least_confidence(probs: torch.Tensor) -> torch.Tensor:
-    """1 - max_c p(c) of each row of class probabilities (classes on dim 1)."""
-    return 1.0 - probs.max(dim=1).values
+from tavaal.strategies.scores import least_confidence, probability_scores
 
 
 @register

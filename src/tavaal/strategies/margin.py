@@ -4,16 +4,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from tavaal.strategies.base import SelectionContext, Strategy, register
-from tavaal.strategies.entropy import probability_scores
-
-
-def margin(probs: torch.Tensor) -> torch.Tensor:
-    """p(first) - p(second) of each row of class probabilities (classes on dim 1)."""
-    top2 = probs.topk(2, dim=1).values
-    return top2.select(1, 0) - top2.select(1, 1)
+from tavaal.strategies.scores import margin, probability_scores
 
 
 @register

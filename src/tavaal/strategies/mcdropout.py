@@ -17,7 +17,7 @@ from tavaal.errors import TavaalError
 from tavaal.inference import batches, dropout_layers, infer
 from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.base import SelectionContext, Strategy, register, seeded
-from tavaal.strategies.entropy import entropy
+from tavaal.strategies.scores import entropy
 
 SCORES = ("bald", "entropy", "varratio")
 

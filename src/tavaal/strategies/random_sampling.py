@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, random_picks, register
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, random_picks, register
 
 
 @register
 class RandomSampling(Strategy):
     name = "random"
 
-    def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        check_budget(budget, len(ctx.candidates))
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:
         return Selection(random_picks(np.asarray(ctx.candidates), budget, ctx.seed), None, None)

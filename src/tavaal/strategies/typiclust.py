@@ -19,11 +19,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from tavaal.errors import TavaalError
-from tavaal.inference import infer
 from tavaal.settings import POSITIVE, Settings, setting
 from tavaal.strategies.adversarial import AdversarialParams, AdversarialPhase
-from tavaal.strategies.base import Selection, SelectionContext, Strategy, check_budget, register
+from tavaal.strategies.base import Selection, SelectionContext, Strategy, register
+from tavaal.strategies.embedding import embedding_rows
 
 MIN_CLUSTER = 5  # the authors' code picks from clusters of more than 5 points
 
@@ -164,25 +163,21 @@ class TypiClust(Strategy):
         return AdversarialPhase(ctx, self.params[AdversarialParams], conditioned=False)
 
     def _features(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
-        embedding = self.p.typiclust_embedding
-        if embedding == "vae":
-            phase = self.phase(ctx)
-            if not phase.fitted:  # T plays no part: the VAE trains on the images alone
-                phase.fit((None,) * 4, self.params[AdversarialParams].vae_epochs, ctx.progress)
-            f = phase.embed(idx)
-        elif embedding == "user":
-            if ctx.embeddings is None:
-                raise TavaalError(
-                    "typiclust_embedding='user' needs your embeddings: ActiveLearner(..., embeddings=array)"
-                )
-            f = ctx.embeddings[torch.as_tensor(idx, dtype=torch.long, device=ctx.embeddings.device)]
-        else:
-            f = infer(ctx.model, ctx.dataset, idx, ctx.runtime)["embedding"]
-        f = torch.nn.functional.normalize(f.float(), dim=1)
-        return f.cpu().numpy()
+        f = embedding_rows(ctx, idx, self.p.typiclust_embedding, self._vae(ctx), "typiclust_embedding")
+        return torch.nn.functional.normalize(f.float(), dim=1).cpu().numpy()
 
-    def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        check_budget(budget, len(ctx.candidates))
+    def _vae(self, ctx: SelectionContext):
+        """The latent mean of VAAL's VAE, trained (once per cycle) on the images alone: T plays no part."""
+
+        def embed(idx: np.ndarray) -> torch.Tensor:
+            phase = self.phase(ctx)
+            if not phase.fitted:
+                phase.fit((None,) * 4, self.params[AdversarialParams].vae_epochs, ctx.progress)
+            return phase.embed(idx)
+
+        return embed
+
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:
         picks, typ = typiclust(
             self._features(ctx, ctx.labeled),
             self._features(ctx, ctx.candidates),

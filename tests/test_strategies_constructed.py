@@ -1,4 +1,4 @@
-"""margin, least confidence, BADGE and TypiClust: what each selects on a constructed case."""
+"""margin, least confidence, BADGE, TypiClust and Core-set: what each selects on a constructed case."""
 
 import numpy as np
 import pytest
@@ -133,6 +133,20 @@ def test_typiclust_with_the_users_embeddings(digits, tmp_path):
     without.label(list(range(20)), digits.y_train[:20].tolist())
     with pytest.raises(TavaalError, match="needs your embeddings"):
         without.query(5)
+
+
+def test_coreset_on_the_users_embeddings_is_k_center_greedy_in_that_space(digits):
+    x = digits.x_train[:120].numpy()
+    emb = np.zeros((120, 2), dtype=np.float32)
+    emb[:, 0] = np.arange(120)  # a line: the labeled end is 0..19, so the far end is picked first
+    kw = dict(epochs=1, batch_size=16, lr_milestones=[], coreset_embedding="user", subset_size=100)
+    learner = ActiveLearner("coreset", "smallcnn", x, embeddings=emb, **kw)
+    learner.label(list(range(20)), digits.y_train[:20].tolist())
+    assert learner.query(3).ids == [119, 69, 44]  # the far end, then halving the widest gap
+    without = ActiveLearner("coreset", "smallcnn", x, **kw)
+    without.label(list(range(20)), digits.y_train[:20].tolist())
+    with pytest.raises(TavaalError, match="coreset_embedding='user' needs your embeddings"):
+        without.query(1)
 
 
 def test_compare_runs_the_new_methods_and_summarises_them(tmp_path, capsys):

@@ -13,8 +13,9 @@ import pytest
 
 from tavaal import ActiveLearner, TavaalError
 from tavaal.config import FIELDS, SECTIONS, make_config, refresh_sections
+from tavaal.errors import BudgetError
 from tavaal.settings import POSITIVE, Settings, setting
-from tavaal.strategies import STRATEGIES, Selection, SelectionContext, Strategy, check_budget, get_strategy
+from tavaal.strategies import STRATEGIES, Selection, SelectionContext, Strategy, get_strategy
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tavaal"
 
@@ -33,8 +34,7 @@ class Farthest(Strategy):
     score_name = "distance"
     settings = (FarthestParams,)
 
-    def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        check_budget(budget, len(ctx.candidates))
+    def choose(self, ctx: SelectionContext, budget: int) -> Selection:  # the base checked the budget
         x = ctx.dataset.x_train.float().flatten(1)
         d = ((x[ctx.candidates] - x.mean(0)) ** 2).sum(1).pow(self.params[FarthestParams].farthest_power)
         order = np.argsort(-d.numpy(), kind="stable")[:budget]
@@ -69,6 +69,33 @@ def test_a_new_method_brings_its_settings_section(farthest, rng):
     learner.label(range(10), [i % 2 for i in range(10)])
     q = learner.query(5)
     assert len(set(q.ids)) == 5 and not set(q.ids) & set(range(10))
+    ctx = SelectionContext(None, None, None, np.arange(3), np.arange(3, 7), None)  # type: ignore[arg-type]
+    with pytest.raises(BudgetError, match="budget 5 is larger than the 4 unlabeled candidates"):
+        get_strategy("farthest-test", cfg).select(ctx, 5)  # checked once, by the base class
+
+
+@dataclass
+class NearestParams(Settings):
+    section: ClassVar[str] = "nearest"
+
+    nearest_power: float = setting(1.0, check=POSITIVE)
+
+
+class Nearest(Farthest):
+    name = "nearest-test"
+    settings = (NearestParams,)
+
+
+def test_a_method_swapped_for_another_rebuilds_the_config_sections(farthest):
+    make_config("moons")  # sections built with farthest-test registered
+    STRATEGIES.unregister(Farthest.name)
+    STRATEGIES.register(Nearest.name)(Nearest)  # as many methods as before: the count alone would miss it
+    try:
+        assert make_config("moons", {"nearest_power": 2.0}).nearest.nearest_power == 2.0
+        assert "farthest_power" not in FIELDS and FIELDS["nearest_power"] == ("nearest", "float")
+    finally:
+        STRATEGIES.unregister(Nearest.name)
+        STRATEGIES.register(Farthest.name)(Farthest)
 
 
 def test_strategy_settings_are_checked_when_built():
