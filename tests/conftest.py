@@ -51,8 +51,8 @@ def strip_timing(record):
 def one_cycle(cfg, strategy, ds, trial=0):
     """The first cycle of a trial through the engine (``run_trial`` over an ``ActiveLearner``):
     its record, and the networks the learner holds after it."""
-    from tavaal.cycle import run_trial
     from tavaal.learner import ActiveLearner
+    from tavaal.runner.cycle import run_trial
 
     learner = ActiveLearner(strategy, pool=ds, trial=trial, config=cfg, cold_start="train")
     return next(run_trial(learner, ds)), learner.networks()

@@ -10,9 +10,9 @@ import yaml
 from torch import nn
 
 from conftest import cpu_runtime, one_cycle, tiny_config
+from tavaal.analysis.diagnostics import score_diagnostics
 from tavaal.config import RECIPES, make_config
 from tavaal.data import with_crop_pad
-from tavaal.diagnostics import score_diagnostics
 from tavaal.errors import TavaalError
 from tavaal.models import TappedModel, build_discriminator, build_vae
 from tavaal.runner import run_experiment

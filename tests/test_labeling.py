@@ -118,7 +118,7 @@ def test_budget_larger_than_the_pool_and_missing_files(tmp_path, pool, capsys):
     ],
 )
 def test_labels_as_spreadsheets_write_them(tmp_path, encoding, text):
-    from tavaal.labeling import read_labels
+    from tavaal.labeling.labels import read_labels
 
     f = tmp_path / "labels.csv"
     f.write_bytes(text.format(a="x/1.png", b="x/2.png").encode(encoding))
@@ -127,7 +127,7 @@ def test_labels_as_spreadsheets_write_them(tmp_path, encoding, text):
 
 def test_labels_not_in_utf8_are_one_clear_error(tmp_path):
     from tavaal.errors import TavaalError
-    from tavaal.labeling import read_labels
+    from tavaal.labeling.labels import read_labels
 
     f = tmp_path / "labels.csv"
     f.write_bytes("path,label\nx/1.png,caf\xe9\n".encode("latin-1"))

@@ -67,8 +67,8 @@ def test_a_long_fit_says_so_once_with_how_to_go_faster(monkeypatch, caplog, digi
 
     import tavaal.train
     from conftest import tiny_config
-    from tavaal.cycle import make_learner
     from tavaal.oracle import oracle_labels
+    from tavaal.runner.cycle import make_learner
 
     monkeypatch.setattr(tavaal.train, "LONG_FIT_SECONDS", 0.0)  # every fit is "long"
     monkeypatch.setattr(tavaal.train, "_warned", False)

@@ -359,7 +359,7 @@ ODD_CLASSES = ["red, dark", 'the "green" one', "blue"]
 
 
 def test_names_with_commas_quotes_and_line_breaks_round_trip(tmp_path, monkeypatch, capsys):
-    from tavaal.labeling import read_labels
+    from tavaal.labeling.labels import read_labels
 
     monkeypatch.setenv("TAVAAL_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "pool"

@@ -10,7 +10,7 @@ from tavaal.config import make_config
 from tavaal.errors import TavaalError
 
 flask = pytest.importorskip("flask")
-from tavaal.serve import Backend, host_names, make_app, url_host  # noqa: E402
+from tavaal.labeling.serve import Backend, host_names, make_app, url_host  # noqa: E402
 
 PREFIX = "/data/local-files/?d="
 

@@ -166,7 +166,7 @@ def test_two_imports_at_once_both_land(tmp_path, pool):  # noqa: F811
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
         assert "10 labels added" in out
-    from tavaal.labeling import read_labels
+    from tavaal.labeling.labels import read_labels
 
     got = read_labels(labels)
     assert len(got) == 21 and all(got[p] == truth[p] for p in got)
@@ -361,7 +361,7 @@ def test_nan_in_a_pool_and_bad_query_sizes_are_clear_errors(digits):
 
 
 def test_label_studio_errors_never_echo_the_key():
-    from tavaal.labelstudio import redact
+    from tavaal.labeling.labelstudio import redact
 
     class ApiError(Exception):
         status_code = 401

@@ -214,8 +214,8 @@ def _miou_records():
 def test_summary_and_report_speak_miou(tmp_path):
     import json
 
-    from tavaal.report import write_report
-    from tavaal.summary import metric_label, summarize, to_markdown
+    from tavaal.analysis.report import write_report
+    from tavaal.analysis.summary import metric_label, summarize, to_markdown
 
     recs = _miou_records()
     rows = {(r.method, r.n_labeled): r for r in summarize(recs)}

@@ -11,7 +11,7 @@ from tavaal.errors import TavaalError
 from test_labeling import pool as pool  # noqa: F401 (the fixture)
 
 flask = pytest.importorskip("flask")
-from tavaal.serve import Backend, make_app  # noqa: E402
+from tavaal.labeling.serve import Backend, make_app  # noqa: E402
 
 PREFIX = "/data/local-files/?d="
 CONFIG = """<View><Image name="image" value="$image"/>
@@ -235,7 +235,7 @@ def test_serve_command_errors_are_one_line(tmp_path, pool, capsys, monkeypatch, 
 def test_label_studio_errors_never_carry_the_key(monkeypatch, caplog):
     """The SDK's errors (here one that quotes the token) reach the log and the user as one line,
     the key masked."""
-    from tavaal.labelstudio import LabelStudioLink
+    from tavaal.labeling.labelstudio import LabelStudioLink
 
     key = "secret-token-123"
 
@@ -277,9 +277,12 @@ def test_the_command_shows_the_retrain_log_unless_quiet(tmp_path, pool, monkeypa
 
     root, _ = pool
     seen = []
-    monkeypatch.setattr(
-        "tavaal.serve.serve", lambda b, *a, **k: (seen.append(logging.getLogger("tavaal").level), b.close())
-    )
+
+    def fake_serve(b, *a, **k):
+        seen.append(logging.getLogger("tavaal").level)
+        b.close()
+
+    monkeypatch.setattr("tavaal.labeling.serve.serve", fake_serve)
     logger = logging.getLogger("tavaal")
     try:
         for extra, level in (([], logging.INFO), (["--quiet"], logging.NOTSET)):

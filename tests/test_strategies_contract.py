@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import cpu_runtime, one_cycle, tiny_config
-from tavaal.cycle import initial_labeled
 from tavaal.errors import BudgetError
 from tavaal.pool import Pool
+from tavaal.runner.cycle import initial_labeled
 from tavaal.strategies import STRATEGIES, get_strategy
 
 EXPECTED = {"random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "vaal-lloss", "tavaal"}

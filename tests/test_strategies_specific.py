@@ -4,10 +4,10 @@ import torch
 from torch import nn
 
 from conftest import cpu_runtime, one_cycle, tiny_config
-from tavaal.cycle import initial_labeled
 from tavaal.inference import evaluate, infer
 from tavaal.models import Discriminator, build_task_learner
 from tavaal.pool import Pool
+from tavaal.runner.cycle import initial_labeled
 from tavaal.strategies import SelectionContext, get_strategy
 from tavaal.strategies.coreset import k_center_greedy, min_distances
 

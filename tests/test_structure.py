@@ -116,6 +116,21 @@ def test_strategy_settings_are_checked_when_built():
     assert tavaal(latent_dim=8).p.latent_dim == 8
 
 
+def test_a_strategy_takes_the_configs_settings_as_built(monkeypatch):
+    """Settings are built once, with the config: the strategy holds the config's own objects, and
+    the VAE's batch of 0 is resolved beside them, not by building them again."""
+    cfg = make_config("digits", {"latent_dim": 16})
+    built = []
+    real = type(cfg.adversarial).__post_init__
+    monkeypatch.setattr(type(cfg.adversarial), "__post_init__", lambda self: built.append(1) or real(self))
+    strategy = get_strategy("tavaal", cfg)
+    assert strategy.p is cfg.adversarial and built == []
+    changed = type(strategy)(cfg.adversarial, latent_dim=8)  # a keyword changes a given section
+    assert changed.p.latent_dim == 8 and cfg.adversarial.latent_dim == 16 and built == [1]
+    with pytest.raises(TavaalError, match="tavaal reads no settings section TypiClustParams"):
+        type(strategy)(cfg.typiclust)
+
+
 def test_the_vae_batch_of_0_is_the_task_batch_on_every_path(digits):
     """A strategy from the config and one built by hand give the VAE the same batch size."""
     x = digits.x_train[:120].numpy()
@@ -124,7 +139,7 @@ def test_the_vae_batch_of_0_is_the_task_batch_on_every_path(digits):
         learner = ActiveLearner(method, "smallcnn", x, epochs=1, batch_size=16, vae_batch_size=0)
         learner.label(range(20), digits.y_train[:20].tolist())
         learner.fit(budget=5)
-        assert learner.networks()["adversarial"].p.vae_batch_size == 16
+        assert learner.networks()["adversarial"].batch == 16
 
 
 def test_explicit_arguments_override_the_config(digits, monkeypatch):

@@ -3,12 +3,12 @@ import math
 import numpy as np
 import pytest
 
+from tavaal.analysis.report import class_entropy, write_report
+from tavaal.analysis.summary import summarize, to_csv, to_markdown
+from tavaal.analysis.toy_figure import run_toy
 from tavaal.cli import main
 from tavaal.errors import TavaalError
-from tavaal.report import class_entropy, write_report
 from tavaal.results import read_records, write_records
-from tavaal.summary import summarize, to_csv, to_markdown
-from tavaal.toy_figure import run_toy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -165,7 +165,7 @@ def test_report_without_matplotlib_names_the_extra(monkeypatch, capsys, tmp_path
     from tavaal.cli import main
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "tavaal.report", raising=False)
+    monkeypatch.delitem(sys.modules, "tavaal.analysis.report", raising=False)
     (tmp_path / "results.jsonl").write_text("")
     code = main(["report", str(tmp_path)])
     err = capsys.readouterr().err
@@ -198,7 +198,7 @@ def test_compressed_records_read_like_plain_ones(tmp_path, records):
 def test_figures_say_what_they_show(tmp_path, records, monkeypatch):
     """The last cycle trains without selecting: no empty entropy slot, the histogram names the cycle
     it shows; the grids name their trial; the axis reads "test accuracy (%)"."""
-    from tavaal import report
+    from tavaal.analysis import report
 
     for r in records:
         r["trial"] += 3  # trials 3 and 4: the grids show trial 3

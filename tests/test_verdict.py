@@ -11,16 +11,16 @@ import pytest
 import torch
 
 from conftest import strip_timing, tiny_config
+from tavaal.analysis.diagnostics import r_auc, spearman
+from tavaal.analysis.stats import against, paired, spacing_note
+from tavaal.analysis.summary import aubc, full_markdown, summarize
 from tavaal.cli import main
 from tavaal.config import make_config
-from tavaal.cycle import make_learner, run_trial
-from tavaal.diagnostics import r_auc, spearman
 from tavaal.errors import TavaalError
 from tavaal.oracle import oracle_labels
 from tavaal.results import read_records
 from tavaal.runner import run_experiment
-from tavaal.stats import against, paired, spacing_note
-from tavaal.summary import aubc, full_markdown, summarize
+from tavaal.runner.cycle import make_learner, run_trial
 
 
 # ----------------------------------------------------------------------------- ranker_for
@@ -72,6 +72,7 @@ def test_a_folder_written_before_ranker_for_keeps_its_hash():
         "typiclust_embedding",
         "typiclust_rule",
         "imbalance_ratio",
+        "coreset_embedding",
     ):
         d.pop(later)  # fields that did not exist when the folder was written
     d["amp"] = {"fp32": "none"}.get(d.pop("precision"))  # precision's first name and value

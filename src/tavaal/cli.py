@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tavaal._version import __version__
+from tavaal.analysis.summary import full_markdown, summarize, to_csv
 from tavaal.atomic import DISK_ERRNOS
 from tavaal.config import FIELDS, PRESET_NOTES, PRESETS, RunConfig, load_yaml_overrides, make_config
 from tavaal.data.folder import image_extensions, list_images
 from tavaal.errors import TavaalError, clean
-from tavaal.labeling import QUERY_BUDGET, query, write_suggestions
-from tavaal.labelstudio import (
+from tavaal.labeling.labels import QUERY_BUDGET, query, write_suggestions
+from tavaal.labeling.labelstudio import (
     API_KEY_ENV,
     LOCAL_FILES,
     LabelStudioLink,
@@ -32,10 +33,9 @@ from tavaal.paths import check_output
 from tavaal.presets import default_preset
 from tavaal.results import read_records
 from tavaal.runner import EXECUTORS, ExecutorOptions, evaluate_selections, run_experiment
+from tavaal.runner.tracking import MLflowTracker
 from tavaal.runtime import fast_settings
 from tavaal.strategies import STRATEGIES, get_strategy
-from tavaal.summary import full_markdown, summarize, to_csv
-from tavaal.tracking import MLflowTracker
 
 # Help text for the options that need more than their name (every config field has an option).
 METHOD_HELP = f"the selection method (default: tavaal; one of {', '.join(sorted(STRATEGIES))})"
@@ -323,7 +323,7 @@ def cmd_selection_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tavaal.report import write_report  # matplotlib is an extra (tavaal[report])
+    from tavaal.analysis.report import write_report  # matplotlib is an extra (tavaal[report])
 
     check_output(args.out or Path(args.dir) / "report", "--out", folder=True)
     index = write_report(Path(args.dir), Path(args.out) if args.out else None)
@@ -332,7 +332,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_toy(args: argparse.Namespace) -> int:
-    from tavaal.toy_figure import run_toy  # draws with matplotlib, an extra (tavaal[report])
+    from tavaal.analysis.toy_figure import run_toy  # draws with matplotlib, an extra (tavaal[report])
 
     check_output(args.out, "--out", folder=True)
     paths = run_toy(Path(args.out), seed=args.seed, progress=bars(args))
@@ -414,7 +414,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tavaal.serve import Backend, serve  # Flask is an extra (tavaal[serve])
+    from tavaal.labeling.serve import Backend, serve  # Flask is an extra (tavaal[serve])
 
     if (args.label_studio is None) != (args.project is None):
         raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")
@@ -496,7 +496,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"tavaal {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_run,
+        _add_compare,
+        _add_presets,
+        _add_summary,
+        _add_selection_eval,
+        _add_report,
+        _add_query,
+        _add_serve,
+        _add_labels,
+        _add_toy,
+    ):
+        add(sub)
+    return p
 
+
+def _add_run(sub: Any) -> None:
+    """The ``run`` subcommand's options."""
     r = sub.add_parser("run", help="active learning with one method")
     r.add_argument("--method", default="tavaal")
     r.add_argument(
@@ -506,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(r)
     r.set_defaults(func=cmd_run)
 
+
+def _add_compare(sub: Any) -> None:
+    """The ``compare`` subcommand's options."""
     c = sub.add_parser("compare", help="several methods, same initial sets, resumable")
     c.add_argument("--methods", required=True, help="comma-separated method names")
     c.add_argument("--preset", default=None)
@@ -546,8 +566,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(c)
     c.set_defaults(func=cmd_compare)
 
+
+def _add_presets(sub: Any) -> None:
+    """The ``presets`` subcommand's options."""
     sub.add_parser("presets", help="list the paper's presets").set_defaults(func=cmd_presets)
 
+
+def _add_summary(sub: Any) -> None:
+    """The ``summary`` subcommand's options."""
     s = sub.add_parser(
         "summary", help="mean +/- std accuracy, paired gain over random with 95%% CI and tests, AUBC verdicts"
     )
@@ -562,6 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_summary)
 
+
+def _add_selection_eval(sub: Any) -> None:
+    """The ``selection-eval`` subcommand's options."""
     se = sub.add_parser(
         "selection-eval",
         help="judge each method's picks apart from its training: retrain one common learner on every "
@@ -584,11 +613,17 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     se.set_defaults(func=cmd_selection_eval)
 
+
+def _add_report(sub: Any) -> None:
+    """The ``report`` subcommand's options."""
     rp = sub.add_parser("report", help="figures (PNG) and a markdown index from results")
     rp.add_argument("dir")
     rp.add_argument("--out", default=None, help="folder for the report (default DIR/report)")
     rp.set_defaults(func=cmd_report)
 
+
+def _add_query(sub: Any) -> None:
+    """The ``query`` subcommand's options."""
     q = sub.add_parser("query", help="which images of a folder to label next (human in the loop)")
     q.add_argument("--pool", required=True, help="folder of images (any layout)")
     q.add_argument("--labels", required=True, help="CSV with header path,label (paths relative to --pool)")
@@ -621,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.set_defaults(func=cmd_query)
 
+
+def _add_serve(sub: Any) -> None:
+    """The ``serve`` subcommand's options."""
     sv = sub.add_parser(
         "serve", help="a Label Studio ML backend: live predictions, retraining on annotations (the live loop)"
     )
@@ -670,6 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.set_defaults(func=cmd_serve)
 
+
+def _add_labels(sub: Any) -> None:
+    """The ``labels`` subcommand's options."""
     lb = sub.add_parser("labels", help="manage the labels CSV")
     lsub = lb.add_subparsers(dest="labels_command", required=True)
     li = lsub.add_parser("import-labelstudio", help="merge a Label Studio JSON export into the labels CSV")
@@ -681,12 +722,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_labelstudio_options(li)
     li.set_defaults(func=cmd_labels_import)
 
+
+def _add_toy(sub: Any) -> None:
+    """The ``toy`` subcommand's options."""
     t = sub.add_parser("toy", help="the two-moons figure (Figure 1) end to end")
     t.add_argument("--out", default="runs/toy", help="output folder (default: runs/toy)")
     t.add_argument("--seed", type=_number(int, 0, 2**31 - 1), default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_toy)
-    return p
 
 
 def os_error(e: OSError) -> tuple[int, str]:

@@ -12,11 +12,11 @@ import torch
 from tqdm.auto import tqdm
 
 from tavaal.config import RunConfig
-from tavaal.cycle import check_sizes, make_learner
 from tavaal.data import load_data, with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.results import read_records
+from tavaal.runner.cycle import check_sizes, make_learner
 from tavaal.runner.folder import ResultsDir
 from tavaal.runner.jobs import CycleCallback, job_list, run_job
 from tavaal.runner.selection import fill_selection_accuracy

@@ -8,11 +8,11 @@ from typing import Any, NamedTuple
 import torch
 
 from tavaal.config import RunConfig
-from tavaal.cycle import make_learner, run_trial
 from tavaal.data.base import ArrayDataset
 from tavaal.learner import derive_seed
 from tavaal.oracle import oracle_labels
 from tavaal.pool import Pool
+from tavaal.runner.cycle import make_learner, run_trial
 from tavaal.runner.folder import ResultsDir, check_resumable, persist_cycle, read_job_state
 
 CycleCallback = Callable[[dict[str, Any]], None]

@@ -12,7 +12,6 @@ from tqdm.auto import tqdm
 
 from tavaal.atomic import atomic_write_text
 from tavaal.config import RunConfig
-from tavaal.cycle import make_learner
 from tavaal.data import load_data
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
@@ -20,6 +19,7 @@ from tavaal.errors import TavaalError
 from tavaal.models.user import is_factory_path
 from tavaal.oracle import oracle_labels
 from tavaal.paths import check_file_writable
+from tavaal.runner.cycle import make_learner
 from tavaal.runner.folder import ResultsDir, labeled_sets, load_state
 from tavaal.runner.jobs import JobSpec
 

@@ -11,7 +11,6 @@ Two schedules:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -113,14 +112,14 @@ class AdversarialPhase:
         """``params``: the strategy's hyper-parameters (a ``vae_batch_size`` of 0 becomes the task
         learner's, ``ctx.batch_size``); ``graphs``: capture the VAE + D step as a CUDA graph
         (default: the runtime's setting)."""
-        params = dataclasses.replace(params, vae_batch_size=params.vae_batch_size or ctx.batch_size)
+        self.batch = params.vae_batch_size or ctx.batch_size
         self.ctx, self.p, self.conditioned = ctx, params, conditioned
         self.rt = rt = ctx.runtime
         dev = rt.torch_device
         cond = 1 if conditioned else 0
         seeded(ctx.seed + 1)
         shape = vae_input_shape(ctx.dataset, params)  # street scenes: the VAE sees them downscaled
-        check_adversarial_fits(ctx.dataset, params, conditioned, params.vae_batch_size, dev)
+        check_adversarial_fits(ctx.dataset, params, conditioned, self.batch, dev)
         self.vae = build_vae(shape, params.latent_dim, cond, params.vae_kind, params.vae_init)
         if ctx.dataset.is_segmentation:
             self.vae = Downscaled(self.vae, params.vae_image_size)
@@ -188,7 +187,7 @@ class AdversarialPhase:
         ``r_*`` (sigmoid-normalised) condition the decoder; ``d_*`` are what D receives (the same
         values in the paper, the raw Ranker output with ``--disc-r raw``).
         """
-        b = self.p.vae_batch_size
+        b = self.batch
         nl, nu = self.labeled.numel(), self.unlabeled.numel()
         iters = math.ceil((nl + nu) / b)
         pl, pu = self._stream("l", nl, iters * b), self._stream("u", nu, iters * b)

@@ -7,6 +7,7 @@ epochs (TA-VAAL's Algorithm 1). Everything it reads comes in through ``Selection
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
@@ -105,23 +106,30 @@ class Strategy:
     score_order: ClassVar[str] = "higher first"
     settings: ClassVar[tuple[type[Settings], ...]] = ()  # the settings sections it reads
 
-    def __init__(self, **values: Any):
+    def __init__(self, *sections: Settings, **values: Any):
+        """``sections``: settings objects already built (a config's, handed over as they are);
+        ``values``: fields by name, for the sections not given or changing a given one."""
         known = {f.name: cls for cls in self.settings for f in fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(values) - set(known))
         if unknown:
             valid = ", ".join(sorted(known)) or "none"
             raise TavaalError(f"{self.name} has no setting {unknown[0]!r}; its settings are: {valid}")
-        self.params: dict[type[Settings], Any] = {
-            cls: cls(**{k: v for k, v in values.items() if known[k] is cls}) for cls in self.settings
-        }
+        given = {type(s): s for s in sections}
+        foreign = [c.__name__ for c in given if c not in self.settings]
+        if foreign:
+            raise TavaalError(f"{self.name} reads no settings section {foreign[0]}")
+        self.params: dict[type[Settings], Any] = {}
+        for cls in self.settings:
+            mine = {k: v for k, v in values.items() if known[k] is cls}
+            if cls in given:
+                self.params[cls] = dataclasses.replace(given[cls], **mine) if mine else given[cls]
+            else:
+                self.params[cls] = cls(**mine)
 
     @classmethod
     def from_config(cls, cfg: Sections) -> Strategy:
-        """The strategy with its settings sections taken from the config."""
-        values: dict[str, Any] = {}
-        for section in cls.settings:
-            values.update(cfg.section(section.section).values())
-        return cls(**values)
+        """The strategy with the config's own settings sections (built once, when the config was)."""
+        return cls(*(cfg.section(section.section) for section in cls.settings))
 
     def phase(self, ctx: SelectionContext) -> Any:
         """This cycle's selection networks (``make_phase``), made once per context, here only."""

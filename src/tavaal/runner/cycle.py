@@ -13,9 +13,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tavaal._version import __version__
+from tavaal.analysis.diagnostics import ranker_diagnostics, score_diagnostics, warn_if_degenerate
 from tavaal.config import RunConfig
 from tavaal.data.base import ArrayDataset
-from tavaal.diagnostics import ranker_diagnostics, score_diagnostics, warn_if_degenerate
 from tavaal.errors import TavaalError
 from tavaal.inference import evaluate_metrics, sample_losses
 from tavaal.learner import ActiveLearner, derive_seed

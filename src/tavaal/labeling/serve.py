@@ -35,8 +35,8 @@ from typing import Any
 from tavaal.atomic import atomic_write_text, held_lock
 from tavaal.config import RunConfig
 from tavaal.errors import TavaalError, first_line
-from tavaal.labeling import RowWriter
-from tavaal.labelstudio import LOCAL_FILES, _choice, _task_path, priority_score
+from tavaal.labeling.labels import RowWriter
+from tavaal.labeling.labelstudio import LOCAL_FILES, annotation_choice, priority_score, task_image_path
 from tavaal.learner import ActiveLearner
 from tavaal.learner.intake import PoolData, read_pool
 from tavaal.paths import read_json
@@ -163,7 +163,7 @@ class Backend:
             raise BadRequest("a task must be a JSON object with 'id' and 'data'", 400)
         to_name = self.config.to_name if self.config else "image"
         try:
-            path = _task_path(task, self.image_prefix, to_name)
+            path = task_image_path(task, self.image_prefix, to_name)
         except TavaalError as e:
             raise BadRequest(str(e)) from None
         if path not in self.known:
@@ -320,7 +320,8 @@ class Backend:
             )
         path = self.task_path(task)
         try:
-            label = None if ann.get("was_cancelled") else _choice(ann, self.from_name, task.get("id"))
+            cancelled = ann.get("was_cancelled")
+            label = None if cancelled else annotation_choice(ann, self.from_name, task.get("id"))
         except TavaalError as e:
             raise BadRequest(str(e)) from None
         classes = self.config.classes if self.config else ()

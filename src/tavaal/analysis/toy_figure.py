@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tavaal.analysis.report import plt, save_figure
 from tavaal.config import make_config
-from tavaal.cycle import make_learner, run_trial
 from tavaal.data import load_dataset, prepare
-from tavaal.report import plt, save_figure
+from tavaal.runner.cycle import make_learner, run_trial
 
 
 def run_toy(

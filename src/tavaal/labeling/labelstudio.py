@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from tavaal.atomic import atomic_write_bytes, atomic_write_text, file_lock
 from tavaal.errors import TavaalError, first_line
-from tavaal.labeling import RowWriter, read_labels
+from tavaal.labeling.labels import RowWriter, read_labels
 from tavaal.learner.result import QueryResult
 from tavaal.paths import read_json
 
@@ -85,7 +85,8 @@ def write_tasks(path: Path, tasks: list[dict[str, Any]]) -> None:
     atomic_write_text(path, json.dumps(tasks, indent=1))
 
 
-def _task_path(task: dict[str, Any], image_prefix: str, to_name: str) -> str:
+def task_image_path(task: dict[str, Any], image_prefix: str, to_name: str) -> str:
+    """The pool path a task shows: its ``tavaal_id``, or its image URL without ``image_prefix``."""
     data = task.get("data") or {}
     if "tavaal_id" in data:
         return str(data["tavaal_id"])
@@ -98,7 +99,7 @@ def _task_path(task: dict[str, Any], image_prefix: str, to_name: str) -> str:
     )
 
 
-def _choice(annotation: Any, from_name: str, task: Any) -> str | None:
+def annotation_choice(annotation: Any, from_name: str, task: Any) -> str | None:
     """The one class an annotation picks, or None when it picks none; anything else (several
     choices, an empty or non-text choice, a malformed annotation) is an error naming the task."""
     where = f"task {task}, annotation {annotation.get('id') if isinstance(annotation, dict) else '?'}"
@@ -144,12 +145,12 @@ def read_export(
             c
             for a in t["annotations"]
             if not (isinstance(a, dict) and a.get("was_cancelled"))
-            and (c := _choice(a, from_name, t.get("id"))) is not None
+            and (c := annotation_choice(a, from_name, t.get("id"))) is not None
         }
         if not found:
             skipped += 1
             continue
-        p = _task_path(t, image_prefix, to_name)
+        p = task_image_path(t, image_prefix, to_name)
         if len(found) > 1:
             raise TavaalError(
                 f"task {t.get('id')} ({p}): its annotations disagree ({sorted(found)}); "
@@ -280,7 +281,7 @@ class LabelStudioLink:
             request = []
             for t in self._tasks():
                 try:
-                    path = _task_path(t, self.image_prefix, "image")
+                    path = task_image_path(t, self.image_prefix, "image")
                 except TavaalError:
                     continue
                 if path in predictions:

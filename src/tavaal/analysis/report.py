@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from tavaal.analysis.summary import full_markdown, metric_label, summarize
 from tavaal.atomic import atomic_write_bytes, atomic_write_text
 from tavaal.config import config_from_dict
 from tavaal.data import load_data
 from tavaal.errors import TavaalError
 from tavaal.results import read_records
 from tavaal.strategies import STRATEGIES
-from tavaal.summary import full_markdown, metric_label, summarize
 
 try:  # an extra: runs and summaries work without it
     import matplotlib

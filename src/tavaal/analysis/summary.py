@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from tavaal.analysis.stats import Paired, against, aubc_by_trial, by_trial, paired, spacing_note
 from tavaal.errors import TavaalError
-from tavaal.stats import Paired, against, aubc_by_trial, by_trial, paired, spacing_note
 
 
 @dataclass
