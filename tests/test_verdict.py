@@ -20,6 +20,7 @@ from tavaal.errors import TavaalError
 from tavaal.oracle import oracle_labels
 from tavaal.results import read_records
 from tavaal.runner import run_experiment
+from tavaal.runner.common import common_learner_metrics
 from tavaal.runner.cycle import make_learner, run_trial
 
 
@@ -94,7 +95,7 @@ def test_selection_accuracy_depends_only_on_the_labeled_set(digits):
         learner = make_learner(cfg, method, digits, 0)
         both = np.r_[idx, np.asarray(extra, dtype=np.int64)]
         learner.label(both.tolist(), oracle_labels(digits, both))
-        return learner.fit_common(idx, 1)["value"]
+        return common_learner_metrics(learner, idx, 1)["value"]
 
     labeled = np.random.default_rng(3).choice(digits.n_train, 40, replace=False)
     rest = np.setdiff1d(np.arange(digits.n_train), labeled)[:30]
@@ -105,7 +106,7 @@ def test_selection_accuracy_depends_only_on_the_labeled_set(digits):
     other = np.random.default_rng(4).choice(digits.n_train, 40, replace=False)
     assert common("random", other) != a
     with pytest.raises(TavaalError, match="not labeled"):
-        make_learner(cfg, "random", digits, 0).fit_common(labeled, 1)
+        common_learner_metrics(make_learner(cfg, "random", digits, 0), labeled, 1)
 
 
 def test_compare_selection_eval_equals_the_later_command_and_changes_nothing_else(tmp_path, capsys):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,8 +25,8 @@ from typing import Any, ClassVar
 from tavaal.data import DataSpec
 from tavaal.errors import TavaalError, did_you_mean
 from tavaal.paths import read_yaml
-from tavaal.presets import PRESET_NOTES, PRESETS, RECIPES, preset_names
-from tavaal.runtime import FAST, Runtime
+from tavaal.presets import PRESET_NOTES, PRESETS, RECIPES, default_preset, preset_names
+from tavaal.runtime import FAST, Runtime, fast_settings
 from tavaal.settings import NONNEGATIVE, POSITIVE, Settings, setting
 from tavaal.strategies import STRATEGIES
 from tavaal.train import Training
@@ -247,6 +248,47 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> RunConf
     cfg = RunConfig.from_flat(values)
     cfg.validate()
     return cfg
+
+
+def learner_fields(
+    overrides: dict[str, Any],
+    config: RunConfig | None,
+    *,
+    seed: int | None = None,
+    device: str | None = None,
+    model: str | None = None,
+    feature_layers: Sequence[str] = (),
+    embedding_layer: str = "",
+    fast: bool = False,
+) -> dict[str, Any]:
+    """The config fields an ``ActiveLearner``'s keywords set (its ``**overrides``, then the named
+    keywords; ``fast``: the device's fast settings, those not given explicitly)."""
+    fields = dict(overrides)
+    if seed is not None:
+        fields["seed"] = seed
+    if device is not None:
+        fields["device"] = device
+    if model is not None:
+        fields["model"] = model
+    if feature_layers:
+        fields["feature_layers"] = ",".join(feature_layers)
+    if embedding_layer:
+        fields["embedding_layer"] = embedding_layer
+    if fast:
+        fields.update(fast_settings(fields.get("device", config.runtime.device if config else "cpu"), fields))
+    return fields
+
+
+def learner_config(
+    config: RunConfig | None, preset: str | None, fields: dict[str, Any], kind: str
+) -> RunConfig:
+    """An ``ActiveLearner``'s config: ``config`` with ``fields`` over it, or else ``preset`` (default:
+    the one for ``kind`` of data) with ``fields``; an explicit field beats the config's."""
+    if config is None:
+        return make_config(default_preset(preset, kind), fields)
+    if preset is not None:
+        raise TavaalError("give either config= or preset=, not both (the config names its preset)")
+    return make_config(config.preset, {**config.to_dict(), **fields}) if fields else config
 
 
 def check_type(name: str, type_name: str, value: Any) -> Any:

@@ -15,18 +15,19 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from tavaal.config import RunConfig, make_config
+from tavaal.config import RunConfig, learner_config, learner_fields
 from tavaal.data import with_crop_pad
 from tavaal.data.base import ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError, first_line
-from tavaal.inference import evaluate, evaluate_metrics, infer
+from tavaal.inference import evaluate, infer
 from tavaal.learner.intake import PoolData, SampleId, as_tensor, from_torch_dataset, read_pool
 from tavaal.learner.result import QueryResult
 from tavaal.learner.storage import read_learner, reading, save_learner
@@ -34,8 +35,7 @@ from tavaal.memory import check_fits, training_bytes
 from tavaal.models import Ranker, TappedModel, TaskLearner, build_task_learner
 from tavaal.models.user import ModelSource, ModelSpec
 from tavaal.pool import Pool
-from tavaal.presets import default_preset
-from tavaal.runtime import Runtime, fast_settings
+from tavaal.runtime import Runtime
 from tavaal.strategies import SelectionContext, Strategy, check_budget, get_strategy
 from tavaal.strategies.base import random_picks
 from tavaal.train import TrainLog, train_task_learner
@@ -66,6 +66,17 @@ def whole_positive(n: Any, what: str, at_least: int = 1) -> int:
 
 def _class_key(c: Any) -> tuple[str, Any]:
     return (type(c).__name__, c)
+
+
+@dataclass
+class Round:
+    """Where a learner stands in its label -> fit -> query loop."""
+
+    cycle: int = 0
+    ctx: SelectionContext | None = None  # the fitted networks and this round's candidates
+    fitted_on: int = -1  # the number of labels the fitted networks saw
+    open: bool = False  # fitted since the last labels: the next labels start a new round
+    selects: bool = False  # the fit prepared a selection (candidates, phase)
 
 
 class ActiveLearner:
@@ -118,38 +129,25 @@ class ActiveLearner:
             )
         if cold_start not in COLD_START:
             raise TavaalError(f"cold_start must be one of {', '.join(COLD_START)}, got {cold_start!r}")
-        fields = dict(overrides)
-        if seed is not None:
-            fields["seed"] = seed
-        if device is not None:
-            fields["device"] = device
-        if isinstance(model, str):
-            fields.update(model=model)
-        if feature_layers:
-            fields.update(feature_layers=",".join(feature_layers))
-        if embedding_layer:
-            fields.update(embedding_layer=embedding_layer)
-        if fast:
-            fields.update(
-                fast_settings(fields.get("device", config.runtime.device if config else "cpu"), fields)
-            )
+        fields = learner_fields(
+            overrides,
+            config,
+            seed=seed,
+            device=device,
+            model=model if isinstance(model, str) else None,
+            feature_layers=feature_layers,
+            embedding_layer=embedding_layer,
+            fast=fast,
+        )
         if isinstance(pool, PoolData):
             data = pool
         else:  # the fields given win over the config's, as they do below
             size = fields.get("image_size", config.data.image_size if config else 0)
             skip = fields.get("skip_unreadable", config.data.skip_unreadable if config else False)
             data = read_pool(pool, ids, int(size), not progress, bool(skip))
-        if config is None:
-            kind = (
-                data.name
-                if isinstance(pool, ArrayDataset)
-                else ("images" if data.x.dim() == 4 else "vectors")
-            )
-            config = make_config(default_preset(preset, kind), fields)
-        elif preset is not None:
-            raise TavaalError("give either config= or preset=, not both (the config names its preset)")
-        elif fields:
-            config = make_config(config.preset, {**config.to_dict(), **fields})
+        vectors_or_images = "images" if data.x.dim() == 4 else "vectors"
+        kind = data.name if isinstance(pool, ArrayDataset) else vectors_or_images
+        config = learner_config(config, preset, fields, kind)
         tr = config.training
         if model is None or isinstance(model, str):
             self.spec = ModelSpec.from_config(tr.model, tr.feature_layers, tr.embedding_layer)
@@ -159,7 +157,7 @@ class ActiveLearner:
         self.cfg = config
         self.strategy = method if isinstance(method, Strategy) else get_strategy(method, config)
         self.method = self.strategy.name
-        self.seed, self._cycle = int(config.protocol.seed), 0
+        self.seed = int(config.protocol.seed)
         self.trial = whole_positive(trial, "trial", at_least=0)
         self.cold_start, self.progress = cold_start, progress
         self.device = setup_device(config)  # resolved once, for everything this learner runs
@@ -178,11 +176,8 @@ class ActiveLearner:
         self._check_model()
         self.embeddings = self._embeddings(embeddings)
         self.uid = uuid.uuid4().hex
-        self.ctx: SelectionContext | None = None
+        self.round = Round()
         self.last_fit: TrainLog | None = None
-        self._fitted_on = -1  # number of labels the fitted networks saw
-        self._round_open = False  # fitted since the last labels: the next labels start a new round
-        self._fit_selects = False  # the last fit prepared a selection (candidates, phase)
 
     # ----------------------------------------------------------------- data and labels
     def _embeddings(self, e: Any) -> torch.Tensor | None:
@@ -282,20 +277,20 @@ class ActiveLearner:
 
     def _close_round(self) -> None:
         """New labels after a fit start the next round (its seed comes from the next cycle)."""
-        if self._round_open:
-            self._cycle += 1
-            self._round_open = False
+        if self.round.open:
+            self.round.cycle += 1
+            self.round.open = False
 
     @property
     def cycle(self) -> int:
         """The round: the next fit is seeded from (seed, trial, cycle). It advances when labels come
         in after a fit."""
-        return self._cycle
+        return self.round.cycle
 
     def set_cycle(self, cycle: int) -> None:
         """Start the next fit at round ``cycle``: a resumed experiment continues at its next cycle,
         and each query over a growing labels file draws its own candidate subset."""
-        self._cycle, self._round_open = whole_positive(cycle, "cycle", at_least=0), False
+        self.round.cycle, self.round.open = whole_positive(cycle, "cycle", at_least=0), False
 
     def indices_of(self, ids: Sequence[Any]) -> np.ndarray:
         """Pool positions of ``ids``; unknown or repeated ids are an error."""
@@ -341,14 +336,14 @@ class ActiveLearner:
     @property
     def model(self) -> TaskLearner:
         """The task learner of the last ``fit``."""
-        if self.ctx is None:
+        if self.round.ctx is None:
             raise TavaalError("the learner is not fitted yet: call fit() (or query()) first")
-        return self.ctx.model
+        return self.round.ctx.model
 
     @property
     def stale(self) -> bool:
         """True when labels came in since the last fit (or it never ran)."""
-        return self.ctx is None or self._fitted_on != self.pool.n_labeled
+        return self.round.ctx is None or self.round.fitted_on != self.pool.n_labeled
 
     @property
     def ranker_loss(self) -> str | None:
@@ -403,42 +398,12 @@ class ActiveLearner:
             self.strategy.check_model(model)
         return model
 
-    def _placed(self, model: TaskLearner, rt: Runtime) -> TaskLearner:
+    def placed(self, model: TaskLearner, rt: Runtime) -> TaskLearner:
         """``model`` on the learner's device, channels_last where the runtime asks for images."""
         model = model.to(self.device)
         if rt.channels_last and self.ds.is_image:
             model = model.to(memory_format=torch.channels_last)
         return model
-
-    def fit_common(self, labeled: np.ndarray, cycle: int) -> dict[str, Any]:
-        """Train the *common* learner on ``labeled`` and return its test metrics: the preset's plain
-        T (no Ranker, no head dropout), seeded from (seed, trial, cycle) exactly as a method's fit,
-        so that every method given the same labeled set gets the same figure. It judges a method's
-        picks apart from how the method trains T (``selection_accuracy``); the learner's own fitted
-        networks are left as they are. The set is sorted first: the figure depends on which samples
-        are labeled, not on the order they were labeled in."""
-        labeled = np.asarray(labeled, dtype=np.int64)
-        unknown = np.setdiff1d(labeled, self.pool.labeled)
-        if unknown.size:
-            raise TavaalError(
-                f"fit_common: {unknown.size} of the samples are not labeled, e.g. {unknown[:5].tolist()}"
-            )
-        seed = derive_seed(self.seed, self.trial, cycle)
-        torch.manual_seed(seed)
-        rt = self.cfg.runtime
-        model = self._placed(self.build_model(head_dropout=0.0), rt)
-        train_task_learner(
-            model,
-            None,
-            self.ds,
-            np.sort(labeled),
-            self.cfg.training,
-            rt,
-            None,
-            seed=seed,
-            desc="common learner",
-        )
-        return evaluate_metrics(model, self.ds, rt)
 
     def fit(self, budget: int | None = None, select: bool = True) -> TrainLog:
         """Train a fresh task learner (+ Ranker, + the method's selection networks) on the labels.
@@ -473,8 +438,8 @@ class ActiveLearner:
             progress=self.progress,
             desc=f"{self.method}, {self.pool.n_labeled} labels",
         )
-        self.ctx, self._fitted_on, self._round_open = ctx, self.pool.n_labeled, True
-        self._fit_selects = select
+        self.round.ctx, self.round.fitted_on, self.round.open = ctx, self.pool.n_labeled, True
+        self.round.selects = select
         return self.last_fit
 
     def round_context(
@@ -487,7 +452,7 @@ class ActiveLearner:
         model = self.build_model()
         net_r = Ranker(model.feature_dims).to(self.device) if ranker else None
         ctx = SelectionContext(
-            self._placed(model, rt),
+            self.placed(model, rt),
             net_r,
             self.ds,
             labeled,
@@ -515,9 +480,9 @@ class ActiveLearner:
                 )
             return self._random_start(n, unlabeled, reason)
         check_budget(n, min(len(unlabeled), self.cfg.protocol.candidates_for(n)))
-        if self.stale or not self._fit_selects or n > len(self.ctx.candidates):
+        if self.stale or not self.round.selects or n > len(self.round.ctx.candidates):
             self.fit(budget=n)  # new labels, a fit without selection, or a larger query's subset
-        ctx = self.ctx
+        ctx = self.round.ctx
         t0 = time.perf_counter()
         sel = self.strategy.select(ctx, n)
         if self.device.type == "cuda":
@@ -587,25 +552,25 @@ class ActiveLearner:
             ds = dataclasses.replace(ds, x_test=xt.to(self.device), y_test=yt.to(self.device))
         elif ds.x_test.shape[0] == 0:
             raise TavaalError("the pool has no test split: pass evaluate(x, y)")
-        return evaluate(model, ds, self.ctx.runtime)
+        return evaluate(model, ds, self.round.ctx.runtime)
 
     def predict(self, ids: Sequence[Any]) -> list[Any]:
         """The fitted task learner's class for each of ``ids`` (a pre-annotation for labelers)."""
         if self.segmentation:
             raise TavaalError("predict() gives one class per sample; it is not defined for segmentation")
         idx = self.indices_of(ids)
-        logits = infer(self.model, self.ds, idx, self.ctx.runtime)["logits"]
+        logits = infer(self.model, self.ds, idx, self.round.ctx.runtime)["logits"]
         return [self.classes[k] for k in logits.argmax(1).tolist()]
 
     def networks(self) -> dict[str, nn.Module | Any]:
         """The fitted networks by role: ``model``, ``ranker`` and ``adversarial`` (VAE + D) as present."""
-        if self.ctx is None:
+        if self.round.ctx is None:
             return {}
-        nets: dict[str, Any] = {"model": self.ctx.model}
-        if self.ctx.ranker is not None:
-            nets["ranker"] = self.ctx.ranker
-        if self.ctx.phase is not None:
-            nets["adversarial"] = self.ctx.phase
+        nets: dict[str, Any] = {"model": self.round.ctx.model}
+        if self.round.ctx.ranker is not None:
+            nets["ranker"] = self.round.ctx.ranker
+        if self.round.ctx.phase is not None:
+            nets["adversarial"] = self.round.ctx.phase
         return nets
 
     # ----------------------------------------------------------------- state and persistence
@@ -618,20 +583,20 @@ class ActiveLearner:
         """The session's state: round, labels in the order given, classes, and the fitted round (its
         seed, labeled count, candidates, and the weights of every network under ``networks``)."""
         fit = None
-        if self.ctx is not None:
-            ctx = self.ctx
+        if self.round.ctx is not None:
+            ctx = self.round.ctx
             fit = {
                 "seed": ctx.seed,
                 "n_labeled": len(ctx.labeled),
                 "candidates": [int(i) for i in ctx.candidates],
-                "selects": self._fit_selects,
-                "round_open": self._round_open,
+                "selects": self.round.selects,
+                "round_open": self.round.open,
                 "networks": {k: v.state_dict() for k, v in self.networks().items()},
             }
         return {
             "uid": self.uid,
             "trial": self.trial,
-            "cycle": self._cycle,
+            "cycle": self.round.cycle,
             "cold_start": self.cold_start,
             "classes": list(self.classes),
             "classes_fixed": self.classes_fixed,
@@ -672,8 +637,8 @@ class ActiveLearner:
             ) from None
         if ctx.phase is not None and "adversarial" in nets:
             ctx.phase.load_state_dict(nets["adversarial"])
-        self.ctx, self._fitted_on = ctx, fit["n_labeled"]
-        self._fit_selects, self._round_open = fit["selects"], fit["round_open"]
+        self.round.ctx, self.round.fitted_on = ctx, fit["n_labeled"]
+        self.round.selects, self.round.open = fit["selects"], fit["round_open"]
 
     def save(self, path: Any) -> None:
         """Everything the session needs, in folder ``path``: networks (VAE and D too), pool, labels,

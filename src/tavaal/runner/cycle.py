@@ -20,6 +20,7 @@ from tavaal.errors import TavaalError
 from tavaal.inference import evaluate_metrics, sample_losses
 from tavaal.learner import ActiveLearner, derive_seed
 from tavaal.oracle import class_counts, oracle_labels, oracle_rows
+from tavaal.runner.common import common_learner_metrics
 from tavaal.strategies.base import random_picks
 
 
@@ -62,7 +63,7 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
     labeled = learner.pool.labeled
     log = learner.fit(select=selects)
     t0 = time.perf_counter()
-    metrics = evaluate_metrics(learner.model, learner.ds, learner.ctx.runtime)
+    metrics = evaluate_metrics(learner.model, learner.ds, learner.round.ctx.runtime)
     eval_seconds = time.perf_counter() - t0
     if selects:
         q = learner.query(cfg.protocol.budget)
@@ -93,7 +94,7 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         "scores": None if scores is None else [float(s) for s in scores],
         **score_diagnostics(scores, tied),
         **info,
-        "seed": learner.ctx.seed,
+        "seed": learner.round.ctx.seed,
         "config_hash": cfg.experiment_hash(),
         "version": __version__,
         "device": str(device),
@@ -104,7 +105,7 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
     if selects:
         warn_if_degenerate(record)
     if cfg.protocol.analysis and selects:
-        ctx = learner.ctx
+        ctx = learner.round.ctx
         losses = sample_losses(learner.model, oracle.to(device), candidates, ctx.runtime).cpu().numpy()
         record["candidate_losses"] = [float(v) for v in losses]
         if not oracle.is_segmentation:
@@ -117,7 +118,7 @@ def run_cycle(learner: ActiveLearner, oracle: ArrayDataset, cycle: int) -> dict[
         )
     if cfg.protocol.selection_eval:
         # After the selection, so the method's own fit, scores and picks are those of a run without it.
-        record["selection_accuracy"] = learner.fit_common(labeled, cycle)["value"]
+        record["selection_accuracy"] = common_learner_metrics(learner, labeled, cycle)["value"]
     return record
 
 

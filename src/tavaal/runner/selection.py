@@ -19,6 +19,7 @@ from tavaal.errors import TavaalError
 from tavaal.models.user import is_factory_path
 from tavaal.oracle import oracle_labels
 from tavaal.paths import check_file_writable
+from tavaal.runner.common import common_learner_metrics
 from tavaal.runner.cycle import make_learner
 from tavaal.runner.folder import ResultsDir, labeled_sets, load_state
 from tavaal.runner.jobs import JobSpec
@@ -32,7 +33,7 @@ def fill_selection_accuracy(
     jobs: list[JobSpec] | None = None,
 ) -> int:
     """Add ``selection_accuracy`` (the common learner's metric on the cycle's labeled set, see
-    ``ActiveLearner.fit_common``) to every finished cycle of ``jobs`` (default: all) that lacks it.
+    ``common.common_learner_metrics``) to every finished cycle of ``jobs`` (default: all) that lacks it.
     Each job's state is rewritten atomically after every cycle, so a kill loses at most one; the
     caller holds the folder's lock. Returns how many cycles were filled."""
     states = sorted((out.root / "jobs").glob("*/state.json"))
@@ -59,9 +60,9 @@ def fill_selection_accuracy(
             new = np.setdiff1d(np.asarray(sets[i], dtype=np.int64), learner.pool.labeled)
             learner.label(new.tolist(), oracle_labels(ds, new))
             record = state["records"][i]
-            record["selection_accuracy"] = learner.fit_common(np.asarray(sets[i]), int(record["cycle"]))[
-                "value"
-            ]
+            record["selection_accuracy"] = common_learner_metrics(
+                learner, np.asarray(sets[i]), int(record["cycle"])
+            )["value"]
             atomic_write_text(path, json.dumps(state))
             bar.update(1)
             filled += 1
