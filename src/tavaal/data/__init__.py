@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -57,7 +57,7 @@ class DataSpec(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class LoadOptions:
-    """Where and how to load a dataset: the config's data fields."""
+    """Where and how a loader reads its dataset: the ``DataSpec`` fields loaders use, and ``quiet``."""
 
     data_dir: str = "data"
     download: bool = False
@@ -67,6 +67,12 @@ class LoadOptions:
     imbalance_pattern: str = "paper"
     quiet: bool = True
     skip_unreadable: bool = False
+
+    @classmethod
+    def of(cls, spec: DataSpec, quiet: bool = True) -> LoadOptions:
+        """The options a config's ``data`` section gives (every field a loader reads, by name)."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"quiet"}
+        return cls(quiet=quiet, **{k: getattr(spec, k) for k in names})
 
     @property
     def root(self) -> Path:
@@ -140,37 +146,15 @@ def _register_builtin() -> None:
 _register_builtin()
 
 
-def load_dataset(
-    name: str,
-    data_dir: str = "data",
-    download: bool = False,
-    train_dir: str = "",
-    test_dir: str = "",
-    image_size: int = 0,
-    imbalance_pattern: str = "paper",
-    quiet: bool = True,
-    skip_unreadable: bool = False,
-) -> ArrayDataset:
-    """Load a registered dataset by name into memory (uint8 images, or float vectors)."""
-    opts = LoadOptions(
-        data_dir, download, train_dir, test_dir, image_size, imbalance_pattern, quiet, skip_unreadable
-    )
-    return DATASETS.get(name)(opts)
+def load_dataset(name: str, **options: Any) -> ArrayDataset:
+    """Load a registered dataset by name into memory (uint8 images, or float vectors); ``options``
+    are ``LoadOptions`` fields (``data_dir``, ``download``, ``image_size``...)."""
+    return DATASETS.get(name)(LoadOptions(**options))
 
 
 def load_data(spec: DataSpec, quiet: bool = True) -> ArrayDataset:
     """The dataset a config's ``data`` section names, with every one of its fields applied."""
-    ds = load_dataset(
-        spec.dataset,
-        spec.data_dir,
-        spec.download,
-        spec.train_dir,
-        spec.test_dir,
-        spec.image_size,
-        spec.imbalance_pattern,
-        quiet=quiet,
-        skip_unreadable=spec.skip_unreadable,
-    )
+    ds = DATASETS.get(spec.dataset)(LoadOptions.of(spec, quiet))
     if spec.imbalance_ratio > 1:
         ds = _reduced(ds, spec)
     return with_crop_size(with_crop_pad(ds, spec.crop_pad), spec.crop_size)
