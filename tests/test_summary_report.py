@@ -5,10 +5,10 @@ import pytest
 
 from tavaal.analysis.report import class_entropy, write_report
 from tavaal.analysis.summary import summarize, to_csv, to_markdown
-from tavaal.analysis.toy_figure import run_toy
 from tavaal.cli import main
 from tavaal.errors import TavaalError
 from tavaal.results import read_records, write_records
+from tavaal.runner.toy_figure import run_toy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

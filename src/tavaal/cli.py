@@ -332,7 +332,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_toy(args: argparse.Namespace) -> int:
-    from tavaal.analysis.toy_figure import run_toy  # draws with matplotlib, an extra (tavaal[report])
+    from tavaal.runner.toy_figure import run_toy  # draws with matplotlib, an extra (tavaal[report])
 
     check_output(args.out, "--out", folder=True)
     paths = run_toy(Path(args.out), seed=args.seed, progress=bars(args))

@@ -1,2 +1,2 @@
 """What the records say: tables (``summary``), paired statistics (``stats``), the report's figures
-(``report``, ``toy_figure``) and the Ranker's and discriminator's diagnostics (``diagnostics``)."""
+(``report``) and the Ranker's and discriminator's diagnostics (``diagnostics``)."""

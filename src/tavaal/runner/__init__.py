@@ -1,6 +1,7 @@
 """Running experiments: the results folder (``folder``), jobs (``jobs``), the executor seam and the
 run skeleton (``sweep``), its engines (``processes``: worker processes here; ``ray_tasks``: Ray),
-selection-only evaluation (``selection``) and the orchestration (``experiment``)."""
+selection-only evaluation (``selection``, ``common``), the orchestration (``experiment``) and
+the two-moons figure end to end (``toy_figure``)."""
 
 from tavaal.runner import processes, ray_tasks  # noqa: F401  (they register their executors)
 from tavaal.runner.experiment import run_experiment
