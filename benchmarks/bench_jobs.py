@@ -58,10 +58,10 @@ def worker(i: int, a: argparse.Namespace, threads: int, barrier: Any, results: A
     import torch
 
     from tavaal.config import make_config
-    from tavaal.cycle import initial_labeled, make_learner
     from tavaal.data import load_data
     from tavaal.device import setup_device
     from tavaal.oracle import oracle_labels
+    from tavaal.runner.cycle import initial_labeled, make_learner
 
     torch.set_num_threads(threads)
     cfg = make_config("cifar10", overrides(a))

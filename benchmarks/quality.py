@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from tavaal.analysis.diagnostics import score_diagnostics
+from tavaal.analysis.stats import against, aubc_by_trial, by_trial
+from tavaal.analysis.summary import full_markdown
 from tavaal.cli import main as tavaal_main
-from tavaal.diagnostics import score_diagnostics
 from tavaal.results import read_records
-from tavaal.stats import against, aubc_by_trial, by_trial
-from tavaal.summary import full_markdown
 
 MEASURE = ["--selection-eval", "--analysis"]
 # Each protocol is a `tavaal compare` command line (the paper's settings unless said).
@@ -130,7 +130,7 @@ DIAG_KEYS = ("rho_r_loss", "rho_d_loss", "r_auc", "r_saturated")
 
 def diagnostics_table(records: list[dict[str, Any]]) -> str:
     """Per method with a Ranker or a D and per labeled count: the mean over trials of the
-    ``--analysis`` diagnostics (``tavaal.diagnostics``)."""
+    ``--analysis`` diagnostics (``tavaal.analysis.diagnostics``)."""
     lines = [
         "| method | labeled | ρ(R(x), loss) | ρ(D, loss) | AUC of r (unlabeled > labeled) | σ(r) saturated |",
         "|---|---:|---:|---:|---:|---:|",
