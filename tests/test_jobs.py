@@ -149,3 +149,62 @@ def test_threads_per_job_share_the_cores():
     assert threads_per_job(os.cpu_count() or 1) == 1
     assert threads_per_job(10**6) == 1
     assert json.dumps(threads_per_job(1)) == str(os.cpu_count() or 1)
+
+
+class InProcess:
+    """A third engine through the ``Executor`` seam: jobs run here, one cycle per turn, and the
+    jobs named in ``flaky`` raise on their first turns (``times`` of them)."""
+
+    local = True
+
+    def __init__(self, flaky=(), times=1):
+        self.retries, self.failures = 1, {}
+        self.flaky = {job: times for job in flaky}
+
+    def connect(self, cfg):
+        pass
+
+    def start(self, cfg, ds, keep_models):
+        self.cfg, self.ds, self.queue, self.events = cfg, ds, [], []
+
+    def submit(self, job, state, first=False):
+        self.queue.insert(0 if first else len(self.queue), (job, state))
+
+    def busy(self):
+        return bool(self.queue or self.events)
+
+    def next_event(self):
+        from tavaal.runner.jobs import job_cycles
+        from tavaal.runner.sweep import Event
+
+        if not self.events:
+            job, state = self.queue.pop(0)
+            if self.flaky.get(job, 0) > 0:
+                self.flaky[job] -= 1
+                return Event("error", job, "RuntimeError: flaky")
+            cycles = job_cycles(self.cfg, job, self.ds, state)
+            self.events = [Event("cycle", job, next(cycles)), Event("done", job)]
+            cycles.close()
+        return self.events.pop(0)
+
+    def stop(self):
+        self.queue, self.events = [], []
+
+    def close(self):
+        pass
+
+
+def test_a_new_engine_through_the_executor_seam_gives_the_sequential_records(sequential, tmp_path, digits):
+    from tavaal.runner import JobSpec
+
+    ex = InProcess(flaky=[JobSpec("tavaal", 1)])  # fails once: submitted again from its state
+    got = run_experiment(_cfg(), METHODS, tmp_path, ds=digits, executor=ex)
+    assert [strip_timing(r) for r in got] == [strip_timing(r) for r in sequential] and ex.failures == {}
+    twice = InProcess(flaky=[JobSpec("random", 0)], times=2)  # its one retry fails too
+    with pytest.raises(
+        SweepFailed, match=r"1 of 4 jobs failed \(3 finished\): random trial 0: RuntimeError: flaky"
+    ):
+        run_experiment(_cfg(), METHODS, tmp_path / "b", ds=digits, executor=twice)
+    assert set(twice.failures) == {("random", 0)}
+    done = {(r["method"], r["trial"]) for r in read_records(tmp_path / "b" / "results.jsonl")}
+    assert done == {("tavaal", 0), ("random", 1), ("tavaal", 1)}  # the others finished
