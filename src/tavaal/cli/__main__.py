@@ -1,0 +1,7 @@
+"""``python -m tavaal.cli``."""
+
+import sys
+
+from tavaal.cli import main
+
+sys.exit(main())
