@@ -36,7 +36,7 @@ from tavaal.learner import ActiveLearner
 from tavaal.losses import ranking_loss, total_loss
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
-from tavaal.strategies.adversarial import AdversarialPhase, AdversarialStrategy
+from tavaal.strategies.adversarial import AdversarialStrategy, VAEDiscriminator
 from tavaal.train import train_task_learner
 
 OFFICIAL = {"images_per_s": 4000.0, "vae_ms": 51.0, "trial_h": 2.3}
@@ -88,9 +88,8 @@ def build_learner(cfg, ds: ArrayDataset, dev: torch.device):
     """A seeded task learner and its Ranker, built and placed as ``ActiveLearner.fit`` builds them."""
     torch.manual_seed(0)
     learner = ActiveLearner("tavaal", pool=ds, config=cfg, cold_start="train")
-    none = np.zeros(0, dtype=np.int64)
-    ctx = learner.round_context(none, none, 0, select=False, ranker=True)
-    return ctx.model, ctx.ranker
+    model = learner.placed(learner.build_model(), cfg.runtime)
+    return model, Ranker(model.feature_dims).to(dev)
 
 
 def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
@@ -101,7 +100,7 @@ def vae_trainer(cfg, ds, model, ranker, labeled, cand, dev, iters: int):
         model, ranker, ds, labeled, cand, cfg.runtime, seed=0, batch_size=cfg.training.batch_size
     )
     cond = strat._conditions(*strat._ranks(ctx))
-    tr = AdversarialPhase(ctx, strat.p, True)
+    tr = VAEDiscriminator(ctx, strat.p, True)
     b = tr.p.vae_batch_size  # 0 in the config: the task learner's batch size
     n_u = max(b, iters * b - len(labeled))
     tr.unlabeled = tr.unlabeled[:n_u]
@@ -207,8 +206,8 @@ def selection_seconds(cfg, ds, model, ranker, labeled, cand, dev, methods) -> di
         )
         if isinstance(strat, AdversarialStrategy):
             # scoring only: a phase with no training epochs (training is the VAE phase above)
-            ctx.phase = AdversarialPhase(ctx, strat.p, strat.conditioned)
-            ctx.phase.fitted = True
+            ctx.selector = VAEDiscriminator(ctx, strat.p, strat.conditioned)
+            ctx.selector.fitted = True
         model.dropout.p = strat.head_dropout  # MC dropout scores through the head's dropout
         sync(dev)
         t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from tavaal.data import Augment, load_dataset
 from tavaal.inference import evaluate
 from tavaal.models import Ranker, build_task_learner
 from tavaal.strategies import SelectionContext, get_strategy
-from tavaal.strategies.adversarial import AdversarialPhase
+from tavaal.strategies.adversarial import VAEDiscriminator
 from tavaal.train import train_task_learner
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         )
         strat = get_strategy("tavaal", cfg)
         cond = strat._conditions(*strat._ranks(ctx))
-        tr = AdversarialPhase(ctx, strat.p, True)
+        tr = VAEDiscriminator(ctx, strat.p, True)
         tr.train_epoch(*cond)
         d = tr.discriminate(cond[3])
         nets[graphs] = (model, ranker, tr, d)

@@ -36,7 +36,7 @@ class AutocastSpy:
         """{role: [autocast on, per call]}."""
         owner: dict[int, str] = {}
         for role, net in networks.items():
-            if role == "adversarial":
+            if role == "selector":
                 for sub in ("vae", "disc"):
                     owner.update({id(m): sub for m in getattr(net, sub).modules()})
             else:

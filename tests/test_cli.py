@@ -283,7 +283,7 @@ def test_a_users_model_from_the_command_line_with_keep_models(capsys, tmp_path):
     code, text, err = run_cli(capsys, *argv)
     assert code == 0, err
     saved = torch.load(out / "jobs" / "tavaal-trial0" / "models" / "cycle0.pt", weights_only=True)
-    assert set(saved) == {"model", "ranker", "adversarial"} and any(
+    assert set(saved) == {"model", "ranker", "selector"} and any(
         k.startswith("module.") for k in saved["model"]
     )
 

@@ -27,6 +27,24 @@ def test_pool_rejects_repeats_and_relabels():
     assert pool.labeled.tolist() == [1, 2, 5] and 5 not in pool.unlabeled
 
 
+def test_pool_keeps_ids_and_labels_in_the_order_given():
+    pool = Pool(4, ids=["a", "b", "c", "d"])
+    pool.label([2, 0], ["cat", "dog"])
+    pool.label([3], ["cat"])
+    assert pool.labels == {"c": "cat", "a": "dog", "d": "cat"} and pool.values == ["cat", "dog", "cat"]
+    assert pool.value(0) == "dog" and pool.value(1) is None and pool.is_labeled(3) and not pool.is_labeled(1)
+    assert pool.indices_of(["d", "b"]).tolist() == [3, 1]
+    with pytest.raises(TavaalError, match="one label per index"):
+        pool.label([1], ["cat", "dog"])
+    with pytest.raises(TavaalError, match="unknown id"):
+        pool.indices_of(["e"])
+    with pytest.raises(TavaalError, match="twice"):
+        pool.indices_of(["a", "a"])
+    with pytest.raises(TavaalError, match="4 samples but 3 ids"):
+        Pool(4, ids=["a", "b", "c"])
+    assert pool.labels == {"c": "cat", "a": "dog", "d": "cat"}  # a refused call records nothing
+
+
 @pytest.mark.parametrize("final_selection", [False, True])
 def test_loop_invariants(tmp_path, digits, final_selection):
     cfg = tiny_config(cycles=3, final_selection=final_selection)

@@ -17,7 +17,7 @@ from tavaal.errors import TavaalError
 from tavaal.models import TappedModel, build_discriminator, build_vae
 from tavaal.runner import run_experiment
 from tavaal.strategies import SelectionContext, Strategy, get_strategy
-from tavaal.strategies.adversarial import AdversarialPhase
+from tavaal.strategies.adversarial import VAEDiscriminator
 from tavaal.strategies.base import top_k
 
 CPU = torch.device("cpu")
@@ -109,7 +109,7 @@ def _trainer(ds, **kw):
     cfg = tiny_config("digits", **kw)
     labeled, cand = np.arange(20), np.arange(20, 120)
     ctx = SelectionContext(None, None, ds, labeled, cand, cpu_runtime(cfg), seed=3)
-    return AdversarialPhase(ctx, get_strategy("vaal", cfg).p, conditioned=False)
+    return VAEDiscriminator(ctx, get_strategy("vaal", cfg).p, conditioned=False)
 
 
 @pytest.mark.parametrize("vae_augment", [False, True])
@@ -206,18 +206,18 @@ def test_keep_models_saves_every_network_of_the_cycle_including_vae_and_d(tmp_pa
     cfg = tiny_config("moons", cycles=2)
     run_experiment(cfg, ["tavaal"], tmp_path, ds=moons, keep_models=True)
     saved = torch.load(tmp_path / "jobs" / "tavaal-trial0" / "models" / "cycle0.pt", weights_only=True)
-    assert set(saved) == {"model", "ranker", "adversarial"}
-    assert {"vae", "disc"} <= set(saved["adversarial"]) and saved["adversarial"]["disc"]
-    assert saved["adversarial"]["fitted"] is True
+    assert set(saved) == {"model", "ranker", "selector"}
+    assert {"vae", "disc"} <= set(saved["selector"]) and saved["selector"]["disc"]
+    assert saved["selector"]["fitted"] is True
     last = torch.load(tmp_path / "jobs" / "tavaal-trial0" / "models" / "cycle1.pt", weights_only=True)
-    assert "adversarial" not in last  # the last cycle selects nothing, so it trains no VAE
+    assert "selector" not in last  # the last cycle selects nothing, so it trains no VAE
 
 
 @pytest.mark.parametrize("schedule", ["paper", "official"])
 def test_the_adversarial_phase_is_fitted_by_its_schedule(schedule, moons):
     cfg = tiny_config("moons", schedule=schedule, epochs=3, vae_epochs=2)
     _, nets = one_cycle(cfg, get_strategy("tavaal", cfg), moons)
-    phase = nets["adversarial"]
+    phase = nets["selector"]
     per_epoch = int(
         np.ceil(
             (cfg.protocol.initial + cfg.protocol.candidates_for(cfg.protocol.budget))
@@ -247,7 +247,7 @@ def test_under_graphs_r_lives_in_buffers_the_phase_owns(digits):
     cfg = tiny_config("digits", vae_batch_size=16)
     labeled, cand = np.arange(20), np.arange(20, 60)
     ctx = SelectionContext(None, None, digits, labeled, cand, cpu_runtime(cfg), seed=3, batch_size=16)
-    phase = AdversarialPhase(ctx, get_strategy("tavaal", cfg).p, conditioned=True)
+    phase = VAEDiscriminator(ctx, get_strategy("tavaal", cfg).p, conditioned=True)
     phase.stepper.graph = rec = _AddressRecorder(phase)
     for epoch in range(3):
         r_l, r_u = torch.full((20,), 0.1 * (epoch + 1)), torch.full((40,), 0.2 * (epoch + 1))

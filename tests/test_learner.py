@@ -201,8 +201,8 @@ def test_save_and_load_give_the_same_next_query(tmp_path, data, when):
     )
     if when == "fitted":
         assert torch.equal(
-            loaded.networks()["adversarial"].disc.state_dict()["net.0.weight"],
-            learner.networks()["adversarial"].disc.state_dict()["net.0.weight"],
+            loaded.networks()["selector"].disc.state_dict()["net.0.weight"],
+            learner.networks()["selector"].disc.state_dict()["net.0.weight"],
         )
     got = loaded.query(10)
     assert got.ids == expected.ids and np.array_equal(got.candidate_scores, expected.candidate_scores)
@@ -222,6 +222,47 @@ def test_a_reloaded_session_in_another_process_gives_the_same_query(tmp_path, da
         [sys.executable, "-c", code, str(tmp_path / "s")], capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_training_targets_follow_the_labels_as_classes_are_sorted_in(data):
+    """Labels live in the pool; the dataset's targets are derived from them. A class that sorts
+    before the ones seen renumbers them, and every target follows."""
+    x, _, ids = data
+    learner = ActiveLearner("random", "smallcnn", x, ids=ids, **FAST)
+    learner.label(ids[:2], ["zebra", "yak"])
+    assert learner.ds.y_train[:2].tolist() == [1, 0] and learner.classes == ["yak", "zebra"]
+    learner.label(ids[2:4], ["ant", "zebra"])
+    assert learner.classes == ["ant", "yak", "zebra"]
+    assert learner.ds.y_train[:4].tolist() == [2, 1, 0, 2] and (learner.ds.y_train[4:] == -1).all()
+    assert learner.labels == dict(zip(ids[:4], ["zebra", "yak", "ant", "zebra"]))
+    assert learner.labeled_ids == ids[:4]
+
+
+def test_a_learner_saved_in_format_1_loads_and_a_newer_format_is_refused(tmp_path, data):
+    """Format 1 named the VAE and D ``adversarial``; they load as the ``selector``."""
+    learner = _learner(data, method="vaal")
+    _label_first(learner, data)
+    learner.fit(budget=5)
+    learner.save(tmp_path / "s")
+    expected = learner.query(5)
+    meta = json.loads((tmp_path / "s" / "learner.json").read_text())
+    nets_file = tmp_path / "s" / meta["fit"]["networks"]
+    nets = torch.load(nets_file, weights_only=True)
+    nets["adversarial"] = nets.pop("selector")
+    torch.save(nets, nets_file)
+    meta["format_version"] = 1
+    (tmp_path / "s" / "learner.json").write_text(json.dumps(meta))
+    loaded = ActiveLearner.load(tmp_path / "s")
+    assert loaded.networks()["selector"].fitted
+    assert torch.equal(
+        loaded.networks()["selector"].disc.state_dict()["net.0.weight"],
+        learner.networks()["selector"].disc.state_dict()["net.0.weight"],
+    )
+    assert loaded.query(5).ids == expected.ids
+    meta["format_version"] = 3
+    (tmp_path / "s" / "learner.json").write_text(json.dumps(meta))
+    with pytest.raises(TavaalError, match="format version 3 .* reads up to version 2: upgrade tavaal"):
+        ActiveLearner.load(tmp_path / "s")
 
 
 def test_save_refuses_a_folder_of_another_learner_and_load_needs_a_python_model(tmp_path, data):

@@ -173,7 +173,7 @@ def test_typiclust_on_the_vae_latent(digits):
         learner.label(list(range(20)), digits.y_train[:20].tolist())
         q = learner.query(5)
         assert len(set(q.ids)) == 5 and not set(q.ids) & set(range(20))
-        assert learner.networks()["adversarial"].fitted  # the VAE trained for the embedding
+        assert learner.networks()["selector"].fitted  # the VAE trained for the embedding
         picks.append(q.ids)
     assert picks[0] == picks[1]
     typiclust = get_strategy("typiclust", make_config("digits")).__class__

@@ -53,7 +53,7 @@ def _tavaal_ctx(ds, preset, **kw):
 @pytest.mark.parametrize("disc_r", ["sigmoid", "raw"])
 def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
     cfg, strategy, rec, nets = _tavaal_ctx(moons, "moons", disc_r=disc_r)
-    trainer = nets["adversarial"]
+    trainer = nets["selector"]
     spy = _Spy(trainer.disc)
     trainer.disc = spy
     raw = infer(nets["model"], moons, np.asarray(rec["candidates"]), cpu_runtime(cfg), ranker=nets["ranker"])[
@@ -67,7 +67,7 @@ def test_discriminator_receives_sigmoid_normalised_r(moons, disc_r):
         np.asarray(rec["candidates"][:0]),
         np.asarray(rec["candidates"]),
         cpu_runtime(cfg),
-        phase=trainer,
+        selector=trainer,
     )
     ctx.labeled = np.asarray(range(0))
     strategy.score(ctx)
@@ -137,7 +137,9 @@ def test_official_schedule_runs_the_frozen_learner_once_per_sample(moons, method
     )
     sel = strategy.select(ctx, cfg.protocol.budget)
     assert len(sel.indices) == cfg.protocol.budget
-    assert ctx.phase.fitted and ctx.phase.iterations == 3 * int(np.ceil((20 + 100) / cfg.training.batch_size))
+    assert ctx.selector.fitted and ctx.selector.iterations == 3 * int(
+        np.ceil((20 + 100) / cfg.training.batch_size)
+    )
     assert model.samples == 20 + 100  # once per labeled sample and candidate, not per VAE iteration
 
 

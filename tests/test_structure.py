@@ -139,7 +139,7 @@ def test_the_vae_batch_of_0_is_the_task_batch_on_every_path(digits):
         learner = ActiveLearner(method, "smallcnn", x, epochs=1, batch_size=16, vae_batch_size=0)
         learner.label(range(20), digits.y_train[:20].tolist())
         learner.fit(budget=5)
-        assert learner.networks()["adversarial"].batch == 16
+        assert learner.networks()["selector"].batch == 16
 
 
 def test_explicit_arguments_override_the_config(digits, monkeypatch):

@@ -16,8 +16,7 @@ from tavaal.data.cache import common_image_size, decode_cached
 from tavaal.data.folder import list_images
 from tavaal.data.vision import default_augment
 from tavaal.errors import TavaalError
-
-SampleId = str | int
+from tavaal.pool import SampleId
 
 
 @dataclass

@@ -76,7 +76,7 @@ class Round:
     ctx: SelectionContext | None = None  # the fitted networks and this round's candidates
     fitted_on: int = -1  # the number of labels the fitted networks saw
     open: bool = False  # fitted since the last labels: the next labels start a new round
-    selects: bool = False  # the fit prepared a selection (candidates, phase)
+    selects: bool = False  # the fit prepared a selection (candidates, selector)
 
 
 class ActiveLearner:
@@ -161,16 +161,13 @@ class ActiveLearner:
         self.trial = whole_positive(trial, "trial", at_least=0)
         self.cold_start, self.progress = cold_start, progress
         self.device = setup_device(config)  # resolved once, for everything this learner runs
-        self.ids = data.ids
-        self._index = {i: n for n, i in enumerate(self.ids)}
         self._data = data
         self.classes_fixed = classes is not None or data.classes is not None
         self.classes: list[Any] = list(classes if classes is not None else data.classes or [])
         if len(set(self.classes)) != len(self.classes):
             raise TavaalError(f"classes {self.classes} name a class twice")
         self.segmentation = data.task == "segmentation"
-        self.pool = Pool(len(self.ids))
-        self._labels: dict[int, Any] = {}
+        self.pool = Pool(len(data.ids), ids=data.ids)  # the labels; the dataset's targets follow it
         self.ds = self._dataset()
         self.spec.check_input(self.ds.is_image, self.ds.name, self.ds.is_segmentation)
         self._check_model()
@@ -180,6 +177,11 @@ class ActiveLearner:
         self.last_fit: TrainLog | None = None
 
     # ----------------------------------------------------------------- data and labels
+    @property
+    def ids(self) -> list[SampleId]:
+        """The pool's sample ids, in pool order."""
+        return self.pool.ids
+
     def _embeddings(self, e: Any) -> torch.Tensor | None:
         """The user's own features of every pool sample, one row each (TypiClust can cluster them)."""
         if e is None:
@@ -235,29 +237,29 @@ class ActiveLearner:
                 raise TavaalError(
                     f"id {i!r}: label {value!r} is a {type(value).__name__}; labels are strings or ints"
                 )
-            if n in self._labels:
-                if self._labels[n] != value:
+            if self.pool.is_labeled(n):
+                given = self.pool.value(n)
+                if given != value:
                     raise TavaalError(
-                        f"id {i!r} is labeled {self._labels[n]!r} already; refusing to relabel it {value!r}"
+                        f"id {i!r} is labeled {given!r} already; refusing to relabel it {value!r}"
                     )
                 continue
             new.append((n, value))
         if not new:
             return
+        renumbered = False  # a class sorted in before others renumbers them
         if not self.classes_fixed:
-            self.classes = sorted({*self.classes, *(v for _, v in new)}, key=_class_key)
+            classes = sorted({*self.classes, *(v for _, v in new)}, key=_class_key)
+            renumbered, self.classes = classes[: len(self.classes)] != self.classes, classes
             self.ds.classes = [str(c) for c in self.classes]
-        self.pool.label([n for n, _ in new])
-        self._labels.update(new)
-        pos = torch.tensor(list(self._labels), dtype=torch.long)
-        cls = torch.tensor([self.classes.index(v) for v in self._labels.values()], dtype=torch.long)
-        self.ds.y_train[pos.to(self.device)] = cls.to(self.device)
+        self.pool.label([n for n, _ in new], [v for _, v in new])
+        self._derive_targets(self.pool.labeled if renumbered else [n for n, _ in new])
         self._close_round()
 
     def _label_masks(self, ids: list[Any], idx: np.ndarray, masks: list[Any]) -> None:
         """Segmentation: each label is an (H, W) mask of class ids, 255 where ignored."""
         shape = tuple(self.ds.y_train.shape[1:])
-        fresh = [k for k, n in enumerate(idx) if int(n) not in self._labels]
+        fresh = [k for k, n in enumerate(idx) if not self.pool.is_labeled(int(n))]
         if not fresh:
             return
         stacked = []
@@ -270,10 +272,22 @@ class ActiveLearner:
                 raise TavaalError(f"id {ids[k]!r}: mask holds ids outside the {len(self.classes)} classes")
             stacked.append(m.to(torch.uint8))
         new = [int(idx[k]) for k in fresh]
-        self.pool.label(new)
-        self._labels.update((n, "mask") for n in new)
-        self.ds.y_train[torch.tensor(new, device=self.device)] = torch.stack(stacked).to(self.device)
+        self.pool.label(new, stacked)
+        self._derive_targets(new)
         self._close_round()
+
+    def _derive_targets(self, indices: Sequence[int]) -> None:
+        """Write the training targets of pool positions ``indices`` from the pool's labels: class
+        indices, or the masks of a segmentation pool. Unlabeled rows keep their ignore value."""
+        if len(indices) == 0:
+            return
+        pos = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.device)
+        values = [self.pool.value(n) for n in indices]
+        if self.segmentation:
+            target = torch.stack(values)
+        else:
+            target = torch.tensor([self.classes.index(v) for v in values], dtype=torch.long)
+        self.ds.y_train[pos] = target.to(self.device)
 
     def _close_round(self) -> None:
         """New labels after a fit start the next round (its seed comes from the next cycle)."""
@@ -294,24 +308,7 @@ class ActiveLearner:
 
     def indices_of(self, ids: Sequence[Any]) -> np.ndarray:
         """Pool positions of ``ids``; unknown or repeated ids are an error."""
-        ids = list(ids)
-        out = np.empty(len(ids), dtype=np.int64)
-        unknown = []
-        for k, i in enumerate(ids):
-            key = i.item() if isinstance(i, np.generic) else (str(i) if not isinstance(i, (int, str)) else i)
-            n = self._index.get(key)
-            if n is None:
-                unknown.append(i)
-            else:
-                out[k] = n
-        if unknown:
-            raise TavaalError(
-                f"{len(unknown)} unknown id(s), e.g. {unknown[:5]}; ids must name samples of the pool"
-            )
-        if np.unique(out).size != out.size:
-            dup = [ids[k] for k in range(len(ids)) if (out == out[k]).sum() > 1][:5]
-            raise TavaalError(f"ids given twice in one call: {dup}")
-        return out
+        return self.pool.indices_of(ids)
 
     @property
     def labeled_ids(self) -> list[SampleId]:
@@ -319,15 +316,15 @@ class ActiveLearner:
 
     @property
     def labels(self) -> dict[SampleId, Any]:
-        """Every label given, by id, in the order given."""
-        return {self.ids[n]: v for n, v in self._labels.items()}
+        """Every label given, by id, in the order given (masks, for segmentation)."""
+        return self.pool.labels
 
     def _cold_reason(self) -> str | None:
-        if not self._labels:
+        if not self.pool.n_labeled:
             return "no sample is labeled yet"
         if self.segmentation:
             return None
-        present = set(self._labels.values())
+        present = set(self.pool.values)
         if len(present) < 2 and self.cold_start != "train":
             return f"the labels hold a single class ({next(iter(present))!r})"
         return None
@@ -357,7 +354,7 @@ class ActiveLearner:
     def _check_model(self) -> None:
         """At construction, not at the first query: a user's network runs once on two samples of
         the pool (its layers, input shape and output are checked); a built-in one, and the
-        method's selection networks, are counted on the meta device and refused when training
+        method's selector, are counted on the meta device and refused when training
         them would not fit the device (``tavaal.memory``)."""
         tr, shape = self.cfg.training, tuple(self.ds.input_shape)
         classes = max(2, len(self.classes))
@@ -406,7 +403,7 @@ class ActiveLearner:
         return model
 
     def fit(self, budget: int | None = None, select: bool = True) -> TrainLog:
-        """Train a fresh task learner (+ Ranker, + the method's selection networks) on the labels.
+        """Train a fresh task learner (+ Ranker, + the method's selector) on the labels.
 
         ``budget``: the query size to prepare for (it sizes the candidate subset; default the
         preset's). ``select=False`` trains T (+ R) only, for an evaluation without a query after it.
@@ -424,7 +421,7 @@ class ActiveLearner:
         candidates = draw_candidates(self.pool.unlabeled, n_cand, seed) if select else np.zeros(0, np.int64)
         torch.manual_seed(seed)
         ranker_loss = self.ranker_loss
-        ctx = self.round_context(self.pool.labeled, candidates, seed, select, ranker=ranker_loss is not None)
+        ctx = self._round_context(self.pool.labeled, candidates, seed, select, ranker=ranker_loss is not None)
         self.last_fit = train_task_learner(
             ctx.model,
             ctx.ranker,
@@ -442,12 +439,12 @@ class ActiveLearner:
         self.round.selects = select
         return self.last_fit
 
-    def round_context(
+    def _round_context(
         self, labeled: np.ndarray, candidates: np.ndarray, seed: int, select: bool, ranker: bool
     ) -> SelectionContext:
         """Fresh networks for one round (T, R when ``ranker``, and with ``select`` the method's
-        selection networks), on the device, in the context a strategy reads: what ``fit`` trains,
-        what ``load_state_dict`` loads saved weights into, and what the benchmarks time."""
+        selector), on the device, in the context a strategy reads: what ``fit`` trains and what
+        ``load_state_dict`` loads saved weights into."""
         rt = self.cfg.runtime
         model = self.build_model()
         net_r = Ranker(model.feature_dims).to(self.device) if ranker else None
@@ -464,7 +461,7 @@ class ActiveLearner:
             batch_size=self.cfg.training.batch_size,
         )
         if select:
-            self.strategy.phase(ctx)
+            self.strategy.selector(ctx)
         return ctx
 
     def query(self, n: int | None = None) -> QueryResult:
@@ -563,14 +560,15 @@ class ActiveLearner:
         return [self.classes[k] for k in logits.argmax(1).tolist()]
 
     def networks(self) -> dict[str, nn.Module | Any]:
-        """The fitted networks by role: ``model``, ``ranker`` and ``adversarial`` (VAE + D) as present."""
+        """The fitted networks by role: ``model``, ``ranker`` and the method's ``selector`` (VAAL's
+        and TA-VAAL's VAE + D) as present."""
         if self.round.ctx is None:
             return {}
         nets: dict[str, Any] = {"model": self.round.ctx.model}
         if self.round.ctx.ranker is not None:
             nets["ranker"] = self.round.ctx.ranker
-        if self.round.ctx.phase is not None:
-            nets["adversarial"] = self.round.ctx.phase
+        if self.round.ctx.selector is not None:
+            nets["selector"] = self.round.ctx.selector
         return nets
 
     # ----------------------------------------------------------------- state and persistence
@@ -600,14 +598,14 @@ class ActiveLearner:
             "cold_start": self.cold_start,
             "classes": list(self.classes),
             "classes_fixed": self.classes_fixed,
-            "labels": [[int(n), v] for n, v in self._labels.items()],
+            "labels": [[int(n), v] for n, v in zip(self.pool.labeled, self.pool.values)],
             "fit": fit,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` gave into this learner (same pool, method and model): the
         labels, the round, and the fitted networks in the context they were trained in."""
-        if self._labels:
+        if self.pool.n_labeled:
             raise TavaalError("load_state_dict needs a learner with no labels yet (a fresh one)")
         self.uid = state["uid"]
         if not self.classes_fixed:
@@ -619,7 +617,7 @@ class ActiveLearner:
         if fit is None:
             return
         nets = fit["networks"]
-        ctx = self.round_context(
+        ctx = self._round_context(
             self.pool.labeled[: fit["n_labeled"]],
             np.asarray(fit["candidates"], dtype=np.int64),
             fit["seed"],
@@ -635,8 +633,9 @@ class ActiveLearner:
             raise TavaalError(
                 f"the saved task learner does not fit the model given ({first}); pass the same network"
             ) from None
-        if ctx.phase is not None and "adversarial" in nets:
-            ctx.phase.load_state_dict(nets["adversarial"])
+        selector = nets.get("selector", nets.get("adversarial"))  # "adversarial": format_version 1
+        if ctx.selector is not None and selector is not None:
+            ctx.selector.load_state_dict(selector)
         self.round.ctx, self.round.fitted_on = ctx, fit["n_labeled"]
         self.round.selects, self.round.open = fit["selects"], fit["round_open"]
 

@@ -41,6 +41,8 @@ from tavaal.models.user import is_factory_path
 from tavaal.paths import read_json, real
 
 FORMAT = "tavaal.ActiveLearner"
+# 2: the method's selector (VAE and D) is saved as "selector" (1 called them "adversarial"; read too)
+FORMAT_VERSION = 2
 NETWORKS = re.compile(r"networks-[0-9a-f]{12}\.pt")
 # What a damaged or hand-edited folder raises while it is read: reported as one line, never a traceback.
 DAMAGED = (KeyError, IndexError, TypeError, ValueError, AttributeError, OSError, EOFError, RuntimeError,
@@ -86,6 +88,12 @@ def _read_meta(root: Path) -> dict[str, Any] | None:
     meta = read_json(confined(path), "state", "saved learner file", "save the learner again")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TavaalError(f"{path} is not a saved tavaal ActiveLearner")
+    saved = meta.get("format_version", 1)
+    if not isinstance(saved, int) or isinstance(saved, bool) or saved > FORMAT_VERSION:
+        raise TavaalError(
+            f"{path} was saved in format version {saved!r} by tavaal {meta.get('tavaal_version')!r}; "
+            f"this tavaal reads up to version {FORMAT_VERSION}: upgrade tavaal to load it"
+        )
     return meta
 
 
@@ -127,7 +135,7 @@ def save_learner(learner: Any, path: Any) -> None:
         fit["networks"] = f"networks-{token}.pt"
     meta = {
         "format": FORMAT,
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "tavaal_version": __version__,
         "method": learner.method,
         "model": learner.spec.label,

@@ -101,10 +101,11 @@ def check_adversarial_fits(
     )
 
 
-class AdversarialPhase:
-    """The adversarial phase of one cycle: the VAE and D with their Adam optimizers (learning
-    rates zeta2, zeta3), trained inside T's epochs (paper schedule) or after them (official).
-    ``fitted`` turns true once its schedule's training is complete."""
+class VAEDiscriminator:
+    """The VAE and D of one cycle with their Adam optimizers (learning rates zeta2, zeta3): VAAL's
+    and TA-VAAL's selector, trained inside T's epochs (paper schedule) or after them (official);
+    TypiClust's, unconditioned, for its VAE embedding. ``fitted`` turns true once its schedule's
+    training is complete."""
 
     def __init__(
         self, ctx: SelectionContext, params: AdversarialParams, conditioned: bool, graphs: bool | None = None
@@ -168,7 +169,7 @@ class AdversarialPhase:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` saved (a saved ``ActiveLearner``'s selection networks)."""
+        """Restore what ``state_dict`` saved (a saved ``ActiveLearner``'s selector)."""
         self.vae.load_state_dict(state["vae"])
         self.disc.load_state_dict(state["disc"])
         self.fitted = bool(state.get("fitted", True))
@@ -315,47 +316,47 @@ class AdversarialStrategy(Strategy):
             return r_l, r_u, raw_l, raw_u
         return r_l, r_u, r_l, r_u
 
-    def _uniform(self, phase: AdversarialPhase, ctx: SelectionContext):
+    def _uniform(self, selector: VAEDiscriminator, ctx: SelectionContext):
         """Algorithm 1, n = 1: r_L, r_U ~ U(0, 1)."""
-        r_l = torch.rand(len(ctx.labeled), generator=phase.gen, device=phase.gen.device)
-        r_u = torch.rand(len(ctx.candidates), generator=phase.gen, device=phase.gen.device)
+        r_l = torch.rand(len(ctx.labeled), generator=selector.gen, device=selector.gen.device)
+        r_u = torch.rand(len(ctx.candidates), generator=selector.gen, device=selector.gen.device)
         return r_l, r_u, r_l, r_u
 
     def check_dataset(self, dataset: Any, batch_size: int, device: torch.device) -> None:
         check_adversarial_fits(dataset, self.p, self.conditioned, self.p.vae_batch_size or batch_size, device)
 
-    def make_phase(self, ctx: SelectionContext) -> AdversarialPhase:
+    def make_selector(self, ctx: SelectionContext) -> VAEDiscriminator:
         """The VAE and D of this cycle, with their optimizers."""
         # Interleaved with the task learner's CUDA graphs, a captured VAE + D step crashed the
         # process on an H200 (segfault in replay, PyTorch 2.11; the official schedule, which
         # captures it after T is done, ran): in the paper schedule the VAE + D steps run eagerly.
         paper = self.p.schedule == "paper"
-        return AdversarialPhase(ctx, self.p, self.conditioned, graphs=False if paper else None)
+        return VAEDiscriminator(ctx, self.p, self.conditioned, graphs=False if paper else None)
 
     def training_hook(self, ctx: SelectionContext):
-        if self.p.schedule == "official":  # the phase trains after T and R, in score()
+        if self.p.schedule == "official":  # the VAE and D train after T and R, in score()
             return None
-        phase = self.phase(ctx)
+        selector = self.selector(ctx)
 
         def hook(epoch: int, model, ranker) -> None:  # Algorithm 1: one VAE + D pass per T epoch
             cond = (None,) * 4
             if self.conditioned:
-                cond = self._uniform(phase, ctx) if epoch == 0 else self._conditions(*self._ranks(ctx))
-            phase.train_epoch(*cond)
-            phase.fitted = True  # trained through this epoch
+                cond = self._uniform(selector, ctx) if epoch == 0 else self._conditions(*self._ranks(ctx))
+            selector.train_epoch(*cond)
+            selector.fitted = True  # trained through this epoch
 
         return hook
 
     def score(self, ctx: SelectionContext) -> tuple[np.ndarray, np.ndarray]:
-        phase = self.phase(ctx)
+        selector = self.selector(ctx)
         cond = self._conditions(*self._ranks(ctx)) if self.conditioned else (None,) * 4
-        if self.p.schedule == "official" and not phase.fitted:  # T and R frozen: r computed once
-            phase.fit(cond, self.p.vae_epochs, ctx.progress)
-        p = phase.discriminate(cond[3]).cpu().numpy()
+        if self.p.schedule == "official" and not selector.fitted:  # T and R frozen: r computed once
+            selector.fit(cond, self.p.vae_epochs, ctx.progress)
+        p = selector.discriminate(cond[3]).cpu().numpy()
         return p, -p  # eq. (7): the smallest D(r, z) first
 
     def choose(self, ctx: SelectionContext, budget: int) -> Selection:
         sel = super().choose(ctx, budget)
-        vae_loss, disc_loss = self.phase(ctx).losses()
+        vae_loss, disc_loss = self.selector(ctx).losses()
         sel.info.update(vae_loss=vae_loss, disc_loss=disc_loss)
         return sel

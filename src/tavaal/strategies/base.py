@@ -42,7 +42,7 @@ class SelectionContext:
     runtime: Runtime
     seed: int = 0
     progress: bool = False
-    phase: Any = None  # what the strategy trains for selection this cycle (VAAL's VAE and D), or None
+    selector: Any = None  # what the method trains for selection this cycle (VAAL's VAE and D), or None
     embeddings: torch.Tensor | None = None  # the user's own features of every pool sample (TypiClust)
     batch_size: int = 32  # the task learner's batch size (the VAE's too, unless it has its own)
 
@@ -50,7 +50,7 @@ class SelectionContext:
 @dataclass
 class Selection:
     """Chosen dataset indices, per-candidate scores aligned with ``context.candidates``, and what
-    the strategy reports about itself (e.g. the adversarial phase's final losses)."""
+    the strategy reports about itself (e.g. the VAE and D's final losses)."""
 
     indices: np.ndarray
     scores: np.ndarray | None = None
@@ -131,11 +131,11 @@ class Strategy:
         """The strategy with the config's own settings sections (built once, when the config was)."""
         return cls(*(cfg.section(section.section) for section in cls.settings))
 
-    def phase(self, ctx: SelectionContext) -> Any:
-        """This cycle's selection networks (``make_phase``), made once per context, here only."""
-        if ctx.phase is None:
-            ctx.phase = self.make_phase(ctx)
-        return ctx.phase
+    def selector(self, ctx: SelectionContext) -> Any:
+        """This cycle's selector (``make_selector``), made once per context, here only."""
+        if ctx.selector is None:
+            ctx.selector = self.make_selector(ctx)
+        return ctx.selector
 
     @property
     def head_dropout(self) -> float:
@@ -146,12 +146,13 @@ class Strategy:
         """Refuse, before any training, a task learner the method cannot score with."""
 
     def check_dataset(self, dataset: Any, batch_size: int, device: torch.device) -> None:
-        """Refuse, when the learner is built, data the method cannot work on, or selection networks
+        """Refuse, when the learner is built, data the method cannot work on, or a selector
         that would not fit ``device`` (``tavaal.memory``)."""
 
-    def make_phase(self, ctx: SelectionContext) -> Any:
-        """The selection-side networks of one cycle (with ``state_dict``), built before T trains;
-        None for strategies that have none."""
+    def make_selector(self, ctx: SelectionContext) -> Any:
+        """The method's selector: the networks it trains for selection in one cycle (with
+        ``state_dict``; saved as the learner's ``selector`` network), built before T trains; None
+        for methods that have none."""
         return None
 
     def training_hook(self, ctx: SelectionContext) -> EpochHook | None:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from tavaal.settings import POSITIVE, Settings, setting
-from tavaal.strategies.adversarial import AdversarialParams, AdversarialPhase
+from tavaal.strategies.adversarial import AdversarialParams, VAEDiscriminator
 from tavaal.strategies.base import Selection, SelectionContext, Strategy, register
 from tavaal.strategies.embedding import embedding_rows
 
@@ -156,11 +156,11 @@ class TypiClust(Strategy):
     def p(self) -> TypiClustParams:
         return self.params[TypiClustParams]
 
-    def make_phase(self, ctx: SelectionContext) -> Any:
+    def make_selector(self, ctx: SelectionContext) -> Any:
         """For ``embedding="vae"``: VAAL's (unconditioned) VAE and D, trained in ``select``."""
         if self.p.typiclust_embedding != "vae":
             return None
-        return AdversarialPhase(ctx, self.params[AdversarialParams], conditioned=False)
+        return VAEDiscriminator(ctx, self.params[AdversarialParams], conditioned=False)
 
     def _features(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
         f = embedding_rows(ctx, idx, self.p.typiclust_embedding, self._vae(ctx), "typiclust_embedding")
@@ -170,10 +170,10 @@ class TypiClust(Strategy):
         """The latent mean of VAAL's VAE, trained (once per cycle) on the images alone: T plays no part."""
 
         def embed(idx: np.ndarray) -> torch.Tensor:
-            phase = self.phase(ctx)
-            if not phase.fitted:
-                phase.fit((None,) * 4, self.params[AdversarialParams].vae_epochs, ctx.progress)
-            return phase.embed(idx)
+            selector = self.selector(ctx)
+            if not selector.fitted:
+                selector.fit((None,) * 4, self.params[AdversarialParams].vae_epochs, ctx.progress)
+            return selector.embed(idx)
 
         return embed
 
