@@ -31,6 +31,7 @@ from tavaal.inference import evaluate, infer
 from tavaal.learner.intake import PoolData, SampleId, as_tensor, from_torch_dataset, read_pool
 from tavaal.learner.result import QueryResult
 from tavaal.learner.storage import read_learner, reading, save_learner
+from tavaal.learner.targets import ClassNames, checked_masks
 from tavaal.memory import check_fits, training_bytes
 from tavaal.models import Ranker, TappedModel, TaskLearner, build_task_learner
 from tavaal.models.user import ModelSource, ModelSpec
@@ -62,10 +63,6 @@ def whole_positive(n: Any, what: str, at_least: int = 1) -> int:
         valid = "a positive whole number" if at_least == 1 else f"a whole number, {at_least} or more"
         raise TavaalError(f"{what} must be {valid}, got {n!r}")
     return int(n)
-
-
-def _class_key(c: Any) -> tuple[str, Any]:
-    return (type(c).__name__, c)
 
 
 @dataclass
@@ -162,10 +159,8 @@ class ActiveLearner:
         self.cold_start, self.progress = cold_start, progress
         self.device = setup_device(config)  # resolved once, for everything this learner runs
         self._data = data
-        self.classes_fixed = classes is not None or data.classes is not None
-        self.classes: list[Any] = list(classes if classes is not None else data.classes or [])
-        if len(set(self.classes)) != len(self.classes):
-            raise TavaalError(f"classes {self.classes} name a class twice")
+        fixed = classes is not None or data.classes is not None
+        self._classes = ClassNames(classes if classes is not None else data.classes or [], fixed)
         self.segmentation = data.task == "segmentation"
         self.pool = Pool(len(data.ids), ids=data.ids)  # the labels; the dataset's targets follow it
         self.ds = self._dataset()
@@ -206,18 +201,14 @@ class ActiveLearner:
         )
         return with_crop_pad(ds, self.cfg.data.crop_pad).to(self.device)
 
-    def _class_index(self, value: Any, where: str) -> int:
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if value in self.classes:
-            return self.classes.index(value)
-        if self.classes_fixed and isinstance(value, int) and 0 <= value < len(self.classes):
-            return value  # a class index, as a dataset's labels are
-        if self.classes_fixed:
-            raise TavaalError(f"{where}: label {value!r} is not a class; the classes are {self.classes}")
-        return -1
+    @property
+    def classes(self) -> list[Any]:
+        """The class names, in target order: fixed, or the labels given so far, sorted."""
+        return self._classes.names
+
+    @property
+    def classes_fixed(self) -> bool:
+        return self._classes.fixed
 
     def label(self, ids: Sequence[Any], labels: Sequence[Any]) -> None:
         """Record the labels of ``ids`` (a label already given again is fine; a different one is an
@@ -227,16 +218,16 @@ class ActiveLearner:
             raise TavaalError(f"label() got {len(ids)} ids but {len(labels)} labels; give one label per id")
         idx = self.indices_of(ids)
         if self.segmentation:
-            self._label_masks(ids, idx, labels)
+            fresh = [k for k, n in enumerate(idx) if not self.pool.is_labeled(int(n))]
+            shape = tuple(self.ds.y_train.shape[1:])
+            masks = checked_masks(
+                [ids[k] for k in fresh], [labels[k] for k in fresh], shape, len(self.classes)
+            )
+            self._add_labels([int(idx[k]) for k in fresh], masks, renumbered=False)
             return
-        new: list[tuple[int, Any]] = []
+        new, values = [], []
         for i, n, lab in zip(ids, idx, labels):
-            k = self._class_index(lab, f"id {i!r}")
-            value = self.classes[k] if k >= 0 else (lab.item() if isinstance(lab, np.generic) else lab)
-            if not isinstance(value, (str, int)):
-                raise TavaalError(
-                    f"id {i!r}: label {value!r} is a {type(value).__name__}; labels are strings or ints"
-                )
+            value = self._classes.value(lab, f"id {i!r}")
             if self.pool.is_labeled(n):
                 given = self.pool.value(n)
                 if given != value:
@@ -244,50 +235,23 @@ class ActiveLearner:
                         f"id {i!r} is labeled {given!r} already; refusing to relabel it {value!r}"
                     )
                 continue
-            new.append((n, value))
+            new.append(int(n))
+            values.append(value)
+        renumbered = self._classes.add(values)
+        self.ds.classes = [str(c) for c in self.classes]
+        self._add_labels(new, values, renumbered)
+
+    def _add_labels(self, new: list[int], values: list[Any], renumbered: bool) -> None:
+        """Put the labels in the pool and derive the training targets from it: of the new labels,
+        or of every label when a class sorted in before others renumbered them."""
         if not new:
             return
-        renumbered = False  # a class sorted in before others renumbers them
-        if not self.classes_fixed:
-            classes = sorted({*self.classes, *(v for _, v in new)}, key=_class_key)
-            renumbered, self.classes = classes[: len(self.classes)] != self.classes, classes
-            self.ds.classes = [str(c) for c in self.classes]
-        self.pool.label([n for n, _ in new], [v for _, v in new])
-        self._derive_targets(self.pool.labeled if renumbered else [n for n, _ in new])
+        self.pool.label(new, values)
+        pos = self.pool.labeled if renumbered else np.asarray(new, dtype=np.int64)
+        given = [self.pool.value(n) for n in pos]
+        target = torch.stack(given) if self.segmentation else self._classes.targets(given)
+        self.ds.y_train[torch.as_tensor(pos, device=self.device)] = target.to(self.device)
         self._close_round()
-
-    def _label_masks(self, ids: list[Any], idx: np.ndarray, masks: list[Any]) -> None:
-        """Segmentation: each label is an (H, W) mask of class ids, 255 where ignored."""
-        shape = tuple(self.ds.y_train.shape[1:])
-        fresh = [k for k, n in enumerate(idx) if not self.pool.is_labeled(int(n))]
-        if not fresh:
-            return
-        stacked = []
-        for k in fresh:
-            m = torch.as_tensor(np.asarray(masks[k]))
-            if tuple(m.shape) != shape:
-                raise TavaalError(f"id {ids[k]!r}: mask of shape {tuple(m.shape)}, expected {shape}")
-            bad = (m != 255) & ((m < 0) | (m >= len(self.classes)))
-            if bad.any():
-                raise TavaalError(f"id {ids[k]!r}: mask holds ids outside the {len(self.classes)} classes")
-            stacked.append(m.to(torch.uint8))
-        new = [int(idx[k]) for k in fresh]
-        self.pool.label(new, stacked)
-        self._derive_targets(new)
-        self._close_round()
-
-    def _derive_targets(self, indices: Sequence[int]) -> None:
-        """Write the training targets of pool positions ``indices`` from the pool's labels: class
-        indices, or the masks of a segmentation pool. Unlabeled rows keep their ignore value."""
-        if len(indices) == 0:
-            return
-        pos = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.device)
-        values = [self.pool.value(n) for n in indices]
-        if self.segmentation:
-            target = torch.stack(values)
-        else:
-            target = torch.tensor([self.classes.index(v) for v in values], dtype=torch.long)
-        self.ds.y_train[pos] = target.to(self.device)
 
     def _close_round(self) -> None:
         """New labels after a fit start the next round (its seed comes from the next cycle)."""
@@ -542,7 +506,9 @@ class ActiveLearner:
                     f"{ds.input_shape} ({ds.x_train.dtype})"
                 )
             y = y.tolist() if isinstance(y, (np.ndarray, torch.Tensor)) else list(y)
-            yt = torch.tensor([self._class_index(v, f"evaluate() label {v!r}") for v in y], dtype=torch.long)
+            yt = torch.tensor(
+                [self._classes.index(v, f"evaluate() label {v!r}") for v in y], dtype=torch.long
+            )
             if (yt < 0).any():
                 bad = [v for v, k in zip(y, yt.tolist()) if k < 0][:5]
                 raise TavaalError(f"evaluate(): labels {bad} are not among the classes {self.classes}")
@@ -609,7 +575,7 @@ class ActiveLearner:
             raise TavaalError("load_state_dict needs a learner with no labels yet (a fresh one)")
         self.uid = state["uid"]
         if not self.classes_fixed:
-            self.classes = list(state["classes"])
+            self._classes = ClassNames(state["classes"], fixed=False)
         labels = state["labels"]
         self.label([self.ids[n] for n, _ in labels], [v for _, v in labels])
         self.set_cycle(state["cycle"])
