@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image
 
 from tavaal.config import make_config
-from tavaal.labeling.serve import Backend, make_app
+from tavaal.labeling.backend import Backend
+from tavaal.labeling.serve import make_app
 
 ZIP = Path(__file__).resolve().parents[1] / "carry" / "cifar10-jpeg.zip"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -10,7 +10,8 @@ from tavaal.config import make_config
 from tavaal.errors import TavaalError
 
 flask = pytest.importorskip("flask")
-from tavaal.labeling.serve import Backend, host_names, make_app, url_host  # noqa: E402
+from tavaal.labeling.backend import Backend  # noqa: E402
+from tavaal.labeling.serve import host_names, make_app, url_host  # noqa: E402
 
 PREFIX = "/data/local-files/?d="
 

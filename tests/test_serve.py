@@ -11,7 +11,8 @@ from tavaal.errors import TavaalError
 from test_labeling import pool as pool  # noqa: F401 (the fixture)
 
 flask = pytest.importorskip("flask")
-from tavaal.labeling.serve import Backend, make_app  # noqa: E402
+from tavaal.labeling.backend import Backend  # noqa: E402
+from tavaal.labeling.serve import make_app  # noqa: E402
 
 PREFIX = "/data/local-files/?d="
 CONFIG = """<View><Image name="image" value="$image"/>

@@ -109,7 +109,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tavaal.labeling.serve import Backend, serve  # Flask is an extra (tavaal[serve])
+    from tavaal.labeling.backend import Backend  # loaded for this command only
+    from tavaal.labeling.serve import serve  # Flask is an extra (tavaal[serve])
 
     if (args.label_studio is None) != (args.project is None):
         raise TavaalError("--label-studio URL and --project ID go together (where to refresh predictions)")
