@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tavaal.data.base import ArrayDataset
+from tavaal.data.base import IGNORE, ArrayDataset
 from tavaal.losses import task_losses
 from tavaal.runtime import Runtime
 
@@ -117,7 +117,7 @@ def evaluate_metrics(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> dict:
 @torch.no_grad()
 def confusion_matrix(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> torch.Tensor:
     """K x K pixel counts (rows: truth, columns: prediction) over the test set, accumulated on the
-    device batch by batch, ignored pixels (255) left out."""
+    device batch by batch, ignored pixels (IGNORE) left out."""
     k, dev = ds.num_classes, rt.device
     conf = torch.zeros(k * k, dtype=torch.long, device=dev)
     model.eval()
@@ -125,7 +125,7 @@ def confusion_matrix(model: nn.Module, ds: ArrayDataset, rt: Runtime) -> torch.T
         with rt.autocast():
             logits = model(x)[0]
         pred, y = logits.argmax(1).flatten(), y.to(dev).flatten()
-        keep = y != 255
+        keep = y != IGNORE
         conf += torch.bincount(y[keep] * k + pred[keep], minlength=k * k)
     return conf.view(k, k)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+IGNORE = 255  # a segmentation mask's pixel that is not labeled (left out of the loss and the metrics)
+
 
 @dataclass
 class Augment:

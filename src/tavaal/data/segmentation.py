@@ -21,11 +21,10 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from tavaal.data.base import ArrayDataset, Augment, channel_stats
+from tavaal.data.base import IGNORE, ArrayDataset, Augment, channel_stats
 from tavaal.data.cache import cache_dir, write_cache
 from tavaal.errors import TavaalError, first_line
 
-IGNORE = 255
 CAMVID_CLASSES = [
     "sky", "building", "pole", "road", "pavement", "tree",
     "sign/symbol", "fence", "car", "pedestrian", "bicyclist",

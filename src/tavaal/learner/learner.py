@@ -24,7 +24,7 @@ from torch import nn
 
 from tavaal.config import RunConfig, learner_config, learner_fields
 from tavaal.data import with_crop_pad
-from tavaal.data.base import ArrayDataset
+from tavaal.data.base import IGNORE, ArrayDataset
 from tavaal.device import setup_device
 from tavaal.errors import TavaalError, first_line
 from tavaal.inference import evaluate, infer
@@ -193,7 +193,7 @@ class ActiveLearner:
         x_test = d.x_test if d.x_test is not None else d.x[:0]
         y_test = d.y_test if d.y_test is not None else torch.zeros(0, dtype=torch.long)
         if self.segmentation:  # masks, every pixel ignored until labeled
-            y = torch.full((d.x.shape[0], *d.x.shape[2:]), 255, dtype=torch.uint8, device=d.x.device)
+            y = torch.full((d.x.shape[0], *d.x.shape[2:]), IGNORE, dtype=torch.uint8, device=d.x.device)
         else:
             y = torch.full((d.x.shape[0],), -1, dtype=torch.long)
         ds = ArrayDataset(
@@ -237,8 +237,11 @@ class ActiveLearner:
                 continue
             new.append(int(n))
             values.append(value)
+        if not new:
+            return
         renumbered = self._classes.add(values)
-        self.ds.classes = [str(c) for c in self.classes]
+        if not self.classes_fixed:
+            self.ds.classes = [str(c) for c in self.classes]
         self._add_labels(new, values, renumbered)
 
     def _add_labels(self, new: list[int], values: list[Any], renumbered: bool) -> None:

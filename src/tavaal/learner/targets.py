@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tavaal.data.base import IGNORE
 from tavaal.errors import TavaalError
-
-IGNORE = 255  # a mask pixel that is not labeled
 
 
 def _class_key(c: Any) -> tuple[str, Any]:
@@ -37,9 +36,6 @@ class ClassNames:
         self.fixed = fixed
         if len(set(self.names)) != len(self.names):
             raise TavaalError(f"classes {self.names} name a class twice")
-
-    def __len__(self) -> int:
-        return len(self.names)
 
     def index(self, value: Any, where: str) -> int:
         """The target of label ``value``: its position among the names, or, when the classes are
