@@ -263,6 +263,11 @@ def test_a_learner_saved_in_format_1_loads_and_a_newer_format_is_refused(tmp_pat
     (tmp_path / "s" / "learner.json").write_text(json.dumps(meta))
     with pytest.raises(TavaalError, match="format version 3 .* reads up to version 2: upgrade tavaal"):
         ActiveLearner.load(tmp_path / "s")
+    for damaged in ("2", 0, None, True):
+        meta["format_version"] = damaged
+        (tmp_path / "s" / "learner.json").write_text(json.dumps(meta))
+        with pytest.raises(TavaalError, match="not a version number: the file is damaged"):
+            ActiveLearner.load(tmp_path / "s")
 
 
 def test_save_refuses_a_folder_of_another_learner_and_load_needs_a_python_model(tmp_path, data):

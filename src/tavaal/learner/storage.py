@@ -89,7 +89,12 @@ def _read_meta(root: Path) -> dict[str, Any] | None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TavaalError(f"{path} is not a saved tavaal ActiveLearner")
     saved = meta.get("format_version", 1)
-    if not isinstance(saved, int) or isinstance(saved, bool) or saved > FORMAT_VERSION:
+    if not isinstance(saved, int) or isinstance(saved, bool) or saved < 1:
+        raise TavaalError(
+            f"{path} names format version {saved!r}, not a version number: the file is damaged; "
+            "save the learner again"
+        )
+    if saved > FORMAT_VERSION:
         raise TavaalError(
             f"{path} was saved in format version {saved!r} by tavaal {meta.get('tavaal_version')!r}; "
             f"this tavaal reads up to version {FORMAT_VERSION}: upgrade tavaal to load it"
